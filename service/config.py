@@ -1,0 +1,122 @@
+"""Configuration from the environment (API.md, "Configuration").
+
+Everything is read once into :class:`Settings`; derived values (the database URL, the storage URL,
+the signing key) are resolved here so the rest of the code never looks at the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+from urllib.parse import urlparse
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigError(Exception):
+    """Start-up configuration is unusable; the message is one line meant for an operator."""
+
+
+SUPPORTED_DB = ("sqlite+aiosqlite", "postgresql+asyncpg")
+SUPPORTED_STORAGE = ("file", "s3")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BWV_", extra="ignore")
+
+    data_dir: Path = Path("./var")
+    database_url: str | None = None
+    storage_url: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    redis_url: str | None = None
+    secret_key: str | None = None
+    policy_dir: Path = Path("policies")
+    allow_clock_override: bool = False
+
+    # RS256 tokens from a force identity provider: a JWKS document on disk or at a URL.
+    jwks_file: Path | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+
+    # Ingest
+    part_size: int = Field(default=8 * 1024 * 1024, ge=5 * 1024 * 1024)
+    max_part_size: int = Field(default=64 * 1024 * 1024, ge=1024 * 1024)
+    max_upload_bytes: int = Field(default=256 * 1024**3, ge=1)
+    abandon_uploads_after_s: int = Field(default=7 * 24 * 3600, ge=60)
+
+    # Jobs
+    janitor_interval_s: int = Field(default=3600, ge=1)
+    sweep_interval_s: int = Field(default=900, ge=1)
+
+    public_base_url: str = "http://127.0.0.1:8000"
+    log_level: str = "INFO"
+    log_format: str = "json"  # json | console
+
+    @field_validator("data_dir", "policy_dir", mode="after")
+    @classmethod
+    def _absolute(cls, v: Path) -> Path:
+        return v.expanduser().resolve()
+
+    @cached_property
+    def db_url(self) -> str:
+        url = self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'bwv.db'}"
+        scheme = url.split("://", 1)[0]
+        if scheme not in SUPPORTED_DB:
+            raise ConfigError(
+                f"BWV_DATABASE_URL scheme {scheme!r} is not supported; use one of {', '.join(SUPPORTED_DB)}"
+            )
+        return url
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.db_url.startswith("sqlite")
+
+    @cached_property
+    def object_store_url(self) -> str:
+        url = self.storage_url or f"file://{self.data_dir / 'objects'}"
+        scheme = urlparse(url).scheme
+        if scheme not in SUPPORTED_STORAGE:
+            raise ConfigError(
+                f"BWV_STORAGE_URL scheme {scheme!r} is not supported; use file:///path or s3://bucket"
+            )
+        return url
+
+    @property
+    def embedded_jobs(self) -> bool:
+        return not self.redis_url
+
+    def signing_key(self) -> str:
+        """The HS256 key: configured, or generated once into $BWV_DATA_DIR/secret.key."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret.key"
+        if path.exists():
+            return path.read_text().strip()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        # O_EXCL: two processes starting together must not end up with two different keys.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as f:
+            f.write(key)
+        return key
+
+    def validate_startup(self) -> None:
+        """Raise ConfigError with one clear line for anything we can check without I/O to services."""
+        _ = self.db_url, self.object_store_url
+        if not self.policy_dir.is_dir():
+            raise ConfigError(f"BWV_POLICY_DIR {self.policy_dir} is not a readable directory")
+        if self.redis_url and urlparse(self.redis_url).scheme not in ("redis", "rediss", "unix"):
+            raise ConfigError(f"BWV_REDIS_URL {self.redis_url!r} is not a redis:// URL")
+        if self.jwks_file and not self.jwks_file.is_file():
+            raise ConfigError(f"BWV_JWKS_FILE {self.jwks_file} does not exist")
+
+
+def get_settings(**overrides) -> Settings:
+    return Settings(**overrides)

@@ -1,0 +1,87 @@
+"""The ObjectStore protocol every backend implements.
+
+Keys are relative paths like ``uploads/up_x/3.v1`` or ``recordings/rec_x``. Every method is async;
+backends that wrap blocking libraries (boto3, file I/O) run them in worker threads so the event
+loop never blocks. No method ever holds a whole object in memory: data moves in chunks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+from urllib.parse import urlparse
+
+CHUNK = 1024 * 1024
+
+
+class StorageError(Exception):
+    """The backend failed (network, permissions, full disk)."""
+
+
+class ObjectNotFound(StorageError):
+    pass
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+
+
+@runtime_checkable
+class ObjectStore(Protocol):
+    async def put(self, key: str, chunks: AsyncIterable[bytes], *, content_type: str | None = None) -> int:
+        """Store the chunks as ``key`` atomically (readers never see a partial object); returns bytes written."""
+
+    async def put_bytes(self, key: str, data: bytes, *, content_type: str | None = None) -> None:
+        """Store a small object (at most a part's size) in one call."""
+
+    async def compose(self, key: str, sources: list[ObjectInfo], *, content_type: str | None = None,
+                      on_chunk: Callable[[bytes], None] | None = None) -> int:
+        """Create ``key`` as the concatenation of ``sources`` in order; returns its size.
+
+        When ``on_chunk`` is given every byte of the result is passed to it in order (so the caller can
+        hash what was stored); otherwise a backend may copy server-side without reading the data.
+        """
+
+    async def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        """Yield the bytes ``[start, end)`` (``end`` None = to the end) in chunks of at most CHUNK."""
+
+    async def head(self, key: str) -> ObjectInfo | None:
+        """Size of the object, or None when it does not exist."""
+
+    async def list(self, prefix: str) -> list[ObjectInfo]:
+        """Every object whose key starts with ``prefix``."""
+
+    async def delete(self, keys: list[str]) -> list[str]:
+        """Delete every stored copy (all versions) of each key; missing keys are fine.
+
+        Returns the keys that could NOT be deleted (e.g. refused by an Object Lock legal hold).
+        S3 sends DeleteObjects in batches of 1,000 keys.
+        """
+
+    async def local_path(self, key: str) -> str | None:
+        """A path or URL ffmpeg can read directly (local file, presigned S3 URL), or None."""
+
+    async def set_legal_hold(self, key: str, on: bool) -> bool:
+        """Set or clear an Object Lock legal hold; returns False when the backend has no Object Lock."""
+
+    async def ping(self) -> None:
+        """Raise StorageError when the store is not usable (readiness check)."""
+
+    async def close(self) -> None: ...
+
+
+def open_store(url: str, *, endpoint_url: str | None = None, region: str = "us-east-1") -> ObjectStore:
+    parsed = urlparse(url)
+    if parsed.scheme == "file":
+        from service.storage.local import LocalStore
+
+        return LocalStore(parsed.path)
+    if parsed.scheme == "s3":
+        from service.storage.s3 import S3Store
+
+        return S3Store(bucket=parsed.netloc, prefix=parsed.path.lstrip("/"), endpoint_url=endpoint_url,
+                       region=region)
+    raise StorageError(f"unsupported storage URL {url!r}")
