@@ -7,6 +7,7 @@ with ``BEGIN IMMEDIATE`` so concurrent writers queue on the database lock instea
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -17,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
-from service.timeutil import as_utc
+from service.timeutil import as_utc, iso
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -51,7 +52,19 @@ class UTCDateTime(TypeDecorator):
 JSONType = JSON().with_variant(JSON(), "sqlite")
 
 
+def _json_default(o: Any) -> Any:
+    if isinstance(o, datetime):
+        return iso(o)
+    return str(o)
+
+
+def json_dumps(value: Any) -> str:
+    """JSON columns accept datetimes (stored as ISO 8601 UTC strings)."""
+    return json.dumps(value, default=_json_default)
+
+
 def make_engine(url: str, **kw: Any) -> AsyncEngine:
+    kw.setdefault("json_serializer", json_dumps)
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 60}, **kw)
 

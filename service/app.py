@@ -1,0 +1,85 @@
+"""The FastAPI application: routers, problem+json errors, metrics, health and readiness."""
+
+from __future__ import annotations
+
+import time
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from service import __version__, errors, metrics
+from service.audit.endpoints import router as audit_router
+from service.config import Settings
+from service.context import Context, build_context
+from service.devices.endpoints import router as devices_router
+from service.ingest.endpoints import router as ingest_router
+from service.jobs import start_jobs
+from service.recordings.endpoints import router as recordings_router
+
+log = structlog.get_logger(__name__)
+
+
+def create_app(settings: Settings | None = None, ctx: Context | None = None) -> FastAPI:
+    """Build the app. Configuration is validated here, so a bad setting fails before serving."""
+    ctx = ctx or build_context(settings or Settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if ctx.jobs is None:
+            await start_jobs(ctx)
+        log.info("started", version=__version__, database=ctx.engine.dialect.name,
+                 storage=ctx.settings.object_store_url.split("://")[0],
+                 jobs="arq" if ctx.settings.redis_url else "in-process")
+        yield
+        await ctx.close()
+
+    app = FastAPI(title="bodycam", version=__version__, lifespan=lifespan,
+                  description="Keep, delete and disclose body-worn video. Contract: API.md v1.")
+    app.state.ctx = ctx
+    app.state.sessions = ctx.sessions
+    app.state.tokens = ctx.tokens
+    errors.install(app)
+
+    @app.middleware("http")
+    async def observe(request: Request, call_next):
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        metrics.REQUEST_LATENCY.labels(request.method, getattr(route, "path", "unmatched"),
+                                       str(response.status_code)).observe(time.perf_counter() - started)
+        return response
+
+    for router in (ingest_router, recordings_router, devices_router, audit_router):
+        app.include_router(router)
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz():
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/readyz", tags=["operations"])
+    async def readyz():
+        checks: dict[str, str] = {}
+        try:
+            async with ctx.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as e:  # readiness reports, it does not raise
+            checks["database"] = f"error: {type(e).__name__}"
+        try:
+            await ctx.store.ping()
+            checks["storage"] = "ok"
+        except Exception as e:
+            checks["storage"] = f"error: {e}"
+        ok = all(v == "ok" for v in checks.values())
+        return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks},
+                            status_code=200 if ok else 503)
+
+    @app.get("/metrics", tags=["operations"], include_in_schema=False)
+    async def prometheus():
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from service.audit import repository as repo
+from service.audit import service
+from service.audit.schemas import AuditEventOut, AuditPage, VerifyResult
+from service.auth.endpoints import require
+from service.auth.schemas import Principal
+from service.paging import PageParams, encode_cursor, page_params
+from service.timeutil import parse_time
+
+router = APIRouter(prefix="/v1/audit", tags=["audit"])
+auditor = require("auditor", "admin")
+
+
+@router.get("", response_model=AuditPage)
+async def list_audit(request: Request, object_id: str | None = None, actor: str | None = None,
+                     action: str | None = None, from_: str | None = Query(None, alias="from"),
+                     to: str | None = None, page: PageParams = Depends(page_params),
+                     _: Principal = Depends(auditor)):
+    after = int(page.after[0]) if page.after else 0
+    async with request.app.state.ctx.sessions() as s:
+        rows = await repo.list_events(s, object_id=object_id, actor=actor, action=action,
+                                      start=parse_time(from_, "from"), end=parse_time(to, "to"),
+                                      after_seq=after, limit=page.limit + 1)
+    nxt = encode_cursor([rows[page.limit - 1].seq]) if len(rows) > page.limit else None
+    return AuditPage(items=[AuditEventOut.model_validate(r, from_attributes=True) for r in rows[: page.limit]],
+                     next_cursor=nxt)
+
+
+@router.get("/verify", response_model=VerifyResult)
+async def verify(request: Request, _: Principal = Depends(auditor)):
+    async with request.app.state.ctx.sessions() as s:
+        return await service.verify(s)

@@ -1,0 +1,71 @@
+"""Append-only, hash-chained audit (DESIGN.md rule 5).
+
+Every state change calls :func:`record` inside its own transaction, so the event and the change
+commit or roll back together. The actor is always the authenticated ``sub``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.audit import repository as repo
+from service.audit.chain import GENESIS, event_hash
+from service.audit.models import AuditEvent, AuditHead
+from service.audit.schemas import VerifyResult
+from service.auth.schemas import Principal
+from service.db import json_dumps
+from service.timeutil import utcnow
+
+
+def _json_safe(details: dict[str, Any]) -> dict[str, Any]:
+    """Exactly what the JSON column will hold, so the hash covers what is stored."""
+    return json.loads(json_dumps(details))
+
+
+async def record(session: AsyncSession, actor: Principal, action: str, object_type: str, object_id: str,
+                 details: dict[str, Any] | None = None) -> AuditEvent:
+    await repo.lock_chain(session)
+    head = await repo.get_head(session)
+    seq = head.seq + 1 if head else 1
+    prev = head.hash if head else GENESIS
+    fields = dict(seq=seq, at=utcnow(), actor=actor.sub, roles=sorted(actor.roles), action=action,
+                  object_type=object_type, object_id=object_id, details=_json_safe(details or {}),
+                  ip=actor.ip, prev_hash=prev)
+    event = AuditEvent(**fields, hash=event_hash(**fields))
+    session.add(event)
+    if head is None:
+        session.add(AuditHead(id=1, seq=seq, hash=event.hash))
+    else:
+        head.seq, head.hash = seq, event.hash
+    await session.flush()
+    return event
+
+
+async def verify(session: AsyncSession) -> VerifyResult:
+    expected_seq, prev, count = 1, GENESIS, 0
+    async for ev in repo.stream_all(session):
+        count += 1
+        if ev.seq != expected_seq:
+            return VerifyResult(ok=False, events=count, first_bad_seq=expected_seq,
+                                reason=f"event {expected_seq} is missing or out of order")
+        if ev.prev_hash != prev:
+            return VerifyResult(ok=False, events=count, first_bad_seq=ev.seq,
+                                reason="prev_hash does not match the previous event")
+        recomputed = event_hash(seq=ev.seq, at=ev.at, actor=ev.actor, roles=ev.roles, action=ev.action,
+                                object_type=ev.object_type, object_id=ev.object_id, details=ev.details,
+                                ip=ev.ip, prev_hash=ev.prev_hash)
+        if recomputed != ev.hash:
+            return VerifyResult(ok=False, events=count, first_bad_seq=ev.seq,
+                                reason="event content does not match its hash")
+        prev, expected_seq = ev.hash, ev.seq + 1
+    head = await repo.get_head(session)
+    last = expected_seq - 1
+    if head is not None and (head.seq != last or head.hash != prev):
+        return VerifyResult(ok=False, events=count, first_bad_seq=last + 1,
+                            reason=f"the chain ends at {last} but its head records {head.seq}")
+    if head is None and count:
+        return VerifyResult(ok=False, events=count, first_bad_seq=1, reason="the chain head is missing")
+    return VerifyResult(ok=True, events=count, first_bad_seq=None)

@@ -1,0 +1,213 @@
+"""The ``bwv`` command (API.md "CLI"). Configuration errors print one line and exit 2."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from service.config import ConfigError, Settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="bodycam: body-worn video engine.")
+token_app = typer.Typer(no_args_is_help=True, help="Issue tokens.")
+dock_app = typer.Typer(no_args_is_help=True, help="Register and revoke docking stations.")
+audit_app = typer.Typer(no_args_is_help=True, help="Check the audit chain.")
+app.add_typer(token_app, name="token")
+app.add_typer(dock_app, name="dock")
+app.add_typer(audit_app, name="audit")
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    try:
+        settings = Settings()
+        settings.validate_startup()
+        return settings
+    except (ConfigError, ValueError) as e:
+        err.print(f"[red]configuration error:[/red] {e}", highlight=False)
+        raise typer.Exit(2) from e
+
+
+def cli_principal():
+    from service.auth.schemas import Principal
+
+    return Principal(sub=f"cli:{getpass.getuser()}", roles=frozenset({"admin"}))
+
+
+def run_with_context(fn: Callable[[Any], Awaitable[Any]], *, migrate: bool | None = None) -> Any:
+    """Build the context, run ``fn(ctx)``, close. Start-up problems become one line, exit 2."""
+    from service.context import build_context
+    from service.migrations import upgrade
+
+    settings = _settings()
+    try:
+        if migrate if migrate is not None else settings.is_sqlite:
+            upgrade(settings.db_url)
+        ctx = build_context(settings)
+    except ConfigError as e:
+        err.print(f"[red]configuration error:[/red] {e}", highlight=False)
+        raise typer.Exit(2) from e
+    except OSError as e:
+        err.print(f"[red]cannot reach the database:[/red] {e}", highlight=False)
+        raise typer.Exit(2) from e
+
+    async def main():
+        try:
+            return await fn(ctx)
+        finally:
+            await ctx.close()
+
+    return asyncio.run(main())
+
+
+@app.command()
+def migrate() -> None:
+    """Upgrade the database schema to the newest revision (Alembic)."""
+    from service.migrations import upgrade
+
+    settings = _settings()
+    try:
+        upgrade(settings.db_url)
+    except Exception as e:  # an unreachable database is an operator problem: one line, not a traceback
+        err.print(f"[red]migration failed:[/red] {type(e).__name__}: {str(e).splitlines()[0]}", highlight=False)
+        raise typer.Exit(2) from e
+    out.print("database is at the newest revision")
+
+
+@app.command()
+def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Serve the API (with an in-process worker when BWV_REDIS_URL is unset)."""
+    import uvicorn
+
+    from service.app import create_app
+    from service.logging import configure
+    from service.migrations import upgrade
+
+    settings = _settings()
+    configure(settings.log_level, settings.log_format)
+    try:
+        if settings.is_sqlite:
+            upgrade(settings.db_url)
+        application = create_app(settings)
+    except ConfigError as e:
+        err.print(f"[red]configuration error:[/red] {e}", highlight=False)
+        raise typer.Exit(2) from e
+    except Exception as e:
+        err.print(f"[red]start-up failed:[/red] {type(e).__name__}: {str(e).splitlines()[0]}", highlight=False)
+        raise typer.Exit(2) from e
+    err.print(f"bodycam on http://{host}:{port}  (API docs: /docs)  "
+              f"mode: {'embedded' if settings.embedded_jobs else 'arq'}; "
+              f"get a token: bwv token issue --sub YOU --role supervisor", highlight=False)
+    uvicorn.run(application, host=host, port=port, log_level=settings.log_level.lower(),
+                access_log=False, timeout_graceful_shutdown=10)
+
+
+@app.command()
+def worker() -> None:
+    """Run an arq worker (needs BWV_REDIS_URL)."""
+    settings = _settings()
+    if not settings.redis_url:
+        err.print("[red]configuration error:[/red] bwv worker needs BWV_REDIS_URL", highlight=False)
+        raise typer.Exit(2)
+    from arq import run_worker
+
+    from workers.settings import WorkerSettings
+
+    run_worker(WorkerSettings)
+
+
+@token_app.command("issue")
+def token_issue(sub: str = typer.Option(..., help="the person's id (audited as the actor)"),
+                role: list[str] = typer.Option(..., help="a role; repeat for several"),
+                ttl: int = typer.Option(3600, help="seconds until it expires")) -> None:
+    """Print a signed JWT."""
+    from service.auth.service import TokenService
+    from service.errors import Problem
+
+    try:
+        token, _ = TokenService(_settings()).issue(sub, role, ttl)
+    except Problem as e:
+        err.print(f"[red]error:[/red] {e.detail}", highlight=False)
+        raise typer.Exit(2) from e
+    print(token)
+
+
+@dock_app.command("register")
+def dock_register(dock_id: str, site: str | None = typer.Option(None, help="where the dock is")) -> None:
+    """Register (or re-register) a dock and print its token; an older token stops working."""
+    from service.auth import service as auth
+    from service.db import transaction
+    from service.errors import Problem
+
+    async def go(ctx):
+        async with transaction(ctx.sessions) as s:
+            return await auth.register_dock(s, ctx.tokens, cli_principal(), dock_id, site)
+
+    try:
+        print(run_with_context(go))
+    except Problem as e:
+        err.print(f"[red]error:[/red] {e.detail}", highlight=False)
+        raise typer.Exit(2) from e
+
+
+@dock_app.command("revoke")
+def dock_revoke(dock_id: str) -> None:
+    """Revoke a dock: its token is refused from the next request on."""
+    from service.auth import service as auth
+    from service.db import transaction
+    from service.errors import Problem
+
+    async def go(ctx):
+        async with transaction(ctx.sessions) as s:
+            await auth.revoke_dock(s, cli_principal(), dock_id)
+
+    try:
+        run_with_context(go)
+    except Problem as e:
+        err.print(f"[red]error:[/red] {e.detail}", highlight=False)
+        raise typer.Exit(1) from e
+    out.print(f"dock {dock_id} revoked")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the whole hash chain; exit 1 and name the first bad event when it is broken."""
+    from service.audit import service as audit
+
+    async def go(ctx):
+        async with ctx.sessions() as s:
+            return await audit.verify(s)
+
+    result = run_with_context(go)
+    if result.ok:
+        out.print(f"audit chain ok: {result.events} events")
+        return
+    out.print(f"audit chain BROKEN at seq {result.first_bad_seq}: {result.reason} "
+              f"({result.events} events read)", highlight=False)
+    raise typer.Exit(1)
+
+
+@app.command()
+def demo(host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Load sample footage (generated with ffmpeg) and print tokens and URLs to try."""
+    from service.demo import load_demo
+
+    result = run_with_context(load_demo)
+    base = f"http://{host}:{port}"
+    out.print(f"[bold]Demo data loaded.[/bold] Start the server with `make run`, then try:")
+    for line in result.lines(base):
+        print(line)
+
+
+def main() -> None:  # pragma: no cover
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

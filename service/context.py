@@ -1,0 +1,49 @@
+"""Everything a request, a job or a CLI command needs, built once per process from Settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from service.auth.service import TokenService
+from service.config import Settings
+from service.db import make_engine, make_sessionmaker
+from service.ingest.hashing import RunningHashes
+from service.retention.policy import Policies, load_policies
+from service.storage import ObjectStore, open_store
+
+if TYPE_CHECKING:
+    from service.jobs import Jobs
+
+
+@dataclass
+class Context:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    store: ObjectStore
+    policies: Policies
+    tokens: TokenService
+    hashes: RunningHashes = field(default_factory=RunningHashes)
+    jobs: Jobs | None = None
+
+    async def close(self) -> None:
+        if self.jobs is not None:
+            await self.jobs.close()
+        await self.store.close()
+        await self.engine.dispose()
+
+
+def build_context(settings: Settings) -> Context:
+    """Validate configuration and policies and open the database and store (no network I/O yet)."""
+    settings.validate_startup()
+    policies = load_policies(settings.policy_dir)
+    engine = make_engine(settings.db_url)
+    if settings.is_sqlite:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = open_store(settings.object_store_url, endpoint_url=settings.s3_endpoint_url,
+                       region=settings.s3_region)
+    return Context(settings=settings, engine=engine, sessions=make_sessionmaker(engine), store=store,
+                   policies=policies, tokens=TokenService(settings))

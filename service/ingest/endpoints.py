@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import JSONResponse
+
+from service.auth.endpoints import require
+from service.auth.schemas import Principal
+from service.errors import Invalid
+from service.ingest import service
+from service.ingest.schemas import DuplicateOut, PartOut, UploadCreate, UploadCreated, UploadStatus
+from service.recordings.schemas import CreatedRecordingOut, RecordingOut
+
+router = APIRouter(prefix="/v1/uploads", tags=["ingest"])
+dock = require("dock")
+
+
+@router.post("", status_code=201, response_model=UploadCreated | DuplicateOut,
+             responses={200: {"model": DuplicateOut, "description": "Already stored (or resumed upload)"}})
+async def create_upload(request: Request, body: UploadCreate, actor: Principal = Depends(dock)):
+    res = await service.create_upload(request.app.state.ctx, actor, body)
+    if res.duplicate_of:
+        return JSONResponse(DuplicateOut(recording_id=res.duplicate_of).model_dump(), status_code=200)
+    out = UploadCreated(upload_id=res.upload.id, part_size=res.upload.part_size,
+                        parts=[PartOut(n=p.n, size=p.size) for p in res.parts],
+                        time_trust=res.upload.time_trust, clock_fault=res.upload.clock_fault)
+    return JSONResponse(out.model_dump(mode="json"), status_code=200 if res.resumed else 201)
+
+
+@router.put("/{upload_id}/parts/{n}", response_model=PartOut)
+async def put_part(request: Request, upload_id: str, n: int = Path(..., description="1-based part number"),
+                   actor: Principal = Depends(dock)):
+    length = request.headers.get("content-length")
+    try:
+        content_length = int(length) if length is not None else None
+    except ValueError as e:
+        raise Invalid("Content-Length is not a number.", slug="invalid-content-length") from e
+    part = await service.put_part(request.app.state.ctx, actor, upload_id, n, request.stream(), content_length)
+    return PartOut(n=part.n, size=part.size)
+
+
+@router.get("/{upload_id}", response_model=UploadStatus)
+async def get_upload(request: Request, upload_id: str, actor: Principal = Depends(dock)):
+    upload, parts = await service.upload_status(request.app.state.ctx, actor, upload_id)
+    return UploadStatus(upload_id=upload.id, status=upload.status, size_bytes=upload.size_bytes,
+                        part_size=upload.part_size, parts=[PartOut(n=p.n, size=p.size) for p in parts],
+                        received_bytes=sum(p.size for p in parts), recording_id=upload.recording_id,
+                        created_at=upload.created_at, updated_at=upload.updated_at)
+
+
+@router.post("/{upload_id}/complete", status_code=201, response_model=CreatedRecordingOut)
+async def complete(request: Request, upload_id: str, actor: Principal = Depends(dock)):
+    rec, created, duplicate = await service.complete(request.app.state.ctx, actor, upload_id)
+    body = CreatedRecordingOut(**RecordingOut.of(rec).model_dump(), recording_id=rec.id, duplicate=duplicate)
+    return JSONResponse(body.model_dump(mode="json"), status_code=201 if created else 200)

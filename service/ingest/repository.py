@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.ingest.models import Upload, UploadPart
+
+
+async def get_upload(session: AsyncSession, upload_id: str, *, for_update: bool = False) -> Upload | None:
+    return await session.get(Upload, upload_id, with_for_update=for_update, populate_existing=True)
+
+
+async def find_open_upload(session: AsyncSession, device_id: str, sha256: str, size: int) -> Upload | None:
+    q = (select(Upload).where(Upload.device_id == device_id, Upload.sha256 == sha256,
+                              Upload.size_bytes == size, Upload.status == "open")
+         .order_by(Upload.created_at.desc()).limit(1))
+    return (await session.execute(q)).scalars().first()
+
+
+async def parts(session: AsyncSession, upload_id: str) -> list[UploadPart]:
+    q = select(UploadPart).where(UploadPart.upload_id == upload_id).order_by(UploadPart.n)
+    return list((await session.execute(q.execution_options(populate_existing=True))).scalars())
+
+
+async def bytes_except(session: AsyncSession, upload_id: str, n: int) -> int:
+    q = select(func.coalesce(func.sum(UploadPart.size), 0)).where(UploadPart.upload_id == upload_id,
+                                                                  UploadPart.n != n)
+    return int((await session.execute(q)).scalar_one())
+
+
+async def get_part(session: AsyncSession, upload_id: str, n: int) -> UploadPart | None:
+    return await session.get(UploadPart, (upload_id, n), populate_existing=True)
+
+
+async def delete_parts(session: AsyncSession, upload_id: str) -> None:
+    await session.execute(delete(UploadPart).where(UploadPart.upload_id == upload_id))
+
+
+async def stale_open_uploads(session: AsyncSession, older_than: datetime, limit: int = 100) -> list[Upload]:
+    q = (select(Upload).where(Upload.status == "open", Upload.updated_at < older_than)
+         .order_by(Upload.updated_at).limit(limit))
+    return list((await session.execute(q)).scalars())
+
+
+async def unpurged_uploads(session: AsyncSession, limit: int = 100) -> list[Upload]:
+    q = (select(Upload).where(Upload.status.in_(("completed", "abandoned")), Upload.staging_purged.is_(False))
+         .limit(limit))
+    return list((await session.execute(q)).scalars())
+
+

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+_ID = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,99}$"
+_CONTENT_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,62}/[a-z0-9][a-z0-9!#$&^_.+-]{0,62}$")
+
+
+def _filename(v: str) -> str:
+    """A plain file name: no path, no control characters. It is shown to people, never used as a path."""
+    if not v or len(v) > 255:
+        raise ValueError("must be 1-255 characters")
+    if any(ord(c) < 32 or ord(c) == 127 for c in v):
+        raise ValueError("must not contain control characters (NUL, newlines)")
+    if "/" in v or "\\" in v or v in (".", "..") or ".." in v.split("."):
+        raise ValueError("must be a plain file name without a path or '..'")
+    return v
+
+
+Filename = Annotated[str, Field(max_length=255), AfterValidator(_filename)]
+
+
+class UploadCreate(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
+
+    device_id: str = Field(pattern=_ID)
+    officer_id: str = Field(pattern=_ID)
+    filename: Filename
+    content_type: str = Field(max_length=127)
+    size_bytes: int = Field(gt=0)
+    sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$")
+    recorded_start: AwareDatetime
+    recorded_end: AwareDatetime
+    device_clock_at_dock: AwareDatetime
+
+    @field_validator("content_type")
+    @classmethod
+    def _ct(cls, v: str) -> str:
+        v = v.strip().lower()
+        if not _CONTENT_TYPE.match(v):
+            raise ValueError("must be a MIME type like video/mp4")
+        return v
+
+    @field_validator("sha256")
+    @classmethod
+    def _lower(cls, v: str) -> str:
+        return v.lower()
+
+    @model_validator(mode="after")
+    def _order(self) -> UploadCreate:
+        if self.recorded_end < self.recorded_start:
+            raise ValueError("recorded_end is before recorded_start")
+        return self
+
+
+class PartOut(BaseModel):
+    n: int
+    size: int
+
+
+class UploadCreated(BaseModel):
+    upload_id: str
+    part_size: int
+    parts: list[PartOut]
+    status: str = "open"
+    time_trust: str
+    clock_fault: str | None = None
+
+
+class DuplicateOut(BaseModel):
+    recording_id: str
+    duplicate: bool = True
+
+
+class UploadStatus(BaseModel):
+    upload_id: str
+    status: str
+    size_bytes: int
+    part_size: int
+    parts: list[PartOut]
+    received_bytes: int
+    recording_id: str | None = None
+    created_at: datetime
+    updated_at: datetime

@@ -1,0 +1,326 @@
+"""Dock ingest: open an upload, receive parts in any order, complete with a server-computed hash.
+
+Rule 3: a recording exists only after the server hashed the bytes it stored and they matched.
+Rule 4: a failed request changes nothing: part bytes are staged under a fresh key and only become
+part of the upload when the database row pointing at them commits.
+Rule 6: every step is restartable; the janitor removes what a crash left behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+import structlog
+
+from service import metrics
+from service.audit import service as audit
+from service.auth.schemas import Principal
+from service.context import Context
+from service.db import transaction
+from service.devices import clock as clock_rules
+from service.devices import service as devices
+from service.errors import Conflict, Gone, Invalid, NotFound, TooLarge
+from service.ids import new_id
+from service.ingest import repository as repo
+from service.ingest.models import Upload, UploadPart
+from service.ingest.schemas import UploadCreate
+from service.recordings import repository as recordings_repo
+from service.recordings import service as recordings
+from service.recordings.models import Recording
+from service.storage.base import ObjectInfo
+from service.timeutil import utcnow
+
+log = structlog.get_logger(__name__)
+
+MAX_PARTS = 10_000  # the S3 limit; docks use far fewer
+HASH_BUFFER_MAX = 16 * 1024 * 1024  # parts up to this size are kept in memory for the running hash
+
+
+def staging_prefix(upload_id: str) -> str:
+    return f"uploads/{upload_id}/"
+
+
+@dataclass
+class CreateResult:
+    upload: Upload | None = None
+    parts: list[UploadPart] | None = None
+    duplicate_of: str | None = None
+    resumed: bool = False
+
+
+async def create_upload(ctx: Context, actor: Principal, body: UploadCreate) -> CreateResult:
+    if body.size_bytes > ctx.settings.max_upload_bytes:
+        raise TooLarge(f"size_bytes {body.size_bytes} exceeds the limit of {ctx.settings.max_upload_bytes}.",
+                       slug="upload-too-large")
+    async with transaction(ctx.sessions) as s:
+        existing = await recordings_repo.find_by_hash(s, body.device_id, body.sha256)
+        if existing is not None:
+            metrics.UPLOAD_DUPLICATES.inc()
+            await audit.record(s, actor, "upload.duplicate", "recording", existing.id,
+                               {"device_id": body.device_id, "sha256": body.sha256, "filename": body.filename})
+            return CreateResult(duplicate_of=existing.id)
+        # A dock that lost our answer and asks again resumes the same upload instead of opening a second.
+        resumable = await repo.find_open_upload(s, body.device_id, body.sha256, body.size_bytes)
+        if resumable is not None and resumable.dock_id == actor.sub:
+            return CreateResult(upload=resumable, parts=await repo.parts(s, resumable.id), resumed=True)
+
+        now = utcnow()
+        result = clock_rules.assess(ctx.policies.clock, now, body.device_clock_at_dock, body.recorded_start,
+                                    body.recorded_end)
+        upload = Upload(id=new_id("up"), dock_id=actor.sub, device_id=body.device_id,
+                        officer_id=body.officer_id, filename=body.filename, content_type=body.content_type,
+                        size_bytes=body.size_bytes, sha256=body.sha256, recorded_start=body.recorded_start,
+                        recorded_end=body.recorded_end, device_clock_at_dock=body.device_clock_at_dock,
+                        created_at=now, updated_at=now, part_size=ctx.settings.part_size,
+                        drift_s=result.drift_s, clock_fault=result.fault, time_trust=result.time_trust,
+                        trusted_start=result.trusted_start, trusted_end=result.trusted_end, status="open")
+        s.add(upload)
+        await s.flush()
+        await devices.record_clock_check(s, actor, body.device_id, now, body.device_clock_at_dock, result,
+                                         upload.id)
+        await audit.record(s, actor, "upload.created", "upload", upload.id,
+                           {"device_id": body.device_id, "officer_id": body.officer_id,
+                            "filename": body.filename, "size_bytes": body.size_bytes, "sha256": body.sha256,
+                            "drift_s": result.drift_s, "time_trust": result.time_trust,
+                            "clock_fault": result.fault})
+    metrics.UPLOADS_CREATED.inc()
+    return CreateResult(upload=upload, parts=[])
+
+
+async def _owned_upload(s, actor: Principal, upload_id: str, *, for_update: bool = False) -> Upload:
+    upload = await repo.get_upload(s, upload_id, for_update=for_update)
+    # Another dock's upload answers 404, not 403: upload ids are not to be probed.
+    if upload is None or upload.dock_id != actor.sub:
+        raise NotFound(f"No upload {upload_id!r}.", slug="upload-not-found")
+    return upload
+
+
+def _require_open(upload: Upload) -> None:
+    if upload.status == "completed":
+        raise Conflict(f"Upload {upload.id} is already complete (recording {upload.recording_id}).",
+                       slug="upload-completed", recording_id=upload.recording_id)
+    if upload.status != "open":
+        raise Gone(f"Upload {upload.id} was abandoned and cleaned up; start a new upload.",
+                   slug="upload-abandoned")
+
+
+async def upload_status(ctx: Context, actor: Principal, upload_id: str) -> tuple[Upload, list[UploadPart]]:
+    async with ctx.sessions() as s:
+        upload = await _owned_upload(s, actor, upload_id)
+        return upload, await repo.parts(s, upload_id)
+
+
+async def put_part(ctx: Context, actor: Principal, upload_id: str, n: int, body: AsyncIterator[bytes],
+                   content_length: int | None) -> UploadPart:
+    async with ctx.sessions() as s:
+        upload = await _owned_upload(s, actor, upload_id)
+        _require_open(upload)
+        if n < 1 or n > min(MAX_PARTS, upload.size_bytes):
+            raise Invalid(f"Part number {n} is outside 1..{min(MAX_PARTS, upload.size_bytes)} for an upload "
+                          f"of {upload.size_bytes} bytes.", slug="invalid-part-number")
+        others = await repo.bytes_except(s, upload_id, n)
+    allowance = min(upload.size_bytes - others, ctx.settings.max_part_size)
+    if content_length is not None and content_length > allowance:
+        raise TooLarge(f"Part {n} has {content_length} bytes but only {allowance} fit in the declared "
+                       f"size {upload.size_bytes} (other parts hold {others}).", slug="part-too-large")
+
+    version = new_id("v").split("_", 1)[1]
+    key = f"{staging_prefix(upload_id)}{n}.{version}"
+    kept: list[bytes] | None = []
+    received = 0
+
+    async def tee() -> AsyncIterator[bytes]:
+        nonlocal kept, received
+        async for chunk in body:
+            if not chunk:
+                continue
+            received += len(chunk)
+            if received > allowance:
+                raise TooLarge(f"Part {n} is larger than the {allowance} bytes left in the declared size.",
+                               slug="part-too-large")
+            if kept is not None:
+                kept.append(chunk)
+                if received > HASH_BUFFER_MAX:
+                    kept = None
+            yield chunk
+
+    size = await ctx.store.put(key, tee(), content_type="application/octet-stream")
+    if size == 0:
+        await ctx.store.delete([key])
+        raise Invalid(f"Part {n} is empty.", slug="empty-part")
+    if content_length is not None and size != content_length:
+        await ctx.store.delete([key])
+        raise Invalid(f"Part {n} ended after {size} of {content_length} bytes.", slug="truncated-part")
+
+    old_key = None
+    try:
+        async with transaction(ctx.sessions) as s:
+            upload = await _owned_upload(s, actor, upload_id, for_update=True)
+            _require_open(upload)
+            others = await repo.bytes_except(s, upload_id, n)
+            if others + size > upload.size_bytes:
+                raise TooLarge(f"Part {n} ({size} bytes) would take the upload past its declared size "
+                               f"{upload.size_bytes}.", slug="part-too-large")
+            part = await repo.get_part(s, upload_id, n)
+            now = utcnow()
+            if part is None:
+                part = UploadPart(upload_id=upload_id, n=n, size=size, version=version, key=key, received_at=now)
+                s.add(part)
+            else:
+                old_key = part.key
+                part.size, part.version, part.key, part.received_at = size, version, key, now
+            upload.updated_at = now
+    except BaseException:
+        await ctx.store.delete([key])
+        raise
+    if old_key:
+        await ctx.store.delete([old_key])  # the janitor's prefix purge catches it if this fails
+    metrics.UPLOAD_BYTES.inc(size)
+    await ctx.hashes.offer(upload_id, n, version, kept)
+    return part
+
+
+def _contiguous(parts: list[UploadPart]) -> list[int]:
+    have = {p.n for p in parts}
+    top = max(have, default=0)
+    return [n for n in range(1, top + 1) if n not in have]
+
+
+async def complete(ctx: Context, actor: Principal, upload_id: str) -> tuple[Recording, bool, bool]:
+    """Returns (recording, created_now, duplicate)."""
+    async with transaction(ctx.sessions) as s:
+        upload = await _owned_upload(s, actor, upload_id, for_update=True)
+        if upload.status == "completed":
+            rec = await recordings_repo.get(s, upload.recording_id)
+            return rec, False, False
+        _require_open(upload)
+        parts = await repo.parts(s, upload_id)
+        missing = _contiguous(parts)
+        if not parts or missing:
+            raise Conflict(f"Upload {upload_id} cannot complete: parts {missing or [1]} are missing.",
+                           slug="parts-missing", missing_parts=missing or [1])
+        total = sum(p.size for p in parts)
+        if total != upload.size_bytes:
+            problem = await _record_mismatch(s, actor, upload,
+                                             f"received {total} bytes, declared {upload.size_bytes}", total, None)
+        else:
+            problem = None
+            recording_id = new_id("rec")
+            key = f"recordings/{recording_id}"
+            previous_assembly = upload.assembling_key
+            upload.assembling_key = key
+    if problem:
+        raise problem
+    if previous_assembly:
+        await ctx.store.delete([previous_assembly])
+
+    sources = [ObjectInfo(p.key, p.size) for p in parts]
+    digest = ctx.hashes.take(upload_id, [p.version for p in parts])
+    method = "streamed"
+    if digest is not None:
+        size = await ctx.store.compose(key, sources, content_type=upload.content_type)
+    else:
+        method = "re-read"
+        h = hashlib.sha256()
+        size = await ctx.store.compose(key, sources, content_type=upload.content_type, on_chunk=h.update)
+        digest = h.hexdigest()
+
+    if size != upload.size_bytes or digest != upload.sha256:
+        await ctx.store.delete([key])
+        async with transaction(ctx.sessions) as s:
+            upload = await _owned_upload(s, actor, upload_id, for_update=True)
+            upload.assembling_key = None
+            problem = await _record_mismatch(s, actor, upload, f"stored {size} bytes with SHA-256 {digest}",
+                                             size, digest)
+        raise problem
+
+    async with transaction(ctx.sessions) as s:
+        upload = await _owned_upload(s, actor, upload_id, for_update=True)
+        if upload.status == "completed":  # a concurrent complete won the race: keep its recording
+            await ctx.store.delete([key])
+            return await recordings_repo.get(s, upload.recording_id), False, False
+        _require_open(upload)
+        existing = await recordings_repo.find_by_hash(s, upload.device_id, upload.sha256)
+        if existing is not None:
+            upload.status, upload.recording_id, upload.assembling_key = "completed", existing.id, None
+            await audit.record(s, actor, "upload.duplicate", "recording", existing.id,
+                               {"upload_id": upload_id, "sha256": upload.sha256})
+            dup_key = key
+            rec, created, duplicate = existing, False, True
+        else:
+            rec = await recordings.create_from_upload(s, ctx.policies, actor, upload, recording_id, key,
+                                                      hash_method=method)
+            upload.status, upload.recording_id, upload.assembling_key = "completed", rec.id, None
+            dup_key, created, duplicate = None, True, False
+        upload.updated_at = utcnow()
+    if dup_key:
+        await ctx.store.delete([dup_key])
+        metrics.UPLOAD_DUPLICATES.inc()
+    ctx.hashes.forget(upload_id)
+    await purge_staging(ctx, upload_id)
+    if created:
+        metrics.UPLOADS_COMPLETED.inc()
+        if ctx.jobs is not None:
+            await ctx.jobs.enqueue("probe_recording", recording_id=rec.id)
+    return rec, created, duplicate
+
+
+async def _record_mismatch(s, actor: Principal, upload: Upload, what: str, size: int,
+                           digest: str | None) -> Invalid:
+    """Record the failure (metric, audit, supervisor alert); the caller refuses: no recording, parts kept."""
+    metrics.HASH_MISMATCHES.inc()
+    details = {"declared_size": upload.size_bytes, "declared_sha256": upload.sha256, "stored_size": size,
+               "stored_sha256": digest, "device_id": upload.device_id}
+    await audit.record(s, actor, "upload.hash_mismatch", "upload", upload.id, details)
+    await devices.raise_alert(s, "hash_mismatch", "upload", upload.id,
+                              f"Upload {upload.id} from {upload.device_id}: {what}; nothing was kept.", details)
+    return Invalid(f"The stored bytes do not match the declared size and SHA-256: {what}. Re-send the "
+                  f"parts that differ and complete again.", slug="hash-mismatch", title="Hash mismatch",
+                  expected_sha256=upload.sha256, actual_sha256=digest, expected_size=upload.size_bytes,
+                  actual_size=size)
+
+
+async def purge_staging(ctx: Context, upload_id: str) -> None:
+    leftovers = await ctx.store.list(staging_prefix(upload_id))
+    failed = await ctx.store.delete([o.key for o in leftovers])
+    if failed:
+        log.warning("staging_purge_incomplete", upload_id=upload_id, keys=len(failed))
+        return
+    async with transaction(ctx.sessions) as s:
+        upload = await repo.get_upload(s, upload_id, for_update=True)
+        if upload is not None and upload.status != "open":
+            upload.staging_purged = True
+            await repo.delete_parts(s, upload_id)
+
+
+async def abandon_stale(ctx: Context, actor: Principal) -> int:
+    """Close uploads untouched for the configured time and remove their parts (audited)."""
+    cutoff = utcnow() - timedelta(seconds=ctx.settings.abandon_uploads_after_s)
+    count = 0
+    async with ctx.sessions() as s:
+        stale = [u.id for u in await repo.stale_open_uploads(s, cutoff)]
+    for upload_id in stale:
+        async with transaction(ctx.sessions) as s:
+            upload = await repo.get_upload(s, upload_id, for_update=True)
+            if upload is None or upload.status != "open" or upload.updated_at >= cutoff:
+                continue
+            parts = await repo.parts(s, upload_id)
+            leftover = upload.assembling_key
+            upload.status, upload.assembling_key, upload.updated_at = "abandoned", None, utcnow()
+            await audit.record(s, actor, "upload.abandoned", "upload", upload_id,
+                               {"parts": len(parts), "bytes": sum(p.size for p in parts),
+                                "device_id": upload.device_id, "sha256": upload.sha256})
+        if leftover:
+            await ctx.store.delete([leftover])
+        ctx.hashes.forget(upload_id)
+        await purge_staging(ctx, upload_id)
+        metrics.UPLOADS_ABANDONED.inc()
+        count += 1
+    async with ctx.sessions() as s:
+        unpurged = [u.id for u in await repo.unpurged_uploads(s)]
+    for upload_id in unpurged:
+        await purge_staging(ctx, upload_id)
+    return count

@@ -1,0 +1,35 @@
+"""Ingest jobs: media probe after completion, and the janitor for abandoned uploads and lost probes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from service.auth.schemas import system_principal
+from service.context import Context
+from service.ingest import service
+from service.recordings import service as recordings
+from service.recordings.models import Recording
+from service.timeutil import utcnow
+
+
+async def probe_recording(ctx: Context, recording_id: str) -> str:
+    return await recordings.apply_probe(ctx, recording_id)
+
+
+async def ingest_janitor(ctx: Context) -> dict[str, int]:
+    abandoned = await service.abandon_stale(ctx, system_principal("ingest-janitor"))
+    # Probes lost to a crash or a dead worker: anything still pending a while after it was received.
+    cutoff = utcnow() - timedelta(minutes=10)
+    async with ctx.sessions() as s:
+        q = (select(Recording.id).where(Recording.media_status == "pending", Recording.status == "active",
+                                        Recording.received_at < cutoff).limit(500))
+        pending = list((await s.execute(q)).scalars())
+    for rid in pending:
+        await ctx.jobs.enqueue("probe_recording", recording_id=rid)
+    return {"abandoned": abandoned, "reprobed": len(pending)}
+
+
+JOBS = {"probe_recording": probe_recording, "ingest_janitor": ingest_janitor}
+CRON = [("ingest_janitor", lambda settings: settings.janitor_interval_s)]

@@ -1,0 +1,22 @@
+"""Prometheus metrics (prometheus-client). Names are referenced by infra/alerts.yml: keep them stable."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+UPLOADS_CREATED = Counter("bwv_uploads_created_total", "Upload sessions opened by docks")
+UPLOADS_COMPLETED = Counter("bwv_uploads_completed_total", "Uploads that became recordings")
+UPLOAD_DUPLICATES = Counter("bwv_upload_duplicates_total", "Uploads recognised as already-stored recordings")
+UPLOAD_BYTES = Counter("bwv_upload_bytes_total", "Bytes received in upload parts")
+HASH_MISMATCHES = Counter("bwv_hash_mismatches_total", "Completed uploads whose size or SHA-256 did not match")
+CLOCK_FAULTS = Counter("bwv_clock_faults_total", "Dock-time clock checks that found a faulty camera clock")
+UPLOADS_ABANDONED = Counter("bwv_uploads_abandoned_total", "Abandoned uploads cleaned up by the janitor")
+MEDIA_UNREADABLE = Counter("bwv_media_unreadable_total", "Recordings ffprobe could not read")
+JOBS = Counter("bwv_jobs_total", "Background jobs run", ["job", "outcome"])
+REQUEST_LATENCY = Histogram("bwv_http_request_duration_seconds", "HTTP request latency",
+                            ["method", "route", "status"],
+                            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
+RETENTION_DELETED = Counter("bwv_retention_deleted_total", "Recordings deleted by retention sweeps")
+RETENTION_SWEEP_PROGRESS = Gauge("bwv_retention_sweep_progress", "Recordings processed in the running sweep")
+RETENTION_SWEEP_LAST_SUCCESS = Gauge("bwv_retention_sweep_last_success_timestamp_seconds",
+                                     "Unix time the last retention sweep finished")

@@ -1,0 +1,42 @@
+"""Cursor paging shared by every list endpoint: ``?limit=`` (1-500, default 50) and ``?cursor=``."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any, Generic, TypeVar
+
+from fastapi import Query
+from pydantic import BaseModel
+
+from service.errors import Invalid
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None
+
+
+class PageParams(BaseModel):
+    limit: int
+    after: list[Any] | None
+
+
+def encode_cursor(key: list[Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key, default=str).encode()).decode().rstrip("=")
+
+
+def page_params(limit: int = Query(50, description="1-500"), cursor: str | None = Query(None)) -> PageParams:
+    if not 1 <= limit <= 500:
+        raise Invalid("limit must be between 1 and 500", slug="invalid-limit")
+    after = None
+    if cursor:
+        try:
+            after = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+            if not isinstance(after, list):
+                raise ValueError
+        except ValueError as e:
+            raise Invalid("cursor is not one this server issued", slug="invalid-cursor") from e
+    return PageParams(limit=limit, after=after)

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import StreamingResponse
+
+from service.audit import service as audit
+from service.auth.endpoints import require
+from service.auth.schemas import Principal
+from service.db import transaction
+from service.paging import Page, PageParams, encode_cursor, page_params
+from service.recordings import repository as repo
+from service.recordings import service
+from service.recordings.schemas import RecordingOut
+from service.timeutil import iso, parse_time
+
+router = APIRouter(prefix="/v1/recordings", tags=["recordings"])
+viewer = require("officer", "supervisor", "disclosure", "sar_handler", "auditor", "admin")
+
+
+@router.get("", response_model=Page[RecordingOut])
+async def list_recordings(
+    request: Request,
+    officer_id: str | None = None,
+    device_id: str | None = None,
+    from_: str | None = Query(None, alias="from"),
+    to: str | None = None,
+    time_basis: Literal["trusted", "device", "received"] = "trusted",
+    flagged: bool | None = None,
+    status: Literal["active", "deleted"] | None = None,
+    page: PageParams = Depends(page_params),
+    actor: Principal = Depends(viewer),
+):
+    start, end = parse_time(from_, "from"), parse_time(to, "to")
+    ctx = request.app.state.ctx
+    async with transaction(ctx.sessions) as s:
+        rows = await repo.search(s, actor, officer_id=officer_id, device_id=device_id, start=start, end=end,
+                                 time_basis=time_basis, flagged=flagged, status=status, after=page.after,
+                                 limit=page.limit + 1)
+        more = len(rows) > page.limit
+        rows = rows[: page.limit]
+        await audit.record(s, actor, "recordings.searched", "recording", "*",
+                           {"officer_id": officer_id, "device_id": device_id, "from": from_, "to": to,
+                            "time_basis": time_basis, "returned": [r.id for r in rows]})
+    nxt = None
+    if more:
+        last = rows[-1]
+        key = {"trusted": last.basis_start, "device": last.recorded_start, "received": last.received_at}
+        nxt = encode_cursor([iso(key[time_basis]), last.id])
+    return Page[RecordingOut](items=[RecordingOut.of(r) for r in rows], next_cursor=nxt)
+
+
+@router.get("/{recording_id}", response_model=RecordingOut)
+async def get_recording(request: Request, recording_id: str, actor: Principal = Depends(viewer)):
+    rec = await service.view(request.app.state.ctx, actor, recording_id)
+    return RecordingOut.of(rec)
+
+
+@router.get("/{recording_id}/media", response_class=StreamingResponse,
+            responses={206: {"description": "Partial content (Range)"}})
+async def get_media(request: Request, recording_id: str, actor: Principal = Depends(viewer)):
+    rec, rng, body = await service.open_media(request.app.state.ctx, actor, recording_id,
+                                              request.headers.get("range"))
+    headers = {"Accept-Ranges": "bytes", "Content-Length": str(rng.end - rng.start),
+               "ETag": f'"{rec.sha256}"', "Cache-Control": "private, no-store",
+               "Content-Disposition": f'inline; filename="{rec.id}"'}
+    if rng.partial:
+        headers["Content-Range"] = f"bytes {rng.start}-{rng.end - 1}/{rec.size_bytes}"
+    return StreamingResponse(body, status_code=206 if rng.partial else 200, headers=headers,
+                             media_type=rec.content_type)

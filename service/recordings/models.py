@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Boolean, Float, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from service.db import Base, JSONType, UTCDateTime
+
+
+class Recording(Base):
+    """One docked video. ``delete_after`` is kept current by the retention service (NULL = kept)."""
+
+    __tablename__ = "recordings"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(100), nullable=False)
+    officer_id: Mapped[str] = mapped_column(String(200), nullable=False)
+    dock_id: Mapped[str] = mapped_column(String(100), nullable=False)
+    upload_id: Mapped[str] = mapped_column(String(40), nullable=False)
+    filename: Mapped[str] = mapped_column(String(255), nullable=False)
+    content_type: Mapped[str] = mapped_column(String(100), nullable=False)
+    size_bytes: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    storage_key: Mapped[str] = mapped_column(String(300), nullable=False)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    recorded_start: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    recorded_end: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    device_clock_at_dock: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    drift_s: Mapped[float] = mapped_column(Float, nullable=False)
+    time_trust: Mapped[str] = mapped_column(String(10), nullable=False)
+    trusted_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    trusted_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The capture time retention and the "trusted" time basis use: trusted_start, or received_at when
+    # the camera clock is untrusted (rule 2). Stored so it can be indexed.
+    basis_start: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    basis_end: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    media: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    media_status: Mapped[str] = mapped_column(String(10), nullable=False, default="pending")
+    status: Mapped[str] = mapped_column(String(10), nullable=False, default="active")
+    retention_category: Mapped[str] = mapped_column(String(40), nullable=False, default="default")
+    delete_after: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    restricted: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    deletion_policy: Mapped[str | None] = mapped_column(String(200))
+    deletion_reason: Mapped[str | None] = mapped_column(String(1000))
+
+    __table_args__ = (
+        UniqueConstraint("device_id", "sha256"),
+        Index("ix_recordings_delete_after", "delete_after"),
+        Index("ix_recordings_officer_basis", "officer_id", "basis_start"),
+        Index("ix_recordings_device_basis", "device_id", "basis_start"),
+        Index("ix_recordings_basis", "basis_start"),
+        Index("ix_recordings_received", "received_at"),
+        Index("ix_recordings_status", "status"),
+    )
+
+
+class RecordingAccess(Base):
+    """Who may still see a restricted recording (besides auditors)."""
+
+    __tablename__ = "recording_access"
+
+    recording_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    sub: Mapped[str] = mapped_column(String(200), primary_key=True)

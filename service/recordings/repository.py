@@ -1,0 +1,84 @@
+"""Recording queries. Visibility is part of every query (DESIGN.md: authorisation in the query)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.auth.schemas import Principal
+from service.recordings.models import Recording, RecordingAccess
+
+BASIS = {
+    "trusted": (Recording.basis_start, Recording.basis_end),
+    "device": (Recording.recorded_start, Recording.recorded_end),
+    "received": (Recording.received_at, Recording.received_at),
+}
+
+
+def readable_by(p: Principal) -> ColumnElement[bool]:
+    """What ``p`` may see: auditors everything; others their own footage (or all, for supervisors,
+    disclosure and admins), and of restricted recordings only those they are named on."""
+    if p.has("auditor"):
+        return true()
+    if p.sees_all or p.has("sar_handler"):
+        base = true()
+    elif p.has("officer"):
+        base = Recording.officer_id == p.sub
+    else:
+        return false()
+    named = exists().where(RecordingAccess.recording_id == Recording.id, RecordingAccess.sub == p.sub)
+    return and_(base, or_(Recording.restricted.is_(False), named))
+
+
+async def get(session: AsyncSession, recording_id: str, *, for_update: bool = False) -> Recording | None:
+    return await session.get(Recording, recording_id, with_for_update=for_update, populate_existing=True)
+
+
+async def get_readable(session: AsyncSession, p: Principal, recording_id: str) -> Recording | None:
+    q = select(Recording).where(Recording.id == recording_id, readable_by(p))
+    return (await session.execute(q)).scalars().first()
+
+
+async def find_by_hash(session: AsyncSession, device_id: str, sha256: str) -> Recording | None:
+    q = select(Recording).where(Recording.device_id == device_id, Recording.sha256 == sha256)
+    return (await session.execute(q)).scalars().first()
+
+
+async def search(session: AsyncSession, p: Principal, *, officer_id: str | None = None,
+                 device_id: str | None = None, start: datetime | None = None, end: datetime | None = None,
+                 time_basis: str = "trusted", flagged: bool | None = None, status: str | None = None,
+                 after: list[Any] | None = None, limit: int = 50,
+                 extra: list[ColumnElement[bool]] | None = None) -> list[Recording]:
+    lo, hi = BASIS[time_basis]
+    q = select(Recording).where(readable_by(p))
+    if officer_id:
+        q = q.where(Recording.officer_id == officer_id)
+    if device_id:
+        q = q.where(Recording.device_id == device_id)
+    if start is not None:
+        q = q.where(hi >= start)
+    if end is not None:
+        q = q.where(lo < end)
+    if flagged is True:
+        q = q.where(Recording.retention_category != "default")
+    elif flagged is False:
+        q = q.where(Recording.retention_category == "default")
+    if status == "active":
+        q = q.where(Recording.status != "deleted")
+    elif status == "deleted":
+        q = q.where(Recording.status == "deleted")
+    for cond in extra or []:
+        q = q.where(cond)
+    if after:
+        at, rid = datetime.fromisoformat(after[0]), after[1]
+        q = q.where(or_(lo > at, and_(lo == at, Recording.id > rid)))
+    q = q.order_by(lo, Recording.id).limit(limit)
+    return list((await session.execute(q)).scalars())
+
+
+async def access_list(session: AsyncSession, recording_id: str) -> list[str]:
+    q = select(RecordingAccess.sub).where(RecordingAccess.recording_id == recording_id)
+    return sorted((await session.execute(q)).scalars())

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from service.recordings.models import Recording
+
+
+class MediaOut(BaseModel):
+    readable: bool | None = None
+    duration_s: float | None = None
+    width: int | None = None
+    height: int | None = None
+    video_codec: str | None = None
+    audio_codec: str | None = None
+
+
+class RetentionOut(BaseModel):
+    category: str
+    delete_after: datetime | None
+    holds: list[dict[str, Any]] = []
+    flags: list[dict[str, Any]] = []
+
+
+class RecordingOut(BaseModel):
+    id: str
+    device_id: str
+    officer_id: str
+    filename: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+    received_at: datetime
+    recorded_start: datetime
+    recorded_end: datetime
+    trusted_start: datetime | None
+    trusted_end: datetime | None
+    time_trust: str
+    drift_s: float
+    media: MediaOut
+    media_status: str
+    status: str
+    retention: RetentionOut
+    restricted: bool
+
+    @classmethod
+    def of(cls, r: Recording, *, holds: list[dict[str, Any]] | None = None,
+           flags: list[dict[str, Any]] | None = None) -> RecordingOut:
+        return cls(id=r.id, device_id=r.device_id, officer_id=r.officer_id, filename=r.filename,
+                   content_type=r.content_type, size_bytes=r.size_bytes, sha256=r.sha256,
+                   received_at=r.received_at, recorded_start=r.recorded_start, recorded_end=r.recorded_end,
+                   trusted_start=r.trusted_start, trusted_end=r.trusted_end, time_trust=r.time_trust,
+                   drift_s=r.drift_s, media=MediaOut(**(r.media or {})), media_status=r.media_status,
+                   status="deleted" if r.status == "deleted" else "active",
+                   retention=RetentionOut(category=r.retention_category, delete_after=r.delete_after,
+                                          holds=holds or [], flags=flags or []),
+                   restricted=r.restricted)
+
+
+class CreatedRecordingOut(RecordingOut):
+    recording_id: str
+    duplicate: bool = False

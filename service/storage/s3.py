@@ -1,0 +1,389 @@
+"""ObjectStore on the S3 API (AWS, MinIO, moto) via boto3.
+
+boto3 is blocking, so every call runs in a worker thread. Uploads stream through 8 MiB parts with
+one part uploading while the next fills: memory stays at about two parts whatever the object size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from service.storage.base import CHUNK, ObjectInfo, ObjectNotFound, StorageError
+
+PART = 8 * 1024 * 1024
+MIN_PART = 5 * 1024 * 1024  # S3's floor for every part but the last
+MAX_COPY = 5 * 1024 ** 3  # largest CopyObject / UploadPartCopy source range
+COPY_CONCURRENCY = 8
+DELETE_BATCH = 1000
+_MISSING = {"NoSuchKey", "404", "NotFound"}
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+class S3Store:
+    def __init__(self, bucket: str, prefix: str = "", endpoint_url: str | None = None,
+                 region: str = "us-east-1") -> None:
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.region = region
+        config = Config(
+            region_name=region,
+            max_pool_connections=32,
+            retries={"max_attempts": 5, "mode": "standard"},
+            # Self-hosted servers (MinIO, moto) are addressed by path, not by bucket sub-domain.
+            s3={"addressing_style": "path"} if endpoint_url else None,
+        )
+        # A private session: boto3's default session is not thread-safe to create clients from.
+        self._client = boto3.session.Session().client("s3", endpoint_url=endpoint_url, config=config)
+        self._versioned: bool | None = None
+        self._locked: bool | None = None
+
+    # ---- plumbing --------------------------------------------------------------------------
+
+    def _full(self, key: str) -> str:
+        if not key:
+            raise StorageError("empty object key")
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _rel(self, full: str) -> str:
+        return full[len(self.prefix) + 1:] if self.prefix else full
+
+    async def _call(self, op: str, key: str | None = None, **kwargs: Any) -> Any:
+        """Run one client call in a thread, turning botocore failures into StorageError."""
+        try:
+            return await asyncio.to_thread(getattr(self._client, op), Bucket=self.bucket, **kwargs)
+        except ClientError as exc:
+            raise self._wrap(exc, op, key) from exc
+        except BotoCoreError as exc:
+            raise StorageError(f"S3 {op} on bucket {self.bucket!r} failed: {exc}") from exc
+
+    def _wrap(self, exc: ClientError, op: str, key: str | None) -> StorageError:
+        err = exc.response.get("Error", {})
+        where = f"s3://{self.bucket}/{self._full(key)}" if key else f"bucket {self.bucket!r}"
+        msg = f"S3 {op} on {where} failed: {err.get('Code')}: {err.get('Message', '')}"
+        return ObjectNotFound(msg) if _code(exc) in _MISSING else StorageError(msg)
+
+    # ---- streaming multipart upload --------------------------------------------------------
+
+    async def _upload(self, key: str, chunks: AsyncIterable[bytes], content_type: str | None) -> int:
+        full = self._full(key)
+        extra = {"ContentType": content_type} if content_type else {}
+        buf = bytearray()
+        total = 0
+        upload_id: str | None = None
+        parts: list[dict[str, Any]] = []
+        inflight: asyncio.Task[None] | None = None
+        number = 0
+
+        async def send(number: int, body: bytes) -> None:
+            resp = await self._call("upload_part", key, Key=full, UploadId=upload_id, PartNumber=number,
+                                    Body=body)
+            parts.append({"PartNumber": number, "ETag": resp["ETag"]})
+
+        async def flush(body: bytes) -> None:
+            nonlocal inflight, upload_id, number
+            if upload_id is None:
+                resp = await self._call("create_multipart_upload", key, Key=full, **extra)
+                upload_id = resp["UploadId"]
+            if inflight is not None:
+                await inflight
+            number += 1
+            inflight = asyncio.create_task(send(number, body))
+
+        try:
+            async for chunk in chunks:
+                buf += chunk
+                total += len(chunk)
+                # Flush only when strictly over a part, so an object of exactly one part (and the
+                # final part) is never empty and small objects take the single-request path.
+                while len(buf) > PART:
+                    body = bytes(buf[:PART])
+                    del buf[:PART]
+                    await flush(body)
+            if upload_id is None:
+                await self._call("put_object", key, Key=full, Body=bytes(buf), **extra)
+                return total
+            await flush(bytes(buf))
+            await inflight  # type: ignore[misc]
+            parts.sort(key=lambda p: p["PartNumber"])
+            await self._call("complete_multipart_upload", key, Key=full, UploadId=upload_id,
+                             MultipartUpload={"Parts": parts})
+            return total
+        except BaseException:
+            if inflight is not None:
+                # Let the part in flight finish (and retrieve its error) before aborting the upload.
+                await asyncio.gather(asyncio.shield(inflight), return_exceptions=True)
+            if upload_id is not None:
+                await self._abort(key, full, upload_id)
+            raise
+
+    async def _abort(self, key: str, full: str, upload_id: str) -> None:
+        try:
+            await asyncio.shield(self._call("abort_multipart_upload", key, Key=full, UploadId=upload_id))
+        except (StorageError, asyncio.CancelledError):
+            pass  # best effort; a bucket lifecycle rule reaps what is left
+
+    async def put(self, key: str, chunks: AsyncIterable[bytes], *, content_type: str | None = None) -> int:
+        return await self._upload(key, chunks, content_type)
+
+    async def put_bytes(self, key: str, data: bytes, *, content_type: str | None = None) -> None:
+        extra = {"ContentType": content_type} if content_type else {}
+        await self._call("put_object", key, Key=self._full(key), Body=data, **extra)
+
+    # ---- compose ---------------------------------------------------------------------------
+
+    async def compose(self, key: str, sources: list[ObjectInfo], *, content_type: str | None = None,
+                      on_chunk: Callable[[bytes], None] | None = None) -> int:
+        nonempty = [s for s in sources if s.size > 0]
+        if on_chunk is None and nonempty and all(s.size >= MIN_PART for s in nonempty[:-1]):
+            return await self._compose_server_side(key, nonempty, content_type)
+
+        async def stream() -> AsyncIterator[bytes]:
+            for src in sources:
+                async for chunk in self._read(src.key, 0, None, on_chunk):
+                    yield chunk
+
+        return await self._upload(key, stream(), content_type)
+
+    async def _compose_server_side(self, key: str, sources: list[ObjectInfo],
+                                   content_type: str | None) -> int:
+        full = self._full(key)
+        extra: dict[str, Any] = {"ContentType": content_type} if content_type else {}
+        if len(sources) == 1 and sources[0].size <= MAX_COPY:
+            src = sources[0]
+            if content_type:
+                extra["MetadataDirective"] = "REPLACE"
+            await self._call("copy_object", src.key, Key=full,
+                             CopySource={"Bucket": self.bucket, "Key": self._full(src.key)}, **extra)
+            return await self._size(key)
+
+        # Over-size sources split evenly so every piece but the last stays above MIN_PART.
+        pieces: list[tuple[ObjectInfo, str | None]] = []
+        for src in sources:
+            n = math.ceil(src.size / MAX_COPY)
+            if n <= 1:
+                pieces.append((src, None))
+                continue
+            step = math.ceil(src.size / n)
+            pieces += [(src, f"bytes={a}-{min(a + step, src.size) - 1}") for a in range(0, src.size, step)]
+
+        resp = await self._call("create_multipart_upload", key, Key=full, **extra)
+        upload_id = resp["UploadId"]
+        gate = asyncio.Semaphore(COPY_CONCURRENCY)
+
+        async def copy(number: int, src: ObjectInfo, rng: str | None) -> dict[str, Any]:
+            kw = {"CopySourceRange": rng} if rng else {}
+            async with gate:
+                r = await self._call("upload_part_copy", src.key, Key=full, UploadId=upload_id,
+                                     PartNumber=number,
+                                     CopySource={"Bucket": self.bucket, "Key": self._full(src.key)}, **kw)
+            return {"PartNumber": number, "ETag": r["CopyPartResult"]["ETag"]}
+
+        try:
+            tasks = [asyncio.create_task(copy(i, s, r)) for i, (s, r) in enumerate(pieces, start=1)]
+            try:
+                parts = await asyncio.gather(*tasks)
+            except BaseException:
+                for t in tasks:
+                    t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                raise
+            await self._call("complete_multipart_upload", key, Key=full, UploadId=upload_id,
+                             MultipartUpload={"Parts": list(parts)})
+        except BaseException:
+            await self._abort(key, full, upload_id)
+            raise
+        return await self._size(key)
+
+    async def _size(self, key: str) -> int:
+        info = await self.head(key)
+        if info is None:
+            raise StorageError(f"s3://{self.bucket}/{self._full(key)} vanished right after it was written")
+        return info.size
+
+    # ---- reads -----------------------------------------------------------------------------
+
+    async def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        async for chunk in self._read(key, start, end, None):
+            yield chunk
+
+    async def _read(self, key: str, start: int, end: int | None,
+                    on_chunk: Callable[[bytes], None] | None) -> AsyncIterator[bytes]:
+        if start < 0 or (end is not None and end < 0):
+            raise StorageError(f"invalid range [{start}, {end}) for {key!r}")
+        if end is not None and end <= start:
+            return
+        kw: dict[str, Any] = {}
+        if start or end is not None:
+            kw["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
+        try:
+            resp = await self._call("get_object", key, Key=self._full(key), **kw)
+        except StorageError as exc:
+            if isinstance(exc.__cause__, ClientError) and _code(exc.__cause__) == "InvalidRange":
+                return  # start at or past the end: the range is empty
+            raise
+        body = resp["Body"]
+        it = body.iter_chunks(CHUNK)
+
+        def pull(it: Iterator[bytes]) -> bytes | None:
+            # on_chunk runs in the same worker thread so hashing never blocks the event loop.
+            chunk = next(it, None)
+            if chunk and on_chunk is not None:
+                on_chunk(chunk)
+            return chunk
+
+        try:
+            while True:
+                try:
+                    chunk = await asyncio.to_thread(pull, it)
+                except (BotoCoreError, OSError) as exc:
+                    where = f"s3://{self.bucket}/{self._full(key)}"
+                    raise StorageError(f"S3 read of {where} failed: {exc}") from exc
+                if chunk is None:
+                    break
+                if chunk:
+                    yield chunk
+        finally:
+            body.close()
+
+    async def head(self, key: str) -> ObjectInfo | None:
+        try:
+            resp = await self._call("head_object", key, Key=self._full(key))
+        except ObjectNotFound:
+            return None
+        return ObjectInfo(key=key, size=int(resp["ContentLength"]))
+
+    async def list(self, prefix: str) -> list[ObjectInfo]:
+        full = self._full(prefix) if prefix else (self.prefix + "/" if self.prefix else "")
+
+        def run() -> list[ObjectInfo]:
+            out: list[ObjectInfo] = []
+            pages = self._client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full)
+            for page in pages:
+                out += [ObjectInfo(self._rel(o["Key"]), int(o["Size"])) for o in page.get("Contents", [])]
+            return out
+
+        try:
+            return await asyncio.to_thread(run)
+        except ClientError as exc:
+            raise self._wrap(exc, "list_objects_v2", None) from exc
+        except BotoCoreError as exc:
+            raise StorageError(f"S3 list of bucket {self.bucket!r} failed: {exc}") from exc
+
+    # ---- deletes ---------------------------------------------------------------------------
+
+    async def _is_versioned(self) -> bool:
+        if self._versioned is None:
+            resp = await self._call("get_bucket_versioning")
+            # A suspended bucket still holds the versions written while it was enabled.
+            self._versioned = resp.get("Status") in ("Enabled", "Suspended")
+        return self._versioned
+
+    async def _versions(self, key: str) -> list[dict[str, str]]:
+        full = self._full(key)
+
+        def run() -> list[dict[str, str]]:
+            found: list[dict[str, str]] = []
+            paginator = self._client.get_paginator("list_object_versions")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
+                for v in page.get("Versions", []) + page.get("DeleteMarkers", []):
+                    if v["Key"] == full:  # Prefix also matches longer keys
+                        found.append({"Key": full, "VersionId": v["VersionId"]})
+            return found
+
+        try:
+            return await asyncio.to_thread(run)
+        except ClientError as exc:
+            raise self._wrap(exc, "list_object_versions", key) from exc
+        except BotoCoreError as exc:
+            raise StorageError(f"S3 list_object_versions on bucket {self.bucket!r} failed: {exc}") from exc
+
+    async def delete(self, keys: list[str]) -> list[str]:
+        keys = list(dict.fromkeys(keys))
+        if not keys:
+            return []
+        if await self._is_versioned():
+            # Deleting without a VersionId only stacks a delete marker; every version must go.
+            gate = asyncio.Semaphore(COPY_CONCURRENCY)
+
+            async def versions(k: str) -> list[dict[str, str]]:
+                async with gate:
+                    return await self._versions(k)
+
+            objects = [o for vs in await asyncio.gather(*(versions(k) for k in keys)) for o in vs]
+        else:
+            objects = [{"Key": self._full(k)} for k in keys]
+        failed: set[str] = set()
+        for i in range(0, len(objects), DELETE_BATCH):
+            batch = objects[i:i + DELETE_BATCH]
+            resp = await self._call("delete_objects", Delete={"Objects": batch, "Quiet": True})
+            failed.update(self._rel(e["Key"]) for e in resp.get("Errors", []))
+        return [k for k in keys if k in failed]
+
+    # ---- the rest --------------------------------------------------------------------------
+
+    async def local_path(self, key: str) -> str | None:
+        if await self.head(key) is None:
+            return None
+        return await asyncio.to_thread(self._client.generate_presigned_url, "get_object",
+                                       Params={"Bucket": self.bucket, "Key": self._full(key)}, ExpiresIn=3600)
+
+    async def _has_object_lock(self) -> bool:
+        if self._locked is None:
+            try:
+                resp = await self._call("get_object_lock_configuration")
+                self._locked = resp.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") == "Enabled"
+            except ObjectNotFound:
+                self._locked = False
+            except StorageError as exc:
+                if not isinstance(exc.__cause__, ClientError):
+                    raise  # the server could not be reached: do not cache a guess
+                self._locked = False  # ObjectLockConfigurationNotFoundError, or a server without it
+        return self._locked
+
+    async def set_legal_hold(self, key: str, on: bool) -> bool:
+        if not await self._has_object_lock():
+            return False
+        await self._call("put_object_legal_hold", key, Key=self._full(key),
+                         LegalHold={"Status": "ON" if on else "OFF"})
+        return True
+
+    async def ping(self) -> None:
+        try:
+            await self._call("head_bucket")
+        except StorageError as exc:
+            raise StorageError(f"S3 bucket {self.bucket!r} is not usable: {exc}") from exc
+
+    async def ensure_bucket(self, object_lock: bool = False) -> None:
+        """Create the bucket if it does not exist (tests, ``bwv demo``, docker-compose setups).
+
+        Object Lock can only be switched on at creation; an existing bucket is left as it is.
+        """
+        kw: dict[str, Any] = {}
+        if self.region != "us-east-1":
+            kw["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
+        if object_lock:
+            kw["ObjectLockEnabledForBucket"] = True
+        try:
+            await self._call("create_bucket", **kw)
+        except StorageError as exc:
+            cause = exc.__cause__
+            if not (isinstance(cause, ClientError) and _code(cause) in ("BucketAlreadyOwnedByYou",
+                                                                        "BucketAlreadyExists")):
+                raise
+            # BucketAlreadyExists may mean someone else's bucket: usable only if we can reach it.
+            await self.ping()
+        self._versioned = None
+        self._locked = None
+
+    async def close(self) -> None:
+        self._client.close()
