@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = None
     s3_region: str = "us-east-1"
     redis_url: str | None = None
+    queue_name: str = "arq:queue"
     secret_key: str | None = None
     policy_dir: Path = Path("policies")
     allow_clock_override: bool = False

@@ -96,26 +96,29 @@ class InProcessJobs:
 
 
 class ArqJobs:
-    def __init__(self, pool: Any):
-        self._pool = pool
+    def __init__(self, pool: Any, queue_name: str, owns_pool: bool = True):
+        self.pool = pool
+        self._queue = queue_name
+        self._owns = owns_pool
 
     @classmethod
-    async def connect(cls, redis_url: str) -> ArqJobs:
+    async def connect(cls, redis_url: str, queue_name: str) -> ArqJobs:
         from arq import create_pool
         from arq.connections import RedisSettings
 
-        return cls(await create_pool(RedisSettings.from_dsn(redis_url)))
+        return cls(await create_pool(RedisSettings.from_dsn(redis_url)), queue_name)
 
     async def enqueue(self, name: str, **kwargs: Any) -> None:
-        await self._pool.enqueue_job(name, **kwargs)
+        await self.pool.enqueue_job(name, _queue_name=self._queue, **kwargs)
 
     async def close(self) -> None:
-        await self._pool.aclose()
+        if self._owns:
+            await self.pool.aclose()
 
 
 async def start_jobs(ctx: Context, *, cron: bool = True) -> Jobs:
     if ctx.settings.redis_url:
-        ctx.jobs = await ArqJobs.connect(ctx.settings.redis_url)
+        ctx.jobs = await ArqJobs.connect(ctx.settings.redis_url, ctx.settings.queue_name)
     else:
         ctx.jobs = InProcessJobs(ctx, cron=cron)
     return ctx.jobs

@@ -35,14 +35,13 @@ async def startup(arq_ctx: dict[str, Any]) -> None:
     settings = Settings()
     configure(settings.log_level, settings.log_format)
     ctx = build_context(settings)
-    ctx.jobs = ArqJobs(arq_ctx["redis"])
+    ctx.jobs = ArqJobs(arq_ctx["redis"], settings.queue_name, owns_pool=False)
     arq_ctx["bwv"] = ctx
 
 
 async def shutdown(arq_ctx: dict[str, Any]) -> None:
     ctx = arq_ctx.get("bwv")
     if ctx is not None:
-        ctx.jobs = None  # the pool belongs to arq
         await ctx.close()
 
 
@@ -57,6 +56,7 @@ class WorkerSettings:
     on_startup = startup
     on_shutdown = shutdown
     redis_settings = RedisSettings.from_dsn(_settings.redis_url or "redis://127.0.0.1:6379/0")
+    queue_name = _settings.queue_name
     max_jobs = 4
     job_timeout = 3600
     keep_result = 3600

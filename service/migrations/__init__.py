@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from alembic import command
@@ -18,5 +19,7 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    """Blocking; call from a thread when an event loop is running."""
-    command.upgrade(alembic_config(url), revision)
+    """Blocking. Runs in its own thread because env.py starts an event loop of its own, which is not
+    allowed in a thread that already runs one (the API's start-up, async tests)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(command.upgrade, alembic_config(url), revision).result()

@@ -1,0 +1,51 @@
+# bodycam — `make run` serves embedded (SQLite + local disk + in-process jobs); `make test` runs the suite
+# on the real services (PostgreSQL, Redis, an S3 API server started by the tests, ffmpeg).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test test-long bench lint ffmpeg deps demo clean services-check
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@rm -f $(VENV)/.installed-*; touch $@
+
+deps: $(STAMP) ffmpeg
+
+# Debian's ffmpeg brings ffprobe. Installed only when missing; needs root (or sudo).
+ffmpeg:
+	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || { \
+	  echo "installing ffmpeg (Debian package)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends ffmpeg >/dev/null; }
+
+run: deps
+	$(BIN)/bwv serve --host $(HOST) --port $(PORT)
+
+demo: deps
+	$(BIN)/bwv demo --host $(HOST) --port $(PORT)
+
+services-check:
+	@$(BIN)/python -m tests.fixtures.services
+
+test: deps services-check
+	$(BIN)/pytest -q
+
+# Soak and crash campaigns (marker `long`): run before resolving an issue.
+test-long: deps services-check
+	$(BIN)/pytest -q -m long -o addopts="-p no:cacheprovider"
+
+bench: deps
+	$(BIN)/python bench/ingest.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check service workers tests bench
+
+clean:
+	rm -rf $(VENV) var bench/work
