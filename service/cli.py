@@ -201,7 +201,7 @@ def demo(host: str = "127.0.0.1", port: int = 8000) -> None:
 
     result = run_with_context(load_demo)
     base = f"http://{host}:{port}"
-    out.print(f"[bold]Demo data loaded.[/bold] Start the server with `make run`, then try:")
+    out.print("[bold]Demo data loaded.[/bold] Start the server with `make run`, then try:")
     for line in result.lines(base):
         print(line)
 
