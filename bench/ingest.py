@@ -337,6 +337,7 @@ def main(argv: list[str] | None = None) -> int:
         data_d = WORK / "embedded-data"
         created.append(data_d)
         shutil.rmtree(data_d, ignore_errors=True)
+        data_d.mkdir(parents=True)  # `bwv dock register` migrates SQLite before it creates BWV_DATA_DIR
         env = bwv_env(data_d)
         token = run_bwv(["dock", "register", "bench-dock"], env).strip().splitlines()[-1]
         with BwvServer(env, WORK / "bwv-embedded.log") as server:

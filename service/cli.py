@@ -54,8 +54,8 @@ def run_with_context(fn: Callable[[Any], Awaitable[Any]], *, migrate: bool | Non
     except ConfigError as e:
         err.print(f"[red]configuration error:[/red] {e}", highlight=False)
         raise typer.Exit(2) from e
-    except OSError as e:
-        err.print(f"[red]cannot reach the database:[/red] {e}", highlight=False)
+    except Exception as e:  # an unreachable database is an operator problem: one line, not a traceback
+        err.print(f"[red]start-up failed:[/red] {type(e).__name__}: {str(e).splitlines()[0]}", highlight=False)
         raise typer.Exit(2) from e
 
     async def main():

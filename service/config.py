@@ -117,6 +117,10 @@ class Settings(BaseSettings):
             raise ConfigError(f"BWV_REDIS_URL {self.redis_url!r} is not a redis:// URL")
         if self.jwks_file and not self.jwks_file.is_file():
             raise ConfigError(f"BWV_JWKS_FILE {self.jwks_file} does not exist")
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ConfigError(f"BWV_DATA_DIR {self.data_dir} cannot be created: {e.strerror}") from e
 
 
 def get_settings(**overrides) -> Settings:
