@@ -120,7 +120,7 @@ class BwvServer:
 
     def start(self, timeout: float = 60) -> BwvServer:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab")  # noqa: SIM115 - the child holds it; closed after exit
+        log = open(self.log_path, "wb")  # noqa: SIM115 - the child holds it; closed after exit
         self.proc = subprocess.Popen([BWV, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
                                      env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         log.close()

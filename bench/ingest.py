@@ -115,6 +115,7 @@ def raw_boto3(endpoint: str, bucket: str, path: Path, size: int, part: int, infl
                          use_threads=True)
     key = f"raw/{uuid.uuid4().hex}"
     os.sync()
+    load = os.getloadavg()[0]
     t0 = time.perf_counter()
     client.upload_file(str(path), bucket, key, Config=cfg)
     secs = time.perf_counter() - t0
@@ -123,7 +124,7 @@ def raw_boto3(endpoint: str, bucket: str, path: Path, size: int, part: int, infl
     client.close()
     if stored != size:
         raise RuntimeError(f"raw upload stored {stored} bytes, expected {size}")
-    return {"seconds": secs, "mb_s": mbps(size, secs)}
+    return {"seconds": secs, "mb_s": mbps(size, secs), "loadavg_1m": load}
 
 
 # ---- the dock client (b, d) --------------------------------------------------------------------
@@ -157,6 +158,7 @@ def dock_upload(base_url: str, token: str, path: Path, size: int, sha256: str, p
     fd = os.open(path, os.O_RDONLY)
     try:
         os.sync()
+        load = os.getloadavg()[0]
         t0 = time.perf_counter()
         r = clients[0].post("/v1/uploads", json=meta)
         if r.status_code != 201:
@@ -211,7 +213,7 @@ def dock_upload(base_url: str, token: str, path: Path, size: int, sha256: str, p
     return {"seconds": secs, "mb_s": mbps(size, secs), "create_s": t_created - t0,
             "parts_s": t_parts - t_created, "complete_s": t_done - t_parts,
             "parts_mb_s": mbps(size, t_parts - t_created), "recording_id": rec["recording_id"],
-            "upload_id": upload_id, "parts": nparts}
+            "upload_id": upload_id, "parts": nparts, "loadavg_1m": load}
 
 
 def bodycam_runs(label: str, server: BwvServer, token: str, args, path: Path, size: int, sha256: str,
@@ -240,20 +242,23 @@ def bodycam_runs(label: str, server: BwvServer, token: str, args, path: Path, si
 
 # ---- (c) local-disk limit ----------------------------------------------------------------------
 
-def local_limit(path: Path, size: int, sha256: str) -> dict[str, Any]:
+def local_limit(path: Path, size: int, sha256: str, hasher: tuple[str, ...] = ("sha256sum",)) -> dict[str, Any]:
+    """``hasher FILE`` + ``cp FILE DEST`` + ``sync``, timed together."""
     dest = WORK / "cp-dest.bin"
     dest.unlink(missing_ok=True)
     os.sync()
+    load = os.getloadavg()[0]
     t0 = time.perf_counter()
-    out = subprocess.run(["sha256sum", str(path)], check=True, capture_output=True, text=True).stdout
+    out = subprocess.run([*hasher, str(path)], check=True, capture_output=True, text=True).stdout
     t1 = time.perf_counter()
     subprocess.run(["cp", str(path), str(dest)], check=True)
     subprocess.run(["sync"], check=True)
     secs = time.perf_counter() - t0
     dest.unlink(missing_ok=True)
-    if out.split()[0] != sha256:
-        raise RuntimeError("sha256sum disagrees with the generated file's digest")
-    return {"seconds": secs, "mb_s": mbps(size, secs), "sha256sum_s": t1 - t0, "cp_sync_s": secs - (t1 - t0)}
+    if sha256 not in out.split():
+        raise RuntimeError(f"{hasher[0]} disagrees with the generated file's digest: {out!r}")
+    return {"seconds": secs, "mb_s": mbps(size, secs), "sha256sum_s": t1 - t0, "cp_sync_s": secs - (t1 - t0),
+            "loadavg_1m": load}
 
 
 # ---- main --------------------------------------------------------------------------------------
@@ -332,6 +337,12 @@ def main(argv: list[str] | None = None) -> int:
 
         # (c) local-disk limit
         results["c"] = best_of(lambda: local_limit(path, size, sha256), args.repeat, "c sha256sum+cp+sync")
+        # Informational: coreutils' sha256sum may not use the CPU's SHA extensions; OpenSSL (and so
+        # Python's hashlib, which the server uses) does. c' is the limit with a hash as fast as the server's.
+        if shutil.which("openssl"):
+            results["c_openssl"] = best_of(
+                lambda: local_limit(path, size, sha256, ("openssl", "dgst", "-sha256", "-r")), args.repeat,
+                "c' openssl dgst+cp+sync")
 
         # (d) bodycam embedded
         data_d = WORK / "embedded-data"
@@ -374,18 +385,31 @@ def report(args, size: int, results: dict[str, Any]) -> None:
         return (f"create {r['create_s'] * 1000:.0f} ms, parts {r['parts_s']:.2f}s "
                 f"({r['parts_mb_s']:.0f} MB/s), complete {r['complete_s']:.2f}s")
 
-    headers = ["", "measurement", "MB/s", "seconds", "detail"]
+    def load(k: str) -> str:
+        return f"{results[k]['best']['loadavg_1m']:.1f}"
+
+    headers = ["", "measurement", "MB/s", "seconds", "load 1m", "detail"]
     rows = [
-        ["a", "raw boto3 multipart -> moto S3", a, f"{results['a']['best']['seconds']:.2f}",
+        ["a", "raw boto3 multipart -> moto S3", a, f"{results['a']['best']['seconds']:.2f}", load("a"),
          f"TransferConfig {args.part_mb} MB x {args.inflight}"],
-        ["b", "bodycam (PostgreSQL + moto S3)", b, f"{results['b']['best']['seconds']:.2f}", phases("b")],
-        ["c", "sha256sum + cp + sync", c, f"{results['c']['best']['seconds']:.2f}",
+        ["b", "bodycam (PostgreSQL + moto S3)", b, f"{results['b']['best']['seconds']:.2f}", load("b"),
+         phases("b")],
+        ["c", "sha256sum + cp + sync", c, f"{results['c']['best']['seconds']:.2f}", load("c"),
          f"sha256sum {results['c']['best']['sha256sum_s']:.2f}s, cp+sync {results['c']['best']['cp_sync_s']:.2f}s"],
-        ["d", "bodycam embedded (SQLite + disk)", d, f"{results['d']['best']['seconds']:.2f}", phases("d")],
+        ["d", "bodycam embedded (SQLite + disk)", d, f"{results['d']['best']['seconds']:.2f}", load("d"),
+         phases("d")],
     ]
+    if "c_openssl" in results:
+        co = results["c_openssl"]["best"]
+        results["ratios"]["d_over_c_openssl"] = d / co["mb_s"]
+        rows.insert(3, ["c'", "openssl dgst -sha256 + cp + sync (info)", co["mb_s"], f"{co['seconds']:.2f}",
+                        f"{co['loadavg_1m']:.1f}", f"hash {co['sha256sum_s']:.2f}s, cp+sync {co['cp_sync_s']:.2f}s"])
     ratio_rows = [
         ["b/a", f"{ratio_b:.2f}", ">= 0.85", "met" if checks["b/a >= 0.85"] else "NOT met"],
         ["d/c", f"{ratio_d:.2f}", ">= 0.6", "met" if checks["d/c >= 0.6"] else "NOT met"],
+        *([["d/c' (info)", f"{results['ratios']['d_over_c_openssl']:.2f}", "(>= 0.6)",
+            "met" if results['ratios']['d_over_c_openssl'] >= TARGET_LOCAL else "not met"]]
+          if "c_openssl" in results else []),
         ["peak RSS b (MB)", f"{rss_b:.0f} (VmRSS max {results['b']['rss_max_mb']:.0f}, VmHWM "
          f"{results['b']['vm_hwm_mb'] or 0:.0f}, idle {results['b']['rss_at_start_mb']:.0f})", "< 200",
          "met" if checks["peak RSS (b) < 200 MB"] else "NOT met"],
@@ -426,6 +450,11 @@ Notes:
 - The page cache could not be dropped: the file was written just before and stays cached, so every path
   reads it from memory. `sync` runs before each measurement so earlier write-back is not charged to it;
   (c)'s `sync` flushes the whole machine.
+- (c) uses coreutils `sha256sum` as specified; where it lacks the CPU's SHA extensions it is far slower
+  than OpenSSL / Python's hashlib (which the server uses), so (c') repeats (c) with `openssl dgst -sha256`
+  for information; the target is judged on (c).
+- "load 1m" is the 1-minute load average just before the timed run: the machine is shared (other test
+  suites and servers may be running), so figures taken under load above the CPU count are pessimistic.
 """
     results["info"] = info
     md_path, js_path = write_report(args.report, md, results)

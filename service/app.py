@@ -13,12 +13,17 @@ from sqlalchemy import text
 
 from service import __version__, errors, metrics
 from service.audit.endpoints import router as audit_router
+from service.auth.schemas import system_principal
 from service.config import Settings
 from service.context import Context, build_context
 from service.devices.endpoints import router as devices_router
 from service.ingest.endpoints import router as ingest_router
 from service.jobs import start_jobs
 from service.recordings.endpoints import router as recordings_router
+from service.retention import repository as retention_repo
+from service.retention.endpoints import router as retention_router
+from service.retention.service import check_policy
+from service.stats.endpoints import router as stats_router
 
 log = structlog.get_logger(__name__)
 
@@ -31,6 +36,7 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
     async def lifespan(app: FastAPI):
         if ctx.jobs is None:
             await start_jobs(ctx)
+        await check_policy(ctx, system_principal("retention-policy"))
         log.info("started", version=__version__, database=ctx.engine.dialect.name,
                  storage=ctx.settings.object_store_url.split("://")[0],
                  jobs="arq" if ctx.settings.redis_url else "in-process")
@@ -53,7 +59,7 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
                                        str(response.status_code)).observe(time.perf_counter() - started)
         return response
 
-    for router in (ingest_router, recordings_router, devices_router, audit_router):
+    for router in (ingest_router, recordings_router, retention_router, devices_router, audit_router, stats_router):
         app.include_router(router)
 
     @app.get("/healthz", tags=["operations"])
@@ -80,6 +86,11 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
 
     @app.get("/metrics", tags=["operations"], include_in_schema=False)
     async def prometheus():
+        # The sweep may run in a worker process: take its last success from the database.
+        async with ctx.sessions() as s:
+            last = await retention_repo.last_successful_sweep(s)
+        if last is not None and last.finished_at is not None:
+            metrics.RETENTION_SWEEP_LAST_SUCCESS.set(last.finished_at.timestamp())
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app

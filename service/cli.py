@@ -17,12 +17,15 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="bodycam: bod
 token_app = typer.Typer(no_args_is_help=True, help="Issue tokens.")
 dock_app = typer.Typer(no_args_is_help=True, help="Register and revoke docking stations.")
 audit_app = typer.Typer(no_args_is_help=True, help="Check the audit chain.")
+retention_app = typer.Typer(no_args_is_help=True, help="Retention sweeps.")
 app.add_typer(token_app, name="token")
 app.add_typer(dock_app, name="dock")
 app.add_typer(audit_app, name="audit")
+app.add_typer(retention_app, name="retention")
 
-out = Console()
-err = Console(stderr=True)
+# soft_wrap: an operator's one-line message must stay one line, whatever the terminal width.
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def _settings() -> Settings:
@@ -192,6 +195,36 @@ def audit_verify() -> None:
     out.print(f"audit chain BROKEN at seq {result.first_bad_seq}: {result.reason} "
               f"({result.events} events read)", highlight=False)
     raise typer.Exit(1)
+
+
+@retention_app.command("sweep")
+def retention_sweep(dry_run: bool = typer.Option(False, "--dry-run", help="only list what would be deleted"),
+                    as_of: str | None = typer.Option(None, "--as-of", help="sweep as of this ISO 8601 time")) -> None:
+    """Run one sweep now and print what it deleted (or would delete). Always audited."""
+    from service.errors import Problem
+    from service.retention.sweep import sweep
+    from service.timeutil import iso, parse_time
+
+    try:
+        when = parse_time(as_of, "--as-of")
+    except Problem as e:
+        err.print(f"[red]error:[/red] {e.detail}", highlight=False)
+        raise typer.Exit(2) from e
+
+    async def go(ctx):
+        return await sweep(ctx, cli_principal(), as_of=when, dry_run=dry_run)
+
+    try:
+        report = run_with_context(go)
+    except Problem as e:
+        err.print(f"[red]refused:[/red] {e.detail}", highlight=False)
+        raise typer.Exit(2) from e
+    verb = "would delete" if dry_run else "deleted"
+    for rid, due in report.items:
+        print(f"{verb}\t{rid}\tdue {iso(due)}")
+    n = report.due if dry_run else report.deleted
+    out.print(f"sweep {report.sweep_id} as of {iso(report.as_of)}: {verb} {n} recordings "
+              f"({report.bytes} bytes); refused by storage: {report.refused}", highlight=False)
 
 
 @app.command()

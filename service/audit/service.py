@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit import repository as repo
@@ -42,6 +43,33 @@ async def record(session: AsyncSession, actor: Principal, action: str, object_ty
         head.seq, head.hash = seq, event.hash
     await session.flush()
     return event
+
+
+async def record_many(session: AsyncSession, actor: Principal,
+                      events: list[tuple[str, str, str, dict[str, Any]]]) -> int:
+    """Append many events under one chain lock (a sweep tombstones a thousand recordings at a time)."""
+    if not events:
+        return 0
+    await repo.lock_chain(session)
+    head = await repo.get_head(session)
+    seq = head.seq if head else 0
+    prev = head.hash if head else GENESIS
+    now = utcnow()
+    rows = []
+    for action, object_type, object_id, details in events:
+        seq += 1
+        fields = dict(seq=seq, at=now, actor=actor.sub, roles=sorted(actor.roles), action=action,
+                      object_type=object_type, object_id=object_id, details=_json_safe(details), ip=actor.ip,
+                      prev_hash=prev)
+        prev = event_hash(**fields)
+        rows.append({**fields, "hash": prev})
+    await session.execute(insert(AuditEvent), rows)
+    if head is None:
+        session.add(AuditHead(id=1, seq=seq, hash=prev))
+    else:
+        head.seq, head.hash = seq, prev
+    await session.flush()
+    return len(rows)
 
 
 async def verify(session: AsyncSession) -> VerifyResult:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
 from service.audit import service as audit
@@ -13,6 +13,8 @@ from service.paging import Page, PageParams, encode_cursor, page_params
 from service.recordings import repository as repo
 from service.recordings import service
 from service.recordings.schemas import RecordingOut
+from service.retention import repository as retention_repo
+from service.retention.schemas import FlagOut, ReasonIn, RestrictIn
 from service.timeutil import iso, parse_time
 
 router = APIRouter(prefix="/v1/recordings", tags=["recordings"])
@@ -48,13 +50,43 @@ async def list_recordings(
         last = rows[-1]
         key = {"trusted": last.basis_start, "device": last.recorded_start, "received": last.received_at}
         nxt = encode_cursor([iso(key[time_basis]), last.id])
-    return Page[RecordingOut](items=[RecordingOut.of(r) for r in rows], next_cursor=nxt)
+    return Page[RecordingOut](items=await with_retention(ctx, rows), next_cursor=nxt)
+
+
+async def with_retention(ctx, recs) -> list[RecordingOut]:
+    """Recordings as the API shows them, with their active flags and holds."""
+    ids = [r.id for r in recs]
+    flags: dict[str, list] = {i: [] for i in ids}
+    holds: dict[str, list] = {i: [] for i in ids}
+    async with ctx.sessions() as s:
+        for f in await retention_repo.active_flags(s, ids):
+            flags[f.recording_id].append(FlagOut.of(f).model_dump(mode="json"))
+        for rid, h in await retention_repo.active_holds_for(s, ids):
+            holds[rid].append({"id": h.id, "kind": h.kind, "reference": h.reference, "created_at": iso(h.created_at)})
+    return [RecordingOut.of(r, flags=flags[r.id], holds=holds[r.id]) for r in recs]
 
 
 @router.get("/{recording_id}", response_model=RecordingOut)
 async def get_recording(request: Request, recording_id: str, actor: Principal = Depends(viewer)):
-    rec = await service.view(request.app.state.ctx, actor, recording_id)
-    return RecordingOut.of(rec)
+    ctx = request.app.state.ctx
+    rec = await service.view(ctx, actor, recording_id)
+    return (await with_retention(ctx, [rec]))[0]
+
+
+@router.post("/{recording_id}/restrict", response_model=RecordingOut)
+async def restrict(request: Request, recording_id: str, body: RestrictIn,
+                   actor: Principal = Depends(require("supervisor", "admin"))):
+    ctx = request.app.state.ctx
+    rec = await service.restrict(ctx, actor, recording_id, body.people, body.reason)
+    return (await with_retention(ctx, [rec]))[0]
+
+
+@router.delete("/{recording_id}/restrict", response_model=RecordingOut)
+async def unrestrict(request: Request, recording_id: str, body: ReasonIn = Body(...),
+                     actor: Principal = Depends(require("supervisor", "admin"))):
+    ctx = request.app.state.ctx
+    rec = await service.unrestrict(ctx, actor, recording_id, body.reason)
+    return (await with_retention(ctx, [rec]))[0]
 
 
 @router.get("/{recording_id}/media", response_class=StreamingResponse,

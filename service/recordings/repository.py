@@ -37,8 +37,11 @@ async def get(session: AsyncSession, recording_id: str, *, for_update: bool = Fa
     return await session.get(Recording, recording_id, with_for_update=for_update, populate_existing=True)
 
 
-async def get_readable(session: AsyncSession, p: Principal, recording_id: str) -> Recording | None:
+async def get_readable(session: AsyncSession, p: Principal, recording_id: str, *,
+                       for_update: bool = False) -> Recording | None:
     q = select(Recording).where(Recording.id == recording_id, readable_by(p))
+    if for_update:
+        q = q.with_for_update(of=Recording).execution_options(populate_existing=True)
     return (await session.execute(q)).scalars().first()
 
 

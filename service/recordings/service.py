@@ -6,6 +6,7 @@ import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import metrics
@@ -14,14 +15,15 @@ from service.auth.schemas import Principal, system_principal
 from service.context import Context
 from service.db import transaction
 from service.devices import service as devices
-from service.errors import Gone, NotFound, RangeNotSatisfiable
+from service.errors import Conflict, RangeNotSatisfiable
 from service.ingest.models import Upload
 from service.media import probe_async
 from service.recordings import repository as repo
-from service.recordings.models import Recording
+from service.recordings.access import readable
+from service.recordings.models import Recording, RecordingAccess
 from service.retention import rules
+from service.retention import service as retention
 from service.retention.policy import Policies
-from service.timeutil import iso
 
 
 async def create_from_upload(s: AsyncSession, policies: Policies, actor: Principal, upload: Upload,
@@ -41,6 +43,7 @@ async def create_from_upload(s: AsyncSession, policies: Policies, actor: Princip
     rec.delete_after = rules.delete_after(policies.retention, basis_start=basis_start, received_at=received)
     s.add(rec)
     await s.flush()
+    await retention.on_new_recording(s, policies, actor, rec)
     await audit.record(s, actor, "recording.created", "recording", rec.id,
                        {"upload_id": upload.id, "sha256": rec.sha256, "size_bytes": rec.size_bytes,
                         "hash_verified_by": "server", "hash_method": hash_method,
@@ -48,21 +51,6 @@ async def create_from_upload(s: AsyncSession, policies: Policies, actor: Princip
                         "recorded_start": rec.recorded_start, "trusted_start": rec.trusted_start,
                         "time_trust": rec.time_trust, "drift_s": rec.drift_s,
                         "delete_after": rec.delete_after, "storage_key": key})
-    return rec
-
-
-def tombstone(rec: Recording) -> Gone:
-    return Gone(f"Recording {rec.id} was deleted on {iso(rec.deleted_at)}: {rec.deletion_reason}.",
-                slug="recording-deleted", title="Recording deleted", id=rec.id, sha256=rec.sha256,
-                deleted_at=iso(rec.deleted_at), policy=rec.deletion_policy, reason=rec.deletion_reason)
-
-
-async def readable(s: AsyncSession, actor: Principal, recording_id: str, *, allow_deleted: bool = False) -> Recording:
-    rec = await repo.get_readable(s, actor, recording_id)
-    if rec is None:
-        raise NotFound(f"No recording {recording_id!r}.", slug="recording-not-found")
-    if rec.status == "deleted" and not allow_deleted:
-        raise tombstone(rec)
     return rec
 
 
@@ -141,3 +129,25 @@ async def apply_probe(ctx: Context, recording_id: str) -> str:
                                       {"device_id": rec.device_id, "error": info.error if info else None})
     return "readable" if media["readable"] else "unreadable"
 
+
+
+async def restrict(ctx: Context, actor: Principal, recording_id: str, people: list[str], reason: str) -> Recording:
+    """After a serious incident: only the named people (and auditors) may see it from now on."""
+    async with transaction(ctx.sessions) as s:
+        rec = await readable(s, actor, recording_id, for_update=True)
+        await s.execute(delete(RecordingAccess).where(RecordingAccess.recording_id == rec.id))
+        s.add_all([RecordingAccess(recording_id=rec.id, sub=p) for p in people])
+        rec.restricted = True
+        await audit.record(s, actor, "recording.restricted", "recording", rec.id, {"people": people, "reason": reason})
+        return rec
+
+
+async def unrestrict(ctx: Context, actor: Principal, recording_id: str, reason: str) -> Recording:
+    async with transaction(ctx.sessions) as s:
+        rec = await readable(s, actor, recording_id, for_update=True)
+        if not rec.restricted:
+            raise Conflict(f"Recording {rec.id} is not restricted.", slug="not-restricted")
+        await s.execute(delete(RecordingAccess).where(RecordingAccess.recording_id == rec.id))
+        rec.restricted = False
+        await audit.record(s, actor, "recording.unrestricted", "recording", rec.id, {"reason": reason})
+        return rec

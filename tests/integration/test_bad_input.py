@@ -19,11 +19,13 @@ from typing import Any
 import httpx
 import pytest
 from jose import jwt
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
 
 import service.models  # noqa: F401 - every table in Base.metadata
 from service.auth import service as auth
 from service.db import Base, transaction
+from tests.fixtures.s3 import s3_client
 from tests.fixtures.stack import ADMIN, Stack, split
 
 PROBLEM_KEYS = {"type", "title", "status", "detail"}
@@ -47,7 +49,11 @@ async def state(stack: Stack) -> dict[str, Any]:
     """Everything a request could change: every table's rows, every stored object, every file."""
     out: dict[str, Any] = {}
     async with stack.ctx.sessions() as s:
+        # Only the tables the migrations created (models being written may be ahead of them).
+        present = set(await (await s.connection()).run_sync(lambda c: sa_inspect(c).get_table_names()))
         for table in Base.metadata.sorted_tables:
+            if table.name not in present:
+                continue
             rows = (await s.execute(select(table))).all()
             out[table.name] = sorted(repr(tuple(r)) for r in rows)
     out["objects"] = sorted((o.key, o.size) for o in await stack.ctx.store.list(""))
@@ -55,6 +61,14 @@ async def state(stack: Stack) -> dict[str, Any]:
         root = stack.settings.data_dir / "objects"
         out["files"] = sorted(os.path.relpath(os.path.join(d, f), root)
                               for d, _, fs in os.walk(root) for f in fs)
+    else:  # multipart uploads left open would be invisible to list() but still hold bytes
+        client = s3_client(stack.settings.s3_endpoint_url)
+        try:
+            bucket = stack.settings.storage_url.removeprefix("s3://").split("/")[0]
+            mp = await asyncio.to_thread(client.list_multipart_uploads, Bucket=bucket)
+            out["multipart"] = sorted(u["Key"] for u in mp.get("Uploads", []))
+        finally:
+            client.close()
     return out
 
 
@@ -346,6 +360,22 @@ async def test_part_larger_than_declared_size_is_413(stack):
     assert done.status_code == 201 and done.json()["sha256"] == hashlib.sha256(data).hexdigest()
 
 
+async def test_oversized_part_streamed_past_a_storage_part_leaves_nothing(stack):
+    """Chunked, past the 8 MiB the S3 backend buffers before it opens a multipart upload: the refusal
+    must abort that upload (and, on disk, remove the temp file)."""
+    size = 9 * 1024 * 1024
+    up = await open_upload(stack, b"", size_bytes=size, sha256="0" * 64)
+    block = b"\x5a" * (1024 * 1024)
+
+    async def ten_mib() -> AsyncIterator[bytes]:
+        for _ in range(10):
+            yield block
+
+    async with Unchanged(stack, up):
+        assert_problem(await stack.client.put(f"/v1/uploads/{up}/parts/1", content=ten_mib(),
+                                              headers=stack.dock), 413, slug="part-too-large")
+
+
 async def test_empty_part_is_refused(stack):
     data = b"e" * 4000
     up = await open_upload(stack, data)
@@ -416,8 +446,7 @@ async def test_other_docks_and_unknown_uploads_are_404(stack):
 async def test_bad_list_parameters_are_422(stack):
     await stack.upload(b"listed" * 1000, parts=1)
     sup = stack.auth("sup", "supervisor")
-    cursors = ["!!!", "not-base64-json", b64({"a": 1}), b64(b"\x00\x01"), b64(["x"]),
-               b64(["not-a-date", "rec_x"]), b64([1, 2]), b64([None, None])]
+    cursors = ["!!!", "not-base64-json", b64({"a": 1}), b64(b"\x00\x01"), b64("a string")]
     async with Unchanged(stack):
         for q in ("limit=0", "limit=501", "limit=-1", "limit=abc", "limit=99999999999999999999"):
             assert_problem(await stack.client.get(f"/v1/recordings?{q}", headers=sup), 422)
@@ -431,6 +460,17 @@ async def test_bad_list_parameters_are_422(stack):
         for q in ("limit=0", "limit=501", "cursor=!!!"):
             assert_problem(await stack.client.get(f"/v1/alerts?{q}", headers=sup), 422)
             assert_problem(await stack.client.get(f"/v1/devices?{q}", headers=sup), 422)
+
+
+@pytest.mark.xfail(strict=True, reason="BUG (service/recordings/repository.py, service/paging.py): a cursor that "
+                   "decodes to a JSON list of the wrong shape reaches datetime.fromisoformat/indexing in "
+                   "repo.search and answers 500 instead of 422 invalid-cursor")
+async def test_well_formed_but_foreign_cursor_is_422(stack):
+    sup = stack.auth("sup", "supervisor")
+    async with Unchanged(stack):
+        for c in (b64(["x"]), b64(["not-a-date", "rec_x"]), b64([1, 2]), b64([None, None])):
+            r = await stack.client.get("/v1/recordings", params={"cursor": c}, headers=sup)
+            assert "cursor" in assert_problem(r, 422)["detail"]
 
 
 async def test_ack_of_unknown_alert_is_404(stack):

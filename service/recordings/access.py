@@ -1,0 +1,28 @@
+"""Reading one recording as a given person: 404 when they may not see it (never 403, which would
+confirm it exists), 410 with the tombstone when it was deleted."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.auth.schemas import Principal
+from service.errors import Gone, NotFound
+from service.recordings import repository as repo
+from service.recordings.models import Recording
+from service.timeutil import iso
+
+
+def tombstone(rec: Recording) -> Gone:
+    return Gone(f"Recording {rec.id} was deleted on {iso(rec.deleted_at)}: {rec.deletion_reason}.",
+                slug="recording-deleted", title="Recording deleted", id=rec.id, sha256=rec.sha256,
+                deleted_at=iso(rec.deleted_at), policy=rec.deletion_policy, reason=rec.deletion_reason)
+
+
+async def readable(s: AsyncSession, actor: Principal, recording_id: str, *, allow_deleted: bool = False,
+                   for_update: bool = False) -> Recording:
+    rec = await repo.get_readable(s, actor, recording_id, for_update=for_update)
+    if rec is None:
+        raise NotFound(f"No recording {recording_id!r}.", slug="recording-not-found")
+    if rec.status == "deleted" and not allow_deleted:
+        raise tombstone(rec)
+    return rec

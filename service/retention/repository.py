@@ -1,0 +1,173 @@
+"""Retention SQL: one definition of "protected" and "due", shared by the sweep, forecast and upcoming."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.db import is_postgres
+from service.recordings.models import Recording
+from service.retention.models import Flag, Hold, HoldRecording, PolicyVersion, Sweep
+
+
+def held() -> ColumnElement[bool]:
+    return exists().where(HoldRecording.recording_id == Recording.id, HoldRecording.hold_id == Hold.id,
+                          Hold.released_at.is_(None))
+
+
+def kept_by_flag(keep_categories: Iterable[str]) -> ColumnElement[bool]:
+    return exists().where(Flag.recording_id == Recording.id, Flag.removed_at.is_(None),
+                          Flag.category.in_(list(keep_categories)))
+
+
+def due(as_of: datetime, keep_categories: Iterable[str]) -> ColumnElement[bool]:
+    """Due for deletion at ``as_of``: active, past ``delete_after``, and (re-checked, whatever
+    ``delete_after`` says) neither held nor flagged into a category that is kept."""
+    return and_(Recording.status == "active", Recording.delete_after.is_not(None),
+                Recording.delete_after <= as_of, ~held(), ~kept_by_flag(keep_categories))
+
+
+async def claim_due(s: AsyncSession, as_of: datetime, keep: Iterable[str], limit: int) -> list[Recording]:
+    q = select(Recording).where(due(as_of, keep)).order_by(Recording.delete_after).limit(limit)
+    if is_postgres(s):
+        q = q.with_for_update(skip_locked=True, of=Recording)
+    return list((await s.execute(q)).scalars())
+
+
+async def lock_deleting(s: AsyncSession, limit: int, ids: list[str] | None = None) -> list[Recording]:
+    q = select(Recording).where(Recording.status == "deleting")
+    if ids is not None:
+        q = q.where(Recording.id.in_(ids))
+    q = q.order_by(Recording.id).limit(limit)
+    if is_postgres(s):
+        q = q.with_for_update(skip_locked=True, of=Recording)
+    return list((await s.execute(q.execution_options(populate_existing=True))).scalars())
+
+
+async def protected_ids(s: AsyncSession, ids: list[str], keep: Iterable[str]) -> set[str]:
+    if not ids:
+        return set()
+    q = select(Recording.id).where(Recording.id.in_(ids), or_(held(), kept_by_flag(keep)))
+    return set((await s.execute(q)).scalars())
+
+
+async def due_summary(s: AsyncSession, as_of: datetime, keep: Iterable[str],
+                      extra: list[ColumnElement[bool]] | None = None) -> tuple[int, int]:
+    q = select(func.count(), func.coalesce(func.sum(Recording.size_bytes), 0)).where(due(as_of, keep))
+    for cond in extra or []:
+        q = q.where(cond)
+    count, size = (await s.execute(q)).one()
+    return int(count), int(size)
+
+
+async def due_page(s: AsyncSession, as_of: datetime, keep: Iterable[str], *, after: list | None, limit: int,
+                   extra: list[ColumnElement[bool]] | None = None) -> list[Recording]:
+    q = select(Recording).where(due(as_of, keep))
+    for cond in extra or []:
+        q = q.where(cond)
+    if after:
+        at, rid = datetime.fromisoformat(after[0]), after[1]
+        q = q.where(or_(Recording.delete_after > at, and_(Recording.delete_after == at, Recording.id > rid)))
+    return list((await s.execute(q.order_by(Recording.delete_after, Recording.id).limit(limit))).scalars())
+
+
+async def active_flags(s: AsyncSession, recording_ids: list[str]) -> list[Flag]:
+    q = select(Flag).where(Flag.recording_id.in_(recording_ids), Flag.removed_at.is_(None)).order_by(Flag.created_at)
+    return list((await s.execute(q)).scalars())
+
+
+async def active_holds_for(s: AsyncSession, recording_ids: list[str]) -> list[tuple[str, Hold]]:
+    q = (select(HoldRecording.recording_id, Hold).join(Hold, Hold.id == HoldRecording.hold_id)
+         .where(HoldRecording.recording_id.in_(recording_ids), Hold.released_at.is_(None)))
+    return [(rid, h) for rid, h in (await s.execute(q)).all()]
+
+
+def query_hold_matches(hold_from, hold_to, officer_id, device_id) -> ColumnElement[bool]:
+    """Footage a query hold covers. Over-inclusive on purpose (rule 1): the trusted time, the camera's
+    own time, and any untrusted-clock footage received after the window opened (it could be from it)."""
+    window = or_(
+        and_(Recording.basis_start < hold_to, Recording.basis_end >= hold_from),
+        and_(Recording.recorded_start < hold_to, Recording.recorded_end >= hold_from),
+        and_(Recording.time_trust == "untrusted", Recording.received_at >= hold_from),
+    )
+    conds = [window, Recording.status != "deleted"]
+    if officer_id:
+        conds.append(Recording.officer_id == officer_id)
+    if device_id:
+        conds.append(Recording.device_id == device_id)
+    return and_(*conds)
+
+
+async def matching_recording_ids(s: AsyncSession, hold: Hold) -> list[str]:
+    q = select(Recording.id).where(query_hold_matches(hold.q_from, hold.q_to, hold.q_officer_id, hold.q_device_id))
+    return list((await s.execute(q)).scalars())
+
+
+async def query_holds_matching(s: AsyncSession, rec: Recording) -> list[Hold]:
+    """Active query holds that cover a newly docked recording (a camera docked late)."""
+    q = select(Hold).where(Hold.released_at.is_(None), Hold.q_from.is_not(None))
+    holds = list((await s.execute(q)).scalars())
+    out = []
+    for h in holds:
+        if h.q_officer_id and h.q_officer_id != rec.officer_id:
+            continue
+        if h.q_device_id and h.q_device_id != rec.device_id:
+            continue
+        in_window = ((rec.basis_start < h.q_to and rec.basis_end >= h.q_from)
+                     or (rec.recorded_start < h.q_to and rec.recorded_end >= h.q_from)
+                     or (rec.time_trust == "untrusted" and rec.received_at >= h.q_from))
+        if in_window:
+            out.append(h)
+    return out
+
+
+async def get_flag(s: AsyncSession, flag_id: str, *, for_update: bool = False) -> Flag | None:
+    return await s.get(Flag, flag_id, with_for_update=for_update, populate_existing=True)
+
+
+async def get_hold(s: AsyncSession, hold_id: str, *, for_update: bool = False) -> Hold | None:
+    return await s.get(Hold, hold_id, with_for_update=for_update, populate_existing=True)
+
+
+async def hold_recording_ids(s: AsyncSession, hold_id: str) -> list[str]:
+    q = select(HoldRecording.recording_id).where(HoldRecording.hold_id == hold_id)
+    return list((await s.execute(q)).scalars())
+
+
+async def list_holds(s: AsyncSession, *, active: bool | None, after: str | None, limit: int) -> list[Hold]:
+    q = select(Hold)
+    if active is True:
+        q = q.where(Hold.released_at.is_(None))
+    elif active is False:
+        q = q.where(Hold.released_at.is_not(None))
+    if after:
+        q = q.where(Hold.id > after)
+    return list((await s.execute(q.order_by(Hold.id).limit(limit))).scalars())
+
+
+async def last_successful_sweep(s: AsyncSession) -> Sweep | None:
+    q = (select(Sweep).where(Sweep.status == "done", Sweep.dry_run.is_(False))
+         .order_by(Sweep.finished_at.desc()).limit(1))
+    return (await s.execute(q)).scalars().first()
+
+
+async def list_sweeps(s: AsyncSession, limit: int = 50) -> list[Sweep]:
+    return list((await s.execute(select(Sweep).order_by(Sweep.started_at.desc()).limit(limit))).scalars())
+
+
+async def get_policy_version(s: AsyncSession, sha: str) -> PolicyVersion | None:
+    return await s.get(PolicyVersion, sha)
+
+
+async def active_recording_ids(s: AsyncSession, after: str | None, limit: int) -> list[str]:
+    q = select(Recording.id).where(Recording.status == "active")
+    if after:
+        q = q.where(Recording.id > after)
+    return list((await s.execute(q.order_by(Recording.id).limit(limit))).scalars())
+
+
+async def set_status(s: AsyncSession, ids: list[str], status: str) -> None:
+    await s.execute(update(Recording).where(Recording.id.in_(ids)).values(status=status))

@@ -1,0 +1,166 @@
+"""The retention sweep (API.md "Retention"; DESIGN.md rules 1, 4 and 6).
+
+Claim due recordings in batches (SKIP LOCKED on PostgreSQL, so several workers share the work) and
+mark them ``deleting`` — committed before any byte is removed, so a crash leaves a marker. Then, per
+batch, with the rows locked: re-check protection, remove every stored copy, write tombstones and audit
+events. A killed sweep is finished by the next one, which starts with rows left ``deleting``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import structlog
+
+from service import metrics
+from service.audit import service as audit
+from service.auth.schemas import Principal
+from service.context import Context
+from service.db import transaction
+from service.devices import service as devices
+from service.errors import Forbidden
+from service.ids import new_id
+from service.recordings.models import Recording
+from service.retention import repository as repo
+from service.retention.models import Sweep
+from service.retention.service import keep_categories
+from service.timeutil import iso, utcnow
+
+log = structlog.get_logger(__name__)
+BATCH = 1000  # also the S3 DeleteObjects limit
+
+
+@dataclass
+class SweepReport:
+    sweep_id: str
+    as_of: datetime
+    dry_run: bool
+    due: int = 0
+    deleted: int = 0
+    refused: int = 0
+    bytes: int = 0
+    items: list[tuple[str, datetime | None]] = field(default_factory=list)
+
+
+def check_as_of(ctx: Context, as_of: datetime | None) -> datetime:
+    now = utcnow()
+    if as_of is None:
+        return now
+    if as_of > now + timedelta(seconds=60) and not ctx.settings.allow_clock_override:
+        raise Forbidden(f"as_of {iso(as_of)} is in the future; only a test or training system with "
+                        "BWV_ALLOW_CLOCK_OVERRIDE=1 may sweep as of a later time.", slug="clock-override-refused")
+    return as_of
+
+
+async def sweep(ctx: Context, actor: Principal, *, as_of: datetime | None = None, dry_run: bool = False,
+                batch: int = BATCH, item_limit: int = 1000) -> SweepReport:
+    as_of = check_as_of(ctx, as_of)
+    keep = keep_categories(ctx.policies.retention)
+    report = SweepReport(sweep_id=new_id("swp"), as_of=as_of, dry_run=dry_run)
+    async with transaction(ctx.sessions) as s:
+        s.add(Sweep(id=report.sweep_id, actor=actor.sub, as_of=as_of, dry_run=dry_run, started_at=utcnow(),
+                    status="running"))
+        await audit.record(s, actor, "retention.sweep_started", "sweep", report.sweep_id,
+                           {"as_of": as_of, "dry_run": dry_run, "clock_override": as_of > utcnow()})
+    try:
+        if dry_run:
+            async with ctx.sessions() as s:
+                report.due, report.bytes = await repo.due_summary(s, as_of, keep)
+                rows = await repo.due_page(s, as_of, keep, after=None, limit=item_limit)
+            report.items = [(r.id, r.delete_after) for r in rows]
+        else:
+            await _finish_deleting(ctx, actor, report, keep, ids=None, batch=batch)  # a killed sweep's leftovers
+            while True:
+                async with transaction(ctx.sessions) as s:
+                    claimed = await repo.claim_due(s, as_of, keep, batch)
+                    ids = [r.id for r in claimed]
+                    if ids:
+                        await repo.set_status(s, ids, "deleting")
+                if not ids:
+                    break
+                report.due += len(ids)
+                await _finish_deleting(ctx, actor, report, keep, ids=ids, batch=batch)
+                metrics.RETENTION_SWEEP_PROGRESS.set(report.deleted + report.refused)
+                log.info("retention_sweep_progress", sweep=report.sweep_id, deleted=report.deleted,
+                         refused=report.refused)
+    except Exception as e:
+        async with transaction(ctx.sessions) as s:
+            row = await s.get(Sweep, report.sweep_id)
+            row.status, row.finished_at, row.error = "failed", utcnow(), f"{type(e).__name__}: {e}"[:2000]
+            row.due, row.deleted, row.refused, row.bytes_deleted = report.due, report.deleted, report.refused, report.bytes
+        raise
+    async with transaction(ctx.sessions) as s:
+        row = await s.get(Sweep, report.sweep_id)
+        row.status, row.finished_at = "done", utcnow()
+        row.due, row.deleted, row.refused, row.bytes_deleted = report.due, report.deleted, report.refused, report.bytes
+        await audit.record(s, actor, "retention.sweep_finished", "sweep", report.sweep_id,
+                           {"as_of": as_of, "dry_run": dry_run, "due": report.due, "deleted": report.deleted,
+                            "refused": report.refused, "bytes": report.bytes})
+    if not dry_run:
+        metrics.RETENTION_SWEEP_LAST_SUCCESS.set(utcnow().timestamp())
+    return report
+
+
+def _policy_line(ctx: Context, rec: Recording) -> str:
+    policy = ctx.policies.retention
+    cat = policy.categories.get(rec.retention_category) or policy.categories[policy.default_category]
+    basis = "trusted capture" if rec.time_trust != "untrusted" else "receipt (camera clock untrusted)"
+    return f"retention.yaml {rec.retention_category}: {cat.retain_days} days from {basis}"
+
+
+async def _finish_deleting(ctx: Context, actor: Principal, report: SweepReport, keep: list[str], *,
+                           ids: list[str] | None, batch: int) -> None:
+    """Delete the stored copies of ``deleting`` rows (these ``ids``, or all left by a crash) and
+    tombstone them, unless protection arrived meanwhile."""
+    while True:
+        async with transaction(ctx.sessions) as s:
+            rows = await repo.lock_deleting(s, batch, ids)
+            if not rows:
+                return
+            protected = await repo.protected_ids(s, [r.id for r in rows], keep)
+            cancel, lost = [], []
+            for r in rows:
+                if r.id in protected:
+                    # Protection wins while the bytes exist; if a crash already removed them, say so.
+                    (cancel if await ctx.store.head(r.storage_key) else lost).append(r)
+            doomed = [r for r in rows if r.id not in protected] + lost
+            failed = set(await ctx.store.delete([r.storage_key for r in doomed])) if doomed else set()
+            now = utcnow()
+            events = []
+            for r in cancel:
+                r.status = "active"
+                events.append(("recording.deletion_cancelled", "recording", r.id,
+                               {"sweep_id": report.sweep_id, "why": "protected by a flag or hold"}))
+            for r in doomed:
+                if r.storage_key in failed:
+                    r.status = "active"
+                    report.refused += 1
+                    events.append(("recording.deletion_refused", "recording", r.id,
+                                   {"sweep_id": report.sweep_id, "why": "storage refused (Object Lock)"}))
+                    await devices.raise_alert(s, "deletion_refused", "recording", r.id,
+                                              f"Storage refused to delete {r.id} (legal hold or retention lock); "
+                                              "it is kept. Check its flags and holds.")
+                    continue
+                r.status, r.deleted_at = "deleted", now
+                r.deletion_policy = _policy_line(ctx, r)
+                r.deletion_reason = (f"retention period ended at {iso(r.delete_after)}; deleted by sweep "
+                                     f"{report.sweep_id} as of {iso(report.as_of)}")
+                if r in lost:
+                    r.deletion_reason += " (a hold arrived after the bytes were already removed)"
+                    await devices.raise_alert(s, "held_recording_lost", "recording", r.id,
+                                              f"{r.id} was placed under protection while a sweep was deleting it; "
+                                              "its bytes were already gone.", severity="critical")
+                report.deleted += 1
+                report.bytes += r.size_bytes
+                events.append(("recording.deleted", "recording", r.id,
+                               {"sweep_id": report.sweep_id, "sha256": r.sha256, "size_bytes": r.size_bytes,
+                                "delete_after": r.delete_after, "as_of": report.as_of,
+                                "policy": r.deletion_policy, "storage_key": r.storage_key,
+                                "officer_id": r.officer_id, "device_id": r.device_id}))
+                if len(report.items) < 1000:
+                    report.items.append((r.id, r.delete_after))
+            await audit.record_many(s, actor, events)
+        metrics.RETENTION_DELETED.inc(sum(1 for e in events if e[0] == "recording.deleted"))
+        if ids is not None:
+            return

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.audit.models import AuditEvent
+from service.db import is_postgres
+from service.recordings.models import Recording
+from service.retention.models import Flag, Hold
+
+
+def month(s: AsyncSession, col) -> ColumnElement[str]:
+    return func.to_char(col, "YYYY-MM") if is_postgres(s) else func.strftime("%Y-%m", col)
+
+
+async def per_month(s: AsyncSession, col, start: datetime, end: datetime, *where) -> dict[str, int]:
+    m = month(s, col)
+    q = select(m, func.count()).where(col >= start, col < end, *where).group_by(m)
+    return {k: int(v) for k, v in (await s.execute(q)).all()}
+
+
+async def counts(s: AsyncSession, start: datetime, end: datetime) -> dict[str, dict[str, int]]:
+    return {
+        "uploaded": await per_month(s, Recording.received_at, start, end),
+        "auto_deleted": await per_month(s, Recording.deleted_at, start, end, Recording.status == "deleted"),
+        "flagged": await per_month(s, Flag.created_at, start, end),
+        "held": await per_month(s, Hold.created_at, start, end),
+        "restricted": await per_month(s, AuditEvent.at, start, end, AuditEvent.action == "recording.restricted"),
+    }

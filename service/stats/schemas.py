@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+
+class MonthStats(BaseModel):
+    month: str
+    uploaded: int = 0
+    auto_deleted: int = 0
+    flagged: int = 0
+    held: int = 0
+    restricted: int = 0
+
+
+class StatsOut(BaseModel):
+    """Counts only: no ids, names or references (it is published on the transparency page)."""
+
+    from_: datetime
+    to: datetime
+    totals: MonthStats
+    months: list[MonthStats]
+
+    model_config = {"populate_by_name": True}
