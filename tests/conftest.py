@@ -53,7 +53,7 @@ async def stack(request, tmp_path) -> Stack:
     from tests.fixtures.s3 import make_bucket
 
     name = await create_database(template)
-    bucket = make_bucket(endpoint)
+    bucket = make_bucket(endpoint, object_lock=True)  # as production: evidence legal holds are enforced by storage
     st = await start_stack(mode, tmp_path, database_url=pg_url(name), storage_url=f"s3://{bucket}",
                            s3_endpoint_url=endpoint, redis_url="redis://127.0.0.1:6379/0",
                            queue_name=f"bwv-test:{uuid.uuid4().hex[:8]}")

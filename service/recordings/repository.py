@@ -19,18 +19,18 @@ BASIS = {
 
 
 def readable_by(p: Principal) -> ColumnElement[bool]:
-    """What ``p`` may see: auditors everything; others their own footage (or all, for supervisors,
-    disclosure and admins), and of restricted recordings only those they are named on."""
+    """What ``p`` may see. Auditors: everything. A restricted recording: only the people named on it.
+    Otherwise officers their own footage; supervisors, disclosure, SAR handlers and admins all of it."""
     if p.has("auditor"):
         return true()
+    named = exists().where(RecordingAccess.recording_id == Recording.id, RecordingAccess.sub == p.sub)
     if p.sees_all or p.has("sar_handler"):
-        base = true()
+        by_role = true()
     elif p.has("officer"):
-        base = Recording.officer_id == p.sub
+        by_role = Recording.officer_id == p.sub
     else:
         return false()
-    named = exists().where(RecordingAccess.recording_id == Recording.id, RecordingAccess.sub == p.sub)
-    return and_(base, or_(Recording.restricted.is_(False), named))
+    return or_(and_(Recording.restricted.is_(False), by_role), and_(Recording.restricted.is_(True), named))
 
 
 async def get(session: AsyncSession, recording_id: str, *, for_update: bool = False) -> Recording | None:

@@ -21,6 +21,8 @@ PART = 8 * 1024 * 1024
 MIN_PART = 5 * 1024 * 1024  # S3's floor for every part but the last
 MAX_COPY = 5 * 1024 ** 3  # largest CopyObject / UploadPartCopy source range
 COPY_CONCURRENCY = 8
+# Parts uploading while the next one fills: memory is (UPLOAD_CONCURRENCY + 1) parts per upload.
+UPLOAD_CONCURRENCY = 1
 DELETE_BATCH = 1000
 _MISSING = {"NoSuchKey", "404", "NotFound"}
 
@@ -31,8 +33,9 @@ def _code(exc: ClientError) -> str:
 
 class S3Store:
     def __init__(self, bucket: str, prefix: str = "", endpoint_url: str | None = None,
-                 region: str = "us-east-1") -> None:
+                 region: str = "us-east-1", *, upload_concurrency: int = UPLOAD_CONCURRENCY) -> None:
         self.bucket = bucket
+        self.upload_concurrency = max(1, upload_concurrency)
         self.prefix = prefix.strip("/")
         self.region = region
         config = Config(
@@ -81,7 +84,7 @@ class S3Store:
         total = 0
         upload_id: str | None = None
         parts: list[dict[str, Any]] = []
-        inflight: asyncio.Task[None] | None = None
+        inflight: set[asyncio.Task[None]] = set()
         number = 0
 
         async def send(number: int, body: bytes) -> None:
@@ -90,14 +93,17 @@ class S3Store:
             parts.append({"PartNumber": number, "ETag": resp["ETag"]})
 
         async def flush(body: bytes) -> None:
-            nonlocal inflight, upload_id, number
+            nonlocal upload_id, number
             if upload_id is None:
                 resp = await self._call("create_multipart_upload", key, Key=full, **extra)
                 upload_id = resp["UploadId"]
-            if inflight is not None:
-                await inflight
+            while len(inflight) >= self.upload_concurrency:
+                done, _ = await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+                inflight.difference_update(done)
+                for t in done:
+                    t.result()  # surface a failed part now, not after the whole stream
             number += 1
-            inflight = asyncio.create_task(send(number, body))
+            inflight.add(asyncio.create_task(send(number, body)))
 
         try:
             async for chunk in chunks:
@@ -113,15 +119,17 @@ class S3Store:
                 await self._call("put_object", key, Key=full, Body=bytes(buf), **extra)
                 return total
             await flush(bytes(buf))
-            await inflight  # type: ignore[misc]
+            for t in list(inflight):
+                inflight.discard(t)
+                await t
             parts.sort(key=lambda p: p["PartNumber"])
             await self._call("complete_multipart_upload", key, Key=full, UploadId=upload_id,
                              MultipartUpload={"Parts": parts})
             return total
         except BaseException:
-            if inflight is not None:
-                # Let the part in flight finish (and retrieve its error) before aborting the upload.
-                await asyncio.gather(asyncio.shield(inflight), return_exceptions=True)
+            if inflight:
+                # Let parts in flight finish (and retrieve their errors) before aborting the upload.
+                await asyncio.gather(*(asyncio.shield(t) for t in inflight), return_exceptions=True)
             if upload_id is not None:
                 await self._abort(key, full, upload_id)
             raise
