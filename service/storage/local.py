@@ -12,6 +12,7 @@ import asyncio
 import errno
 import os
 import shutil
+import stat
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import BinaryIO
@@ -198,7 +199,7 @@ class LocalStore:
             return None
         except OSError as exc:
             raise StorageError(f"cannot stat {key!r}: {exc}") from exc
-        if not os.path.isfile(path):
+        if not stat.S_ISREG(st.st_mode):
             return None
         return ObjectInfo(key=key, size=st.st_size)
 

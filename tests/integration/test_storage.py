@@ -21,7 +21,12 @@ if _ROOT not in sys.path:
 from service.storage.base import CHUNK, ObjectInfo, ObjectNotFound, ObjectStore, StorageError  # noqa: E402
 from service.storage.local import TMP_MARK, LocalStore  # noqa: E402
 from service.storage.s3 import S3Store  # noqa: E402
-from tests.fixtures.s3 import make_bucket, s3_bucket, s3_client, s3_endpoint  # noqa: E402, F401
+from tests.fixtures import s3 as s3_fixtures  # noqa: E402
+from tests.fixtures.s3 import make_bucket, s3_client  # noqa: E402
+
+# Fixtures used here; tests/conftest.py may also register tests.fixtures.s3 as a plugin, which is harmless.
+s3_endpoint = s3_fixtures.s3_endpoint
+s3_bucket = s3_fixtures.s3_bucket
 
 MiB = 1024 * 1024
 
@@ -227,10 +232,13 @@ async def test_local_path(store: ObjectStore) -> None:
     where = await store.local_path("media/clip")
     assert where is not None
     if isinstance(store, S3Store):
-        with urllib.request.urlopen(where) as resp:
-            assert resp.read() == b"frames"
+        def fetch() -> bytes:
+            with urllib.request.urlopen(where) as resp:
+                return resp.read()
+
+        assert await asyncio.to_thread(fetch) == b"frames"
     else:
-        assert os.path.isabs(where) and Path(where).read_bytes() == b"frames"
+        assert os.path.isabs(where) and await asyncio.to_thread(Path(where).read_bytes) == b"frames"
     assert await store.local_path("media/none") is None
 
 
