@@ -81,25 +81,36 @@ async def sweep(ctx: Context, actor: Principal, *, as_of: datetime | None = None
                     break
                 report.due += len(ids)
                 await _finish_deleting(ctx, actor, report, keep, ids=ids, batch=batch)
+                await _save_counts(ctx, report)  # GET /v1/retention/sweeps shows a running sweep's progress
                 metrics.RETENTION_SWEEP_PROGRESS.set(report.deleted + report.refused)
                 log.info("retention_sweep_progress", sweep=report.sweep_id, deleted=report.deleted,
                          refused=report.refused)
     except Exception as e:
-        async with transaction(ctx.sessions) as s:
-            row = await s.get(Sweep, report.sweep_id)
-            row.status, row.finished_at, row.error = "failed", utcnow(), f"{type(e).__name__}: {e}"[:2000]
-            row.due, row.deleted, row.refused, row.bytes_deleted = report.due, report.deleted, report.refused, report.bytes
+        await _save_counts(ctx, report, status="failed", error=f"{type(e).__name__}: {e}"[:2000])
         raise
     async with transaction(ctx.sessions) as s:
-        row = await s.get(Sweep, report.sweep_id)
-        row.status, row.finished_at = "done", utcnow()
-        row.due, row.deleted, row.refused, row.bytes_deleted = report.due, report.deleted, report.refused, report.bytes
+        await _save_counts(ctx, report, status="done", session=s)
         await audit.record(s, actor, "retention.sweep_finished", "sweep", report.sweep_id,
                            {"as_of": as_of, "dry_run": dry_run, "due": report.due, "deleted": report.deleted,
                             "refused": report.refused, "bytes": report.bytes})
     if not dry_run:
         metrics.RETENTION_SWEEP_LAST_SUCCESS.set(utcnow().timestamp())
     return report
+
+
+async def _save_counts(ctx: Context, report: SweepReport, *, status: str | None = None, error: str | None = None,
+                       session=None) -> None:
+    async def save(s) -> None:
+        row = await s.get(Sweep, report.sweep_id)
+        row.due, row.deleted, row.refused, row.bytes_deleted = report.due, report.deleted, report.refused, report.bytes
+        if status:
+            row.status, row.finished_at, row.error = status, utcnow(), error
+
+    if session is not None:
+        await save(session)
+        return
+    async with transaction(ctx.sessions) as s:
+        await save(s)
 
 
 def _policy_line(ctx: Context, rec: Recording) -> str:
