@@ -26,7 +26,7 @@ class _State:
 
 
 class RunningHashes:
-    def __init__(self, max_uploads: int = 256, max_pending_bytes: int = 96 * 1024 * 1024):
+    def __init__(self, max_uploads: int = 256, max_pending_bytes: int = 40 * 1024 * 1024):
         self._states: OrderedDict[str, _State] = OrderedDict()
         self._max_uploads = max_uploads
         self._max_pending = max_pending_bytes

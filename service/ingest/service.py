@@ -129,25 +129,7 @@ async def put_part(ctx: Context, actor: Principal, upload_id: str, n: int, body:
 
     version = new_id("v").split("_", 1)[1]
     key = f"{staging_prefix(upload_id)}{n}.{version}"
-    kept: list[bytes] | None = []
-    received = 0
-
-    async def tee() -> AsyncIterator[bytes]:
-        nonlocal kept, received
-        async for chunk in body:
-            if not chunk:
-                continue
-            received += len(chunk)
-            if received > allowance:
-                raise TooLarge(f"Part {n} is larger than the {allowance} bytes left in the declared size.",
-                               slug="part-too-large")
-            if kept is not None:
-                kept.append(chunk)
-                if received > HASH_BUFFER_MAX:
-                    kept = None
-            yield chunk
-
-    size = await ctx.store.put(key, tee(), content_type="application/octet-stream")
+    size, kept = await _store_part(ctx, key, body, allowance, n)
     if size == 0:
         await ctx.store.delete([key])
         raise Invalid(f"Part {n} is empty.", slug="empty-part")
@@ -181,6 +163,46 @@ async def put_part(ctx: Context, actor: Principal, upload_id: str, n: int, body:
     metrics.UPLOAD_BYTES.inc(size)
     await ctx.hashes.offer(upload_id, n, version, kept)
     return part
+
+
+async def _store_part(ctx: Context, key: str, body: AsyncIterator[bytes], allowance: int,
+                      n: int) -> tuple[int, list[bytes] | None]:
+    """Stage one part. A part up to HASH_BUFFER_MAX is held once in memory and that same buffer is both
+    stored and (returned) fed to the running hash; a larger one streams through and is hashed later."""
+    chunks: list[bytes] = []
+    received = 0
+    it = aiter(body)
+
+    def count(chunk: bytes) -> None:
+        nonlocal received
+        received += len(chunk)
+        if received > allowance:
+            raise TooLarge(f"Part {n} is larger than the {allowance} bytes left in the declared size.",
+                           slug="part-too-large")
+
+    async for chunk in it:
+        if chunk:
+            count(chunk)
+            chunks.append(chunk)
+            if received > HASH_BUFFER_MAX:
+                break
+    else:
+        data = b"".join(chunks)
+        chunks.clear()
+        if data:
+            await ctx.store.put_bytes(key, data, content_type="application/octet-stream")
+        return len(data), [data]
+
+    async def rest() -> AsyncIterator[bytes]:
+        for c in chunks:
+            yield c
+        chunks.clear()
+        async for c in it:
+            if c:
+                count(c)
+                yield c
+
+    return await ctx.store.put(key, rest(), content_type="application/octet-stream"), None
 
 
 def _contiguous(parts: list[UploadPart]) -> list[int]:

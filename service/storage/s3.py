@@ -112,7 +112,7 @@ class S3Store:
                 # Flush only when strictly over a part, so an object of exactly one part (and the
                 # final part) is never empty and small objects take the single-request path.
                 while len(buf) > PART:
-                    body = bytes(buf[:PART])
+                    body = bytes(memoryview(buf)[:PART])  # one copy, not slice-then-copy
                     del buf[:PART]
                     await flush(body)
             if upload_id is None:
