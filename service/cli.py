@@ -67,7 +67,14 @@ def run_with_context(fn: Callable[[Any], Awaitable[Any]], *, migrate: bool | Non
         finally:
             await ctx.close()
 
-    return asyncio.run(main())
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        return asyncio.run(main())
+    except (OSError, DBAPIError) as e:  # the database is reached only now: one line, not a traceback
+        first = (str(e).splitlines() or [""])[0]
+        err.print(f"[red]database error:[/red] {type(e).__name__}: {first}", highlight=False)
+        raise typer.Exit(2) from e
 
 
 @app.command()

@@ -40,3 +40,16 @@ def page_params(limit: int = Query(50, description="1-500"), cursor: str | None 
         except ValueError as e:
             raise Invalid("cursor is not one this server issued", slug="invalid-cursor") from e
     return PageParams(limit=limit, after=after)
+
+
+def after_id(page: PageParams) -> str | None:
+    """The id of the last item of the previous page, for lists keyed by id alone."""
+    return str(page.after[0]) if page.after else None
+
+
+def cut(rows: list[T], page: PageParams, key) -> tuple[list[T], str | None]:
+    """Rows were fetched with ``limit + 1``: return this page and the cursor for the next, if any."""
+    if len(rows) <= page.limit:
+        return rows, None
+    rows = rows[: page.limit]
+    return rows, encode_cursor(key(rows[-1]))

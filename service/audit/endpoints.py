@@ -7,7 +7,7 @@ from service.audit import service
 from service.audit.schemas import AuditEventOut, AuditPage, VerifyResult
 from service.auth.endpoints import require
 from service.auth.schemas import Principal
-from service.paging import PageParams, encode_cursor, page_params
+from service.paging import PageParams, cut, page_params
 from service.timeutil import parse_time
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
@@ -24,9 +24,8 @@ async def list_audit(request: Request, object_id: str | None = None, actor: str 
         rows = await repo.list_events(s, object_id=object_id, actor=actor, action=action,
                                       start=parse_time(from_, "from"), end=parse_time(to, "to"),
                                       after_seq=after, limit=page.limit + 1)
-    nxt = encode_cursor([rows[page.limit - 1].seq]) if len(rows) > page.limit else None
-    return AuditPage(items=[AuditEventOut.model_validate(r, from_attributes=True) for r in rows[: page.limit]],
-                     next_cursor=nxt)
+    rows, nxt = cut(rows, page, lambda e: [e.seq])
+    return AuditPage(items=[AuditEventOut.model_validate(r, from_attributes=True) for r in rows], next_cursor=nxt)
 
 
 @router.get("/verify", response_model=VerifyResult)

@@ -11,7 +11,7 @@ from service.devices import repository as repo
 from service.devices import service
 from service.devices.schemas import AckIn, AlertOut, DeviceOut
 from service.errors import NotFound
-from service.paging import Page, PageParams, encode_cursor, page_params
+from service.paging import Page, PageParams, after_id, cut, page_params
 
 router = APIRouter(tags=["devices"])
 device_viewer = require("supervisor", "admin", "auditor", "disclosure")
@@ -22,10 +22,9 @@ supervisor = require("supervisor", "admin")
 async def list_devices(request: Request, clock_status: Literal["ok", "fault"] | None = None,
                        page: PageParams = Depends(page_params), _: Principal = Depends(device_viewer)):
     async with request.app.state.ctx.sessions() as s:
-        rows = await repo.list_devices(s, after=page.after[0] if page.after else None, limit=page.limit + 1,
-                                       clock_status=clock_status)
-    nxt = encode_cursor([rows[page.limit - 1].id]) if len(rows) > page.limit else None
-    return Page[DeviceOut](items=[DeviceOut.of(d) for d in rows[: page.limit]], next_cursor=nxt)
+        rows = await repo.list_devices(s, after=after_id(page), limit=page.limit + 1, clock_status=clock_status)
+    rows, nxt = cut(rows, page, lambda d: [d.id])
+    return Page[DeviceOut](items=[DeviceOut.of(d) for d in rows], next_cursor=nxt)
 
 
 @router.get("/v1/devices/{device_id}", response_model=DeviceOut)
@@ -41,10 +40,9 @@ async def get_device(request: Request, device_id: str, _: Principal = Depends(de
 async def list_alerts(request: Request, open: bool | None = Query(None), kind: str | None = None,
                       page: PageParams = Depends(page_params), _: Principal = Depends(supervisor)):
     async with request.app.state.ctx.sessions() as s:
-        rows = await repo.list_alerts(s, open_only=open, kind=kind, after=page.after[0] if page.after else None,
-                                      limit=page.limit + 1)
-    nxt = encode_cursor([rows[page.limit - 1].id]) if len(rows) > page.limit else None
-    return Page[AlertOut](items=[AlertOut.of(a) for a in rows[: page.limit]], next_cursor=nxt)
+        rows = await repo.list_alerts(s, open_only=open, kind=kind, after=after_id(page), limit=page.limit + 1)
+    rows, nxt = cut(rows, page, lambda a: [a.id])
+    return Page[AlertOut](items=[AlertOut.of(a) for a in rows], next_cursor=nxt)
 
 
 @router.post("/v1/alerts/{alert_id}/ack", response_model=AlertOut)

@@ -9,7 +9,7 @@ from service.audit import service as audit
 from service.auth.endpoints import require
 from service.auth.schemas import Principal
 from service.db import transaction
-from service.paging import Page, PageParams, encode_cursor, page_params
+from service.paging import Page, PageParams, cut, page_params
 from service.recordings import repository as repo
 from service.recordings import service
 from service.recordings.schemas import RecordingOut
@@ -40,16 +40,12 @@ async def list_recordings(
         rows = await repo.search(s, actor, officer_id=officer_id, device_id=device_id, start=start, end=end,
                                  time_basis=time_basis, flagged=flagged, status=status, after=page.after,
                                  limit=page.limit + 1)
-        more = len(rows) > page.limit
-        rows = rows[: page.limit]
+        key = {"trusted": lambda r: r.basis_start, "device": lambda r: r.recorded_start,
+               "received": lambda r: r.received_at}[time_basis]
+        rows, nxt = cut(rows, page, lambda r: [iso(key(r)), r.id])
         await audit.record(s, actor, "recordings.searched", "recording", "*",
                            {"officer_id": officer_id, "device_id": device_id, "from": from_, "to": to,
                             "time_basis": time_basis, "returned": [r.id for r in rows]})
-    nxt = None
-    if more:
-        last = rows[-1]
-        key = {"trusted": last.basis_start, "device": last.recorded_start, "received": last.received_at}
-        nxt = encode_cursor([iso(key[time_basis]), last.id])
     return Page[RecordingOut](items=await with_retention(ctx, rows), next_cursor=nxt)
 
 

@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from service.auth.endpoints import require
 from service.auth.schemas import Principal
 from service.errors import Invalid, NotFound
-from service.paging import Page, PageParams, encode_cursor, page_params
+from service.paging import Page, PageParams, after_id, cut, page_params
 from service.recordings.repository import readable_by
 from service.retention import repository as repo
 from service.retention import service
@@ -43,10 +43,9 @@ async def place_hold(request: Request, body: HoldIn, actor: Principal = Depends(
 async def list_holds(request: Request, active: bool | None = None, page: PageParams = Depends(page_params),
                      _: Principal = Depends(holder)):
     async with request.app.state.ctx.sessions() as s:
-        rows = await repo.list_holds(s, active=active, after=page.after[0] if page.after else None,
-                                     limit=page.limit + 1)
-        items = [HoldOut.of(h, await repo.hold_recording_ids(s, h.id)) for h in rows[: page.limit]]
-    nxt = encode_cursor([rows[page.limit - 1].id]) if len(rows) > page.limit else None
+        rows, nxt = cut(await repo.list_holds(s, active=active, after=after_id(page), limit=page.limit + 1),
+                        page, lambda h: [h.id])
+        items = [HoldOut.of(h, await repo.hold_recording_ids(s, h.id)) for h in rows]
     return Page[HoldOut](items=items, next_cursor=nxt)
 
 
@@ -76,11 +75,8 @@ async def _due(request: Request, as_of, page: PageParams, extra) -> Forecast:
     async with ctx.sessions() as s:
         count, size = await repo.due_summary(s, as_of, keep, extra)
         rows = await repo.due_page(s, as_of, keep, after=page.after, limit=page.limit + 1, extra=extra)
-    nxt = None
-    if len(rows) > page.limit:
-        last = rows[page.limit - 1]
-        nxt = encode_cursor([iso(last.delete_after), last.id])
-    return Forecast(as_of=as_of, count=count, bytes=size, items=_items(rows[: page.limit]), next_cursor=nxt)
+    rows, nxt = cut(rows, page, lambda r: [iso(r.delete_after), r.id])
+    return Forecast(as_of=as_of, count=count, bytes=size, items=_items(rows), next_cursor=nxt)
 
 
 @router.get("/v1/retention/forecast", response_model=Forecast)

@@ -1,7 +1,7 @@
 """foundation: audit, docks, devices, uploads, recordings
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-23 04:30:01.351962
 """
 from __future__ import annotations
