@@ -1,0 +1,357 @@
+"""Rule 6: killing the server at any moment loses no accepted upload and leaves nothing half-made.
+
+The real ``bwv serve`` runs as a subprocess (embedded: SQLite + disk; or PostgreSQL + moto's S3 server)
+and is SIGKILLed mid-part and mid-complete; a fresh process on the same data must let the dock resume.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from jose import jwt
+
+from tests.fixtures.s3 import TEST_ENV, make_bucket, s3_client
+from tests.fixtures.services import create_database, drop_database, pg_url, run_async
+
+ROOT = Path(__file__).resolve().parents[2]
+
+SECRET = "crash-test-secret"
+MiB = 1024 * 1024
+TMP_MARK = ".bwvtmp-"  # service.storage.local's temp-file prefix
+
+
+def bwv_path() -> str:
+    found = Path(sys.executable).parent / "bwv"
+    return str(found) if found.exists() else (shutil.which("bwv") or "bwv")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_file(path: Path, size: int) -> bytes:
+    """A generated file of ``size`` incompressible, reproducible bytes."""
+    seed = hashlib.sha256(path.name.encode()).digest()
+    block = b"".join(hashlib.sha256(seed + i.to_bytes(4, "big")).digest() for i in range(MiB // 32))
+    data = (block * (size // len(block) + 1))[:size]
+    # Make every MiB different, so a part stored at the wrong offset cannot hash the same.
+    data = b"".join(i.to_bytes(8, "big") + data[i * MiB + 8:(i + 1) * MiB] for i in range(-(-size // MiB)))
+    path.write_bytes(data)
+    return data
+
+
+@dataclass
+class Server:
+    mode: str
+    env: dict[str, str]
+    data_dir: Path
+    bucket: str | None = None
+    endpoint: str | None = None
+    proc: subprocess.Popen[bytes] | None = None
+    port: int = 0
+    logs: list[Path] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def bwv(self, *args: str) -> subprocess.CompletedProcess[str]:
+        p = subprocess.run([bwv_path(), *args], env=self.env, capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stderr
+        return p
+
+    def start(self) -> None:
+        assert self.proc is None
+        self.port = free_port()
+        log = self.data_dir.parent / f"server-{len(self.logs)}.log"
+        self.logs.append(log)
+        with open(log, "wb") as f:
+            self.proc = subprocess.Popen([bwv_path(), "serve", "--port", str(self.port)], env=self.env,
+                                         stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, f"server exited: {log.read_text()[-3000:]}"
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"server did not answer /healthz: {log.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+        self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+
+    # ---- what storage really holds ----------------------------------------------------------
+
+    def objects(self) -> dict[str, int]:
+        """Every complete object (what the ObjectStore lists)."""
+        if self.mode == "embedded":
+            root = self.data_dir / "objects"
+            return {str(p.relative_to(root)): p.stat().st_size for p in root.rglob("*")
+                    if p.is_file() and not p.name.startswith(TMP_MARK)}
+        client = s3_client(self.endpoint)
+        try:
+            pages = client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket)
+            return {o["Key"]: o["Size"] for page in pages for o in page.get("Contents", [])}
+        finally:
+            client.close()
+
+    def in_progress(self) -> list[str]:
+        """Writes that never finished: temp files on disk, open multipart uploads on S3."""
+        if self.mode == "embedded":
+            root = self.data_dir / "objects"
+            return sorted(str(p.relative_to(root)) for p in root.rglob(f"{TMP_MARK}*") if p.is_file())
+        client = s3_client(self.endpoint)
+        try:
+            return sorted(u["Key"] for u in client.list_multipart_uploads(Bucket=self.bucket).get("Uploads", []))
+        finally:
+            client.close()
+
+    def token(self, sub: str, *roles: str) -> dict[str, str]:
+        now = int(time.time())
+        claims = {"sub": sub, "roles": list(roles), "iat": now, "exp": now + 3600, "jti": uuid.uuid4().hex}
+        return {"Authorization": f"Bearer {jwt.encode(claims, SECRET, algorithm='HS256')}"}
+
+
+@pytest.fixture(params=["embedded", "pg_s3"])
+def server(request, tmp_path) -> Iterator[Server]:
+    data_dir = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BWV_")}
+    env.update(BWV_DATA_DIR=str(data_dir), BWV_SECRET_KEY=SECRET, BWV_POLICY_DIR=str(ROOT / "policies"),
+               BWV_LOG_LEVEL="WARNING", BWV_PUBLIC_BASE_URL="http://127.0.0.1")
+    db = None
+    srv = Server(mode=request.param, env=env, data_dir=data_dir)
+    if request.param == "pg_s3":
+        template = request.getfixturevalue("pg_template")
+        endpoint = request.getfixturevalue("s3_endpoint")
+        db = run_async(create_database, template)
+        srv.bucket, srv.endpoint = make_bucket(endpoint), endpoint
+        env.update(TEST_ENV, BWV_DATABASE_URL=pg_url(db), BWV_STORAGE_URL=f"s3://{srv.bucket}",
+                   BWV_S3_ENDPOINT_URL=endpoint)
+    else:
+        srv.bwv("migrate")
+    try:
+        yield srv
+    finally:
+        srv.stop()
+        if db:
+            run_async(drop_database, db)
+
+
+async def wait_for(cond, within: float, what: str, step: float = 0.01) -> Any:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        got = await asyncio.to_thread(cond)
+        if got:
+            return got
+        await asyncio.sleep(step)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def upload_meta(data: bytes, device_id: str) -> dict[str, Any]:
+    return {"device_id": device_id, "officer_id": "pc-crash", "filename": "shift.mp4",
+            "content_type": "video/mp4", "size_bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
+            "recorded_start": "2026-11-22T08:00:00Z", "recorded_end": "2026-11-22T09:00:00Z",
+            "device_clock_at_dock": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def bounds(size: int, parts: int) -> list[tuple[int, int]]:
+    step = -(-size // parts)
+    return [(i * step, min(size, (i + 1) * step)) for i in range(parts)]
+
+
+async def put(client: httpx.AsyncClient, dock: dict[str, str], upload_id: str, n: int, body: bytes) -> None:
+    r = await client.put(f"/v1/uploads/{upload_id}/parts/{n}", content=body, headers=dock)
+    assert r.status_code == 200 and r.json() == {"n": n, "size": len(body)}, r.text
+
+
+async def check_recording(server: Server, rec: dict[str, Any], data: bytes) -> None:
+    sup = server.token("sup-crash", "supervisor")
+    async with httpx.AsyncClient(base_url=server.url, timeout=120) as c:
+        got = await c.get(f"/v1/recordings/{rec['id']}/media", headers=sup)
+        assert got.status_code == 200
+        assert len(got.content) == len(data) and got.content == data
+        listed = (await c.get("/v1/recordings", params={"device_id": rec["device_id"]}, headers=sup)).json()
+        assert [i["id"] for i in listed["items"]] == [rec["id"]]
+        audit = (await c.get("/v1/audit/verify", headers=server.token("aud", "auditor"))).json()
+        assert audit["ok"] is True, audit
+
+
+async def kill_mid_part(server: Server, data: bytes, parts: int, device_id: str) -> tuple[str, dict, list]:
+    """Upload part 1, then SIGKILL the server while part 2 streams in slowly; restart it."""
+    dock = {"Authorization": f"Bearer {server.bwv('dock', 'register', 'dock-crash').stdout.strip()}"}
+    server.start()
+    b = bounds(len(data), parts)
+    async with httpx.AsyncClient(base_url=server.url, timeout=120) as c:
+        r = await c.post("/v1/uploads", json=upload_meta(data, device_id), headers=dock)
+        assert r.status_code == 201, r.text
+        upload_id = r.json()["upload_id"]
+        await put(c, dock, upload_id, 1, data[b[0][0]:b[0][1]])
+
+        sent = asyncio.Event()
+        a2, b2 = b[1]
+
+        async def slowly() -> AsyncIterator[bytes]:
+            for i, off in enumerate(range(a2, b2, 256 * 1024)):
+                yield data[off:min(off + 256 * 1024, b2)]
+                if i == 8:  # 2.25 MiB of the part are on their way
+                    sent.set()
+                await asyncio.sleep(0.05)
+
+        task = asyncio.create_task(c.put(f"/v1/uploads/{upload_id}/parts/2", content=slowly(),
+                                         headers={**dock, "Content-Length": str(b2 - a2)}))
+        await asyncio.wait_for(sent.wait(), 60)
+        if server.mode == "embedded":  # proof the server is half-way through writing part 2
+            await wait_for(lambda: any(k.startswith(f"uploads/{upload_id}/{TMP_MARK}2.")
+                                       for k in server.in_progress()), 10, "part 2's temp file")
+        else:
+            await asyncio.sleep(0.3)
+        server.kill()
+        with pytest.raises(httpx.TransportError):
+            await task
+    server.start()
+    return upload_id, dock, b
+
+
+async def test_sigkill_mid_part_then_resume(server, tmp_path):
+    data = make_file(tmp_path / "shift-24m.mp4", 24 * MiB)
+    upload_id, dock, b = await kill_mid_part(server, data, 3, "cam-crash-part")
+    async with httpx.AsyncClient(base_url=server.url, timeout=120) as c:
+        st = (await c.get(f"/v1/uploads/{upload_id}", headers=dock)).json()
+        # Part 1 survived; nothing of the half-sent part 2 is counted.
+        assert st["status"] == "open"
+        assert st["parts"] == [{"n": 1, "size": b[0][1] - b[0][0]}]
+        assert st["received_bytes"] == b[0][1] - b[0][0]
+        assert {k for k in server.objects() if k.startswith("uploads/")} == {
+            k for k in server.objects() if k.startswith(f"uploads/{upload_id}/1.")}
+        assert len([k for k in server.objects() if k.startswith("uploads/")]) == 1
+        for n in (3, 2):
+            await put(c, dock, upload_id, n, data[b[n - 1][0]:b[n - 1][1]])
+        done = await c.post(f"/v1/uploads/{upload_id}/complete", headers=dock)
+        assert done.status_code == 201, done.text
+        rec = done.json()
+        assert rec["sha256"] == hashlib.sha256(data).hexdigest() and rec["size_bytes"] == len(data)
+    await check_recording(server, rec, data)
+    # Storage holds the recording and nothing else that a listing can see (staging purged).
+    assert server.objects() == {f"recordings/{rec['id']}": len(data)}
+
+
+async def kill_mid_complete(server: Server, data: bytes, parts: int, device_id: str) -> tuple[str, dict, dict]:
+    """Upload every part, send complete, and SIGKILL the server while it assembles the recording."""
+    dock = {"Authorization": f"Bearer {server.bwv('dock', 'register', 'dock-crash').stdout.strip()}"}
+    server.start()
+    b = bounds(len(data), parts)
+    async with httpx.AsyncClient(base_url=server.url, timeout=300) as c:
+        r = await c.post("/v1/uploads", json=upload_meta(data, device_id), headers=dock)
+        upload_id = r.json()["upload_id"]
+        for n, (lo, hi) in enumerate(b, start=1):
+            await put(c, dock, upload_id, n, data[lo:hi])
+        before = server.in_progress()
+        task = asyncio.create_task(c.post(f"/v1/uploads/{upload_id}/complete", headers=dock))
+        # Mid-compose: a recording is being written (temp file / multipart upload under recordings/).
+        await wait_for(lambda: task.done() or [k for k in server.in_progress() if k.startswith("recordings/")],
+                       120, "the recording to start being written")
+        assert not task.done(), "complete finished before it could be killed; use a bigger file"
+        server.kill()
+        with pytest.raises(httpx.TransportError):
+            await task
+    assert before == []
+    server.start()
+    return upload_id, dock, {"parts": b}
+
+
+async def test_sigkill_mid_complete_then_complete_again(server, tmp_path):
+    size = 160 * MiB if server.mode == "embedded" else 80 * MiB
+    data = make_file(tmp_path / "long-shift.mp4", size)
+    upload_id, dock, _ = await kill_mid_complete(server, data, 4, "cam-crash-complete")
+    async with httpx.AsyncClient(base_url=server.url, timeout=300) as c:
+        st = (await c.get(f"/v1/uploads/{upload_id}", headers=dock)).json()
+        assert st["status"] == "open" and st["received_bytes"] == len(data)  # nothing was lost
+        first = await c.post(f"/v1/uploads/{upload_id}/complete", headers=dock)
+        assert first.status_code == 201, first.text
+        rec = first.json()
+        assert rec["sha256"] == hashlib.sha256(data).hexdigest() and rec["size_bytes"] == len(data)
+        again = await c.post(f"/v1/uploads/{upload_id}/complete", headers=dock)
+        assert again.status_code == 200 and again.json()["id"] == rec["id"]
+        st = (await c.get(f"/v1/uploads/{upload_id}", headers=dock)).json()
+        assert st["status"] == "completed" and st["recording_id"] == rec["id"]
+    await check_recording(server, rec, data)
+    # Exactly one recording object, no staged parts left, no orphan under recordings/.
+    assert server.objects() == {f"recordings/{rec['id']}": len(data)}
+
+
+# ---- what a crash leaves behind that nobody cleans up (bugs, reported) ------------------------
+
+
+async def run_janitor(server: Server) -> None:
+    from service.config import Settings
+    from service.context import build_context
+    from service.ingest.tasks import ingest_janitor
+
+    env = {k[4:].lower(): v for k, v in server.env.items() if k.startswith("BWV_")}
+    ctx = build_context(Settings(**env))
+    try:
+        await ingest_janitor(ctx)
+    finally:
+        await ctx.close()
+
+
+@pytest.mark.xfail(strict=True, reason="BUG (service/storage/local.py): a part write cut off by SIGKILL leaves "
+                   "its .bwvtmp- temp file in uploads/<id>/; list() hides temp files, so neither complete's "
+                   "purge_staging nor the janitor ever removes it (disk leak of up to a part per crash)")
+@pytest.mark.parametrize("server", ["embedded"], indirect=True)  # S3 gets an 8 MiB part in one PutObject
+async def test_sigkill_mid_part_leaves_no_temp_file(server, tmp_path):
+    data = make_file(tmp_path / "shift-24m.mp4", 24 * MiB)
+    upload_id, dock, b = await kill_mid_part(server, data, 3, "cam-crash-tmp")
+    async with httpx.AsyncClient(base_url=server.url, timeout=120) as c:
+        for n in (2, 3):
+            await put(c, dock, upload_id, n, data[b[n - 1][0]:b[n - 1][1]])
+        assert (await c.post(f"/v1/uploads/{upload_id}/complete", headers=dock)).status_code == 201
+    server.stop()
+    await run_janitor(server)
+    assert server.in_progress() == []
+
+
+@pytest.mark.xfail(strict=True, reason="BUG (service/storage/*): SIGKILL mid-complete leaves the half-written "
+                   "recording (a .bwvtmp- file on disk; an incomplete multipart upload on S3, and ensure_bucket "
+                   "sets no AbortIncompleteMultipartUpload lifecycle rule). Completing again and the janitor "
+                   "leave it there, holding as many bytes as the recording")
+async def test_sigkill_mid_complete_leaves_no_half_written_recording(server, tmp_path):
+    data = make_file(tmp_path / "long-shift.mp4", 160 * MiB if server.mode == "embedded" else 80 * MiB)
+    upload_id, dock, _ = await kill_mid_complete(server, data, 4, "cam-crash-orphan")
+    async with httpx.AsyncClient(base_url=server.url, timeout=300) as c:
+        assert (await c.post(f"/v1/uploads/{upload_id}/complete", headers=dock)).status_code == 201
+    server.stop()
+    await run_janitor(server)
+    assert server.in_progress() == []
