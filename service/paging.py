@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from fastapi import Query
@@ -42,9 +43,39 @@ def page_params(limit: int = Query(50, description="1-500"), cursor: str | None 
     return PageParams(limit=limit, after=after)
 
 
+def _foreign() -> Invalid:
+    return Invalid("cursor is not one this list issued", slug="invalid-cursor")
+
+
 def after_id(page: PageParams) -> str | None:
     """The id of the last item of the previous page, for lists keyed by id alone."""
-    return str(page.after[0]) if page.after else None
+    if not page.after:
+        return None
+    if len(page.after) != 1 or not isinstance(page.after[0], str):
+        raise _foreign()
+    return page.after[0]
+
+
+def after_seq(page: PageParams) -> int:
+    if not page.after:
+        return 0
+    if len(page.after) != 1 or not isinstance(page.after[0], int) or isinstance(page.after[0], bool):
+        raise _foreign()
+    return page.after[0]
+
+
+def after_time_id(page: PageParams) -> tuple[datetime, str] | None:
+    """(time, id) of the last item, for lists ordered by a time and then the id."""
+    if not page.after:
+        return None
+    try:
+        at, rid = page.after
+        if not isinstance(at, str) or not isinstance(rid, str):
+            raise ValueError
+        when = datetime.fromisoformat(at)
+    except ValueError as e:
+        raise _foreign() from e
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)), rid
 
 
 def cut(rows: list[T], page: PageParams, key) -> tuple[list[T], str | None]:

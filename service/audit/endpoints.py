@@ -7,7 +7,7 @@ from service.audit import service
 from service.audit.schemas import AuditEventOut, AuditPage, VerifyResult
 from service.auth.endpoints import require
 from service.auth.schemas import Principal
-from service.paging import PageParams, cut, page_params
+from service.paging import PageParams, after_seq, cut, page_params
 from service.timeutil import parse_time
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
@@ -19,7 +19,7 @@ async def list_audit(request: Request, object_id: str | None = None, actor: str 
                      action: str | None = None, from_: str | None = Query(None, alias="from"),
                      to: str | None = None, page: PageParams = Depends(page_params),
                      _: Principal = Depends(auditor)):
-    after = int(page.after[0]) if page.after else 0
+    after = after_seq(page)
     async with request.app.state.ctx.sessions() as s:
         rows = await repo.list_events(s, object_id=object_id, actor=actor, action=action,
                                       start=parse_time(from_, "from"), end=parse_time(to, "to"),

@@ -237,7 +237,7 @@ async def complete(ctx: Context, actor: Principal, upload_id: str) -> tuple[Reco
     if problem:
         raise problem
     if previous_assembly:
-        await ctx.store.delete([previous_assembly])
+        await ctx.store.discard(previous_assembly)  # a crashed complete's half-written recording
 
     sources = [ObjectInfo(p.key, p.size) for p in parts]
     digest = ctx.hashes.take(upload_id, [p.version for p in parts])
@@ -306,8 +306,7 @@ async def _record_mismatch(s, actor: Principal, upload: Upload, what: str, size:
 
 
 async def purge_staging(ctx: Context, upload_id: str) -> None:
-    leftovers = await ctx.store.list(staging_prefix(upload_id))
-    failed = await ctx.store.delete([o.key for o in leftovers])
+    failed = await ctx.store.discard(staging_prefix(upload_id))
     if failed:
         log.warning("staging_purge_incomplete", upload_id=upload_id, keys=len(failed))
         return
@@ -336,7 +335,7 @@ async def abandon_stale(ctx: Context, actor: Principal) -> int:
                                {"parts": len(parts), "bytes": sum(p.size for p in parts),
                                 "device_id": upload.device_id, "sha256": upload.sha256})
         if leftover:
-            await ctx.store.delete([leftover])
+            await ctx.store.discard(leftover)
         ctx.hashes.forget(upload_id)
         await purge_staging(ctx, upload_id)
         metrics.UPLOADS_ABANDONED.inc()

@@ -9,7 +9,7 @@ from service.audit import service as audit
 from service.auth.endpoints import require
 from service.auth.schemas import Principal
 from service.db import transaction
-from service.paging import Page, PageParams, cut, page_params
+from service.paging import Page, PageParams, after_time_id, cut, page_params
 from service.recordings import repository as repo
 from service.recordings import service
 from service.recordings.schemas import RecordingOut
@@ -38,7 +38,7 @@ async def list_recordings(
     ctx = request.app.state.ctx
     async with transaction(ctx.sessions) as s:
         rows = await repo.search(s, actor, officer_id=officer_id, device_id=device_id, start=start, end=end,
-                                 time_basis=time_basis, flagged=flagged, status=status, after=page.after,
+                                 time_basis=time_basis, flagged=flagged, status=status, after=after_time_id(page),
                                  limit=page.limit + 1)
         key = {"trusted": lambda r: r.basis_start, "device": lambda r: r.recorded_start,
                "received": lambda r: r.received_at}[time_basis]

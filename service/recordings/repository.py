@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -53,7 +52,7 @@ async def find_by_hash(session: AsyncSession, device_id: str, sha256: str) -> Re
 async def search(session: AsyncSession, p: Principal, *, officer_id: str | None = None,
                  device_id: str | None = None, start: datetime | None = None, end: datetime | None = None,
                  time_basis: str = "trusted", flagged: bool | None = None, status: str | None = None,
-                 after: list[Any] | None = None, limit: int = 50,
+                 after: tuple[datetime, str] | None = None, limit: int = 50,
                  extra: list[ColumnElement[bool]] | None = None) -> list[Recording]:
     lo, hi = BASIS[time_basis]
     q = select(Recording).where(readable_by(p))
@@ -76,7 +75,7 @@ async def search(session: AsyncSession, p: Principal, *, officer_id: str | None 
     for cond in extra or []:
         q = q.where(cond)
     if after:
-        at, rid = datetime.fromisoformat(after[0]), after[1]
+        at, rid = after
         q = q.where(or_(lo > at, and_(lo == at, Recording.id > rid)))
     q = q.order_by(lo, Recording.id).limit(limit)
     return list((await session.execute(q)).scalars())

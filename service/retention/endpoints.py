@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from service.auth.endpoints import require
 from service.auth.schemas import Principal
 from service.errors import Invalid, NotFound
-from service.paging import Page, PageParams, after_id, cut, page_params
+from service.paging import Page, PageParams, after_id, after_time_id, cut, page_params
 from service.recordings.repository import readable_by
 from service.retention import repository as repo
 from service.retention import service
@@ -74,7 +74,7 @@ async def _due(request: Request, as_of, page: PageParams, extra) -> Forecast:
     keep = keep_categories(ctx.policies.retention)
     async with ctx.sessions() as s:
         count, size = await repo.due_summary(s, as_of, keep, extra)
-        rows = await repo.due_page(s, as_of, keep, after=page.after, limit=page.limit + 1, extra=extra)
+        rows = await repo.due_page(s, as_of, keep, after=after_time_id(page), limit=page.limit + 1, extra=extra)
     rows, nxt = cut(rows, page, lambda r: [iso(r.delete_after), r.id])
     return Forecast(as_of=as_of, count=count, bytes=size, items=_items(rows), next_cursor=nxt)
 

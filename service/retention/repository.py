@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.db import is_postgres
@@ -30,8 +30,12 @@ def due(as_of: datetime, keep_categories: Iterable[str]) -> ColumnElement[bool]:
                 Recording.delete_after <= as_of, ~held(), ~kept_by_flag(keep_categories))
 
 
-async def claim_due(s: AsyncSession, as_of: datetime, keep: Iterable[str], limit: int) -> list[Recording]:
+async def claim_due(s: AsyncSession, as_of: datetime, keep: Iterable[str], limit: int,
+                    exclude: Iterable[str] = ()) -> list[Recording]:
+    """``exclude``: ids storage already refused to delete in this sweep (else it would claim them forever)."""
     q = select(Recording).where(due(as_of, keep)).order_by(Recording.delete_after).limit(limit)
+    if exclude:
+        q = q.where(Recording.id.not_in(list(exclude)))
     if is_postgres(s):
         q = q.with_for_update(skip_locked=True, of=Recording)
     return list((await s.execute(q)).scalars())
@@ -63,13 +67,14 @@ async def due_summary(s: AsyncSession, as_of: datetime, keep: Iterable[str],
     return int(count), int(size)
 
 
-async def due_page(s: AsyncSession, as_of: datetime, keep: Iterable[str], *, after: list | None, limit: int,
+async def due_page(s: AsyncSession, as_of: datetime, keep: Iterable[str], *, after: tuple[datetime, str] | None,
+                   limit: int,
                    extra: list[ColumnElement[bool]] | None = None) -> list[Recording]:
     q = select(Recording).where(due(as_of, keep))
     for cond in extra or []:
         q = q.where(cond)
     if after:
-        at, rid = datetime.fromisoformat(after[0]), after[1]
+        at, rid = after
         q = q.where(or_(Recording.delete_after > at, and_(Recording.delete_after == at, Recording.id > rid)))
     return list((await s.execute(q.order_by(Recording.delete_after, Recording.id).limit(limit))).scalars())
 
@@ -83,6 +88,19 @@ async def active_holds_for(s: AsyncSession, recording_ids: list[str]) -> list[tu
     q = (select(HoldRecording.recording_id, Hold).join(Hold, Hold.id == HoldRecording.hold_id)
          .where(HoldRecording.recording_id.in_(recording_ids), Hold.released_at.is_(None)))
     return [(rid, h) for rid, h in (await s.execute(q)).all()]
+
+
+QUERY_HOLD_LOCK_KEY = 0x6277_7671_686C  # "bwvqhl"; any constant, the same in every process
+
+
+async def lock_query_holds(s: AsyncSession, *, exclusive: bool) -> None:
+    """A new query hold and a recording docked at the same moment must see each other, or neither
+    covers it (each reads before the other commits). PostgreSQL: a transaction-scoped advisory lock,
+    shared for new recordings, exclusive for a new query hold; take it before any audit.record in the
+    transaction (the audit lock comes after it, always). SQLite: BEGIN IMMEDIATE already serialises."""
+    if is_postgres(s):
+        fn = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+        await s.execute(text(f"SELECT {fn}(:k)"), {"k": QUERY_HOLD_LOCK_KEY})
 
 
 def query_hold_matches(hold_from, hold_to, officer_id, device_id) -> ColumnElement[bool]:

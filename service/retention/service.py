@@ -72,6 +72,7 @@ async def refresh(s: AsyncSession, policy: RetentionPolicy, recording_ids: list[
 
 async def on_new_recording(s: AsyncSession, policies: Policies, actor: Principal, rec: Recording) -> None:
     """A recording docked late may fall inside a query hold placed before it arrived."""
+    await repo.lock_query_holds(s, exclusive=False)
     holds = await repo.query_holds_matching(s, rec)
     for h in holds:
         s.add(HoldRecording(hold_id=h.id, recording_id=rec.id, added_at=utcnow()))
@@ -154,7 +155,9 @@ async def remove_flag(ctx: Context, actor: Principal, flag_id: str, reason: str)
 
 async def create_hold(s: AsyncSession, policies: Policies, actor: Principal, *, kind: str, reference: str,
                       reason: str, recording_ids: list[str] | None = None, query: dict | None = None) -> tuple[Hold, list[str]]:
-    """Place a hold inside the caller's transaction (cases and SARs use it too)."""
+    """Place a hold inside the caller's transaction (cases and SARs use it too), before any audit."""
+    if query is not None:
+        await repo.lock_query_holds(s, exclusive=True)
     hold = Hold(id=new_id("hld"), kind=kind, reference=reference, reason=reason, created_by=actor.sub,
                 created_at=utcnow())
     if query is not None:

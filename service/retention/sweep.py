@@ -41,6 +41,7 @@ class SweepReport:
     refused: int = 0
     bytes: int = 0
     items: list[tuple[str, datetime | None]] = field(default_factory=list)
+    refused_ids: set[str] = field(default_factory=set)  # kept by storage (Object Lock): not retried this sweep
 
 
 def check_as_of(ctx: Context, as_of: datetime | None) -> datetime:
@@ -73,7 +74,7 @@ async def sweep(ctx: Context, actor: Principal, *, as_of: datetime | None = None
             await _finish_deleting(ctx, actor, report, keep, ids=None, batch=batch)  # a killed sweep's leftovers
             while True:
                 async with transaction(ctx.sessions) as s:
-                    claimed = await repo.claim_due(s, as_of, keep, batch)
+                    claimed = await repo.claim_due(s, as_of, keep, batch, exclude=report.refused_ids)
                     ids = [r.id for r in claimed]
                     if ids:
                         await repo.set_status(s, ids, "deleting")
@@ -147,6 +148,7 @@ async def _finish_deleting(ctx: Context, actor: Principal, report: SweepReport, 
                 if r.storage_key in failed:
                     r.status = "active"
                     report.refused += 1
+                    report.refused_ids.add(r.id)
                     events.append(("recording.deletion_refused", "recording", r.id,
                                    {"sweep_id": report.sweep_id, "why": "storage refused (Object Lock)"}))
                     await devices.raise_alert(s, "deletion_refused", "recording", r.id,

@@ -61,6 +61,10 @@ class ObjectStore(Protocol):
         S3 sends DeleteObjects in batches of 1,000 keys.
         """
 
+    async def discard(self, prefix: str) -> list[str]:
+        """Remove everything under ``prefix`` including unfinished writes a crash left behind
+        (temp files on disk, open multipart uploads on S3). Returns keys that could not be deleted."""
+
     async def local_path(self, key: str) -> str | None:
         """A path or URL ffmpeg can read directly (local file, presigned S3 URL), or None."""
 

@@ -9,6 +9,7 @@ releases the GIL, so hashing overlaps the event loop).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import os
 import shutil
@@ -259,6 +260,37 @@ class LocalStore:
                     except OSError:
                         break
                     d = os.path.dirname(d)
+            return failed
+
+        return await asyncio.to_thread(run)
+
+    async def discard(self, prefix: str) -> list[str]:
+        # Temp files are named TMP_MARK + final name and live beside it: match both spellings.
+        head, _, base = prefix.rpartition("/")
+        directory = self._path(head) if head else self.root
+
+        def run() -> list[str]:
+            failed: list[str] = []
+            try:
+                names = os.listdir(directory)
+            except FileNotFoundError:
+                return failed
+            for name in names:
+                if not (name.startswith(base) or name.startswith(TMP_MARK + base)):
+                    continue
+                path = os.path.join(directory, name)
+                try:
+                    if os.path.isdir(path) and not os.path.islink(path):
+                        shutil.rmtree(path)
+                    else:
+                        os.unlink(path)
+                except FileNotFoundError:
+                    pass
+                except OSError:
+                    failed.append(f"{head}/{name}" if head else name)
+            if not base and head:
+                with contextlib.suppress(OSError):
+                    os.rmdir(directory)  # the emptied folder of a prefix like "uploads/up_x/"
             return failed
 
         return await asyncio.to_thread(run)

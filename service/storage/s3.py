@@ -339,6 +339,21 @@ class S3Store:
 
     # ---- the rest --------------------------------------------------------------------------
 
+    async def discard(self, prefix: str) -> list[str]:
+        full = self._full(prefix)
+
+        def open_uploads() -> list[tuple[str, str]]:
+            pages = self._client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=full)
+            return [(u["Key"], u["UploadId"]) for page in pages for u in page.get("Uploads", [])]
+
+        try:
+            uploads = await asyncio.to_thread(open_uploads)
+        except ClientError as exc:
+            raise self._wrap(exc, "list_multipart_uploads", prefix) from exc
+        for full_key, upload_id in uploads:
+            await self._abort(self._rel(full_key), full_key, upload_id)
+        return await self.delete([o.key for o in await self.list(prefix)])
+
     async def local_path(self, key: str) -> str | None:
         if await self.head(key) is None:
             return None
@@ -392,6 +407,13 @@ class S3Store:
             await self.ping()
         self._versioned = None
         self._locked = None
+        # A crashed writer's multipart upload holds storage until aborted; S3 reaps them after a week.
+        try:
+            await self._call("put_bucket_lifecycle_configuration", LifecycleConfiguration={"Rules": [
+                {"ID": "bwv-abort-incomplete-uploads", "Status": "Enabled", "Filter": {"Prefix": ""},
+                 "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7}}]})
+        except StorageError:
+            pass  # not every S3 implementation has lifecycle rules; the janitor still discards leftovers
 
     async def close(self) -> None:
         self._client.close()

@@ -465,9 +465,6 @@ async def test_bad_list_parameters_are_422(stack):
             assert_problem(await stack.client.get(f"/v1/devices?{q}", headers=sup), 422)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (service/recordings/repository.py, service/paging.py): a cursor that "
-                   "decodes to a JSON list of the wrong shape reaches datetime.fromisoformat/indexing in "
-                   "repo.search and answers 500 instead of 422 invalid-cursor")
 async def test_well_formed_but_foreign_cursor_is_422(stack):
     sup = stack.auth("sup", "supervisor")
     async with Unchanged(stack):

@@ -327,9 +327,6 @@ async def run_janitor(server: Server) -> None:
         await ctx.close()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (service/storage/local.py): a part write cut off by SIGKILL leaves "
-                   "its .bwvtmp- temp file in uploads/<id>/; list() hides temp files, so neither complete's "
-                   "purge_staging nor the janitor ever removes it (disk leak of up to a part per crash)")
 @pytest.mark.parametrize("server", ["embedded"], indirect=True)  # S3 gets an 8 MiB part in one PutObject
 async def test_sigkill_mid_part_leaves_no_temp_file(server, tmp_path):
     data = make_file(tmp_path / "shift-24m.mp4", 24 * MiB)
@@ -343,10 +340,6 @@ async def test_sigkill_mid_part_leaves_no_temp_file(server, tmp_path):
     assert server.in_progress() == []
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (service/storage/*): SIGKILL mid-complete leaves the half-written "
-                   "recording (a .bwvtmp- file on disk; an incomplete multipart upload on S3, and ensure_bucket "
-                   "sets no AbortIncompleteMultipartUpload lifecycle rule). Completing again and the janitor "
-                   "leave it there, holding as many bytes as the recording")
 async def test_sigkill_mid_complete_leaves_no_half_written_recording(server, tmp_path):
     data = make_file(tmp_path / "long-shift.mp4", 160 * MiB if server.mode == "embedded" else 80 * MiB)
     upload_id, dock, _ = await kill_mid_complete(server, data, 4, "cam-crash-orphan")
