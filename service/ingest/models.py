@@ -38,6 +38,9 @@ class Upload(Base):
     # object the janitor can find and remove.
     assembling_key: Mapped[str | None] = mapped_column(String(300))
     staging_purged: Mapped[bool] = mapped_column(default=False, nullable=False)
+    # S3: the multipart upload that parts of 5 MiB and more go straight into (see ingest/assembly.py).
+    assembly_key: Mapped[str | None] = mapped_column(String(300))
+    assembly_id: Mapped[str | None] = mapped_column(String(1024))
 
     __table_args__ = (
         Index("ix_uploads_status_updated", "status", "updated_at"),
@@ -52,5 +55,6 @@ class UploadPart(Base):
     n: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     size: Mapped[int] = mapped_column(BigInteger, nullable=False)
     version: Mapped[str] = mapped_column(String(40), nullable=False)
-    key: Mapped[str] = mapped_column(String(300), nullable=False)
+    key: Mapped[str] = mapped_column(String(300), nullable=False)  # staged object, or the assembly's key
+    etag: Mapped[str | None] = mapped_column(String(200))  # set when the part is in the assembly
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)

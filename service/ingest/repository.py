@@ -50,3 +50,7 @@ async def unpurged_uploads(session: AsyncSession, limit: int = 100) -> list[Uplo
     return list((await session.execute(q)).scalars())
 
 
+
+
+async def delete_direct_parts(session: AsyncSession, upload_id: str) -> None:
+    await session.execute(delete(UploadPart).where(UploadPart.upload_id == upload_id, UploadPart.etag.is_not(None)))

@@ -8,7 +8,6 @@ Rule 6: every step is restartable; the janitor removes what a crash left behind.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -24,19 +23,19 @@ from service.devices import clock as clock_rules
 from service.devices import service as devices
 from service.errors import Conflict, Gone, Invalid, NotFound, TooLarge
 from service.ids import new_id
+from service.ingest import assembly
 from service.ingest import repository as repo
 from service.ingest.models import Upload, UploadPart
 from service.ingest.schemas import UploadCreate
 from service.recordings import repository as recordings_repo
 from service.recordings import service as recordings
 from service.recordings.models import Recording
-from service.storage.base import ObjectInfo
+from service.storage.base import AssemblyRejected
 from service.timeutil import utcnow
 
 log = structlog.get_logger(__name__)
 
 MAX_PARTS = 10_000  # the S3 limit; docks use far fewer
-HASH_BUFFER_MAX = 16 * 1024 * 1024  # parts up to this size are kept in memory for the running hash
 
 
 def staging_prefix(upload_id: str) -> str:
@@ -129,12 +128,15 @@ async def put_part(ctx: Context, actor: Principal, upload_id: str, n: int, body:
 
     version = new_id("v").split("_", 1)[1]
     key = f"{staging_prefix(upload_id)}{n}.{version}"
-    size, kept = await _store_part(ctx, key, body, allowance, n)
+    stored = await assembly.store_part(ctx, upload, n, key, body, allowance)
+    size, kept = stored.size, stored.kept
+    # Only a staged object is ours to remove on failure; an assembly part is simply not recorded.
+    staged = [stored.key] if stored.etag is None else []
     if size == 0:
-        await ctx.store.delete([key])
+        await ctx.store.delete(staged)
         raise Invalid(f"Part {n} is empty.", slug="empty-part")
     if content_length is not None and size != content_length:
-        await ctx.store.delete([key])
+        await ctx.store.delete(staged)
         raise Invalid(f"Part {n} ended after {size} of {content_length} bytes.", slug="truncated-part")
 
     old_key = None
@@ -149,60 +151,22 @@ async def put_part(ctx: Context, actor: Principal, upload_id: str, n: int, body:
             part = await repo.get_part(s, upload_id, n)
             now = utcnow()
             if part is None:
-                part = UploadPart(upload_id=upload_id, n=n, size=size, version=version, key=key, received_at=now)
+                part = UploadPart(upload_id=upload_id, n=n, size=size, version=version, key=stored.key,
+                                  etag=stored.etag, received_at=now)
                 s.add(part)
             else:
-                old_key = part.key
-                part.size, part.version, part.key, part.received_at = size, version, key, now
+                old_key = part.key if part.etag is None else None
+                part.size, part.version, part.key, part.etag, part.received_at = (size, version, stored.key,
+                                                                                  stored.etag, now)
             upload.updated_at = now
     except BaseException:
-        await ctx.store.delete([key])
+        await ctx.store.delete(staged)
         raise
     if old_key:
         await ctx.store.delete([old_key])  # the janitor's prefix purge catches it if this fails
     metrics.UPLOAD_BYTES.inc(size)
     await ctx.hashes.offer(upload_id, n, version, kept)
     return part
-
-
-async def _store_part(ctx: Context, key: str, body: AsyncIterator[bytes], allowance: int,
-                      n: int) -> tuple[int, list[bytes] | None]:
-    """Stage one part. A part up to HASH_BUFFER_MAX is held once in memory and that same buffer is both
-    stored and (returned) fed to the running hash; a larger one streams through and is hashed later."""
-    chunks: list[bytes] = []
-    received = 0
-    it = aiter(body)
-
-    def count(chunk: bytes) -> None:
-        nonlocal received
-        received += len(chunk)
-        if received > allowance:
-            raise TooLarge(f"Part {n} is larger than the {allowance} bytes left in the declared size.",
-                           slug="part-too-large")
-
-    async for chunk in it:
-        if chunk:
-            count(chunk)
-            chunks.append(chunk)
-            if received > HASH_BUFFER_MAX:
-                break
-    else:
-        data = b"".join(chunks)
-        chunks.clear()
-        if data:
-            await ctx.store.put_bytes(key, data, content_type="application/octet-stream")
-        return len(data), [data]
-
-    async def rest() -> AsyncIterator[bytes]:
-        for c in chunks:
-            yield c
-        chunks.clear()
-        async for c in it:
-            if c:
-                count(c)
-                yield c
-
-    return await ctx.store.put(key, rest(), content_type="application/octet-stream"), None
 
 
 def _contiguous(parts: list[UploadPart]) -> list[int]:
@@ -236,28 +200,31 @@ async def complete(ctx: Context, actor: Principal, upload_id: str) -> tuple[Reco
             upload.assembling_key = key
     if problem:
         raise problem
-    if previous_assembly:
+    if previous_assembly and previous_assembly != upload.assembly_key:
         await ctx.store.discard(previous_assembly)  # a crashed complete's half-written recording
 
-    sources = [ObjectInfo(p.key, p.size) for p in parts]
     digest = ctx.hashes.take(upload_id, [p.version for p in parts])
-    method = "streamed"
-    if digest is not None:
-        size = await ctx.store.compose(key, sources, content_type=upload.content_type)
-    else:
-        method = "re-read"
-        h = hashlib.sha256()
-        size = await ctx.store.compose(key, sources, content_type=upload.content_type, on_chunk=h.update)
-        digest = h.hexdigest()
+    try:
+        built = await assembly.build(ctx, upload, parts, digest, key)
+    except AssemblyRejected as e:
+        raise Conflict(f"Storage no longer holds the parts as recorded ({e}); re-send the parts and complete "
+                       "again.", slug="parts-changed") from e
+    key, size, digest, method = built.key, built.size, built.digest, built.method
 
     if size != upload.size_bytes or digest != upload.sha256:
-        await ctx.store.delete([key])
+        if key:
+            await ctx.store.discard(key)
         async with transaction(ctx.sessions) as s:
             upload = await _owned_upload(s, actor, upload_id, for_update=True)
             upload.assembling_key = None
+            if built.consumed_assembly:
+                # The big parts were used up finishing the assembly: the dock re-sends them.
+                await repo.delete_direct_parts(s, upload_id)
+                upload.assembly_key = upload.assembly_id = None
             problem = await _record_mismatch(s, actor, upload, f"stored {size} bytes with SHA-256 {digest}",
                                              size, digest)
         raise problem
+    recording_id = key.rsplit("/", 1)[1]
 
     async with transaction(ctx.sessions) as s:
         upload = await _owned_upload(s, actor, upload_id, for_update=True)
@@ -282,6 +249,8 @@ async def complete(ctx: Context, actor: Principal, upload_id: str) -> tuple[Reco
         await ctx.store.delete([dup_key])
         metrics.UPLOAD_DUPLICATES.inc()
     ctx.hashes.forget(upload_id)
+    if upload.assembly_key and upload.assembly_key != rec.storage_key:
+        await ctx.store.discard(upload.assembly_key)  # an assembly opened but not used in the end
     await purge_staging(ctx, upload_id)
     if created:
         metrics.UPLOADS_COMPLETED.inc()
@@ -329,13 +298,13 @@ async def abandon_stale(ctx: Context, actor: Principal) -> int:
             if upload is None or upload.status != "open" or upload.updated_at >= cutoff:
                 continue
             parts = await repo.parts(s, upload_id)
-            leftover = upload.assembling_key
+            leftovers = [k for k in (upload.assembling_key, upload.assembly_key) if k]
             upload.status, upload.assembling_key, upload.updated_at = "abandoned", None, utcnow()
             await audit.record(s, actor, "upload.abandoned", "upload", upload_id,
                                {"parts": len(parts), "bytes": sum(p.size for p in parts),
                                 "device_id": upload.device_id, "sha256": upload.sha256})
-        if leftover:
-            await ctx.store.discard(leftover)
+        for key in leftovers:
+            await ctx.store.discard(key)
         ctx.hashes.forget(upload_id)
         await purge_staging(ctx, upload_id)
         metrics.UPLOADS_ABANDONED.inc()

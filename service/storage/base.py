@@ -13,6 +13,7 @@ from typing import Protocol, runtime_checkable
 from urllib.parse import urlparse
 
 CHUNK = 1024 * 1024
+ASSEMBLY_MIN_PART = 5 * 1024 * 1024  # S3's floor for every part of a multipart upload but the last
 
 
 class StorageError(Exception):
@@ -27,6 +28,19 @@ class ObjectNotFound(StorageError):
 class ObjectInfo:
     key: str
     size: int
+
+
+@dataclass(frozen=True)
+class AssemblyPart:
+    """One part of an assembly: uploaded into it (``etag``) or copied from a staged object (``source``)."""
+
+    number: int
+    etag: str | None = None
+    source: ObjectInfo | None = None
+
+
+class AssemblyRejected(StorageError):
+    """The backend refused to finish an assembly (e.g. a part changed since it was recorded)."""
 
 
 @runtime_checkable
@@ -44,6 +58,16 @@ class ObjectStore(Protocol):
         When ``on_chunk`` is given every byte of the result is passed to it in order (so the caller can
         hash what was stored); otherwise a backend may copy server-side without reading the data.
         """
+
+    async def begin_assembly(self, key: str, *, content_type: str | None = None) -> str | None:
+        """Start building ``key`` from parts sent straight to storage (S3 multipart). Returns an id,
+        or None when the backend has no such thing and ingest stages parts and composes instead."""
+
+    async def put_assembly_part(self, key: str, assembly_id: str, number: int, data: bytes) -> str:
+        """Store part ``number`` (at least ASSEMBLY_MIN_PART bytes unless last); re-sending replaces it."""
+
+    async def finish_assembly(self, key: str, assembly_id: str, parts: list[AssemblyPart]) -> int:
+        """Make ``key`` from exactly these parts in order; returns its size."""
 
     async def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         """Yield the bytes ``[start, end)`` (``end`` None = to the end) in chunks of at most CHUNK."""

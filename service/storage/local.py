@@ -264,6 +264,15 @@ class LocalStore:
 
         return await asyncio.to_thread(run)
 
+    async def begin_assembly(self, key: str, *, content_type: str | None = None) -> str | None:
+        return None  # on disk, staged part files are composed with copy_file_range
+
+    async def put_assembly_part(self, key: str, assembly_id: str, number: int, data: bytes) -> str:
+        raise StorageError("the local store has no assemblies")
+
+    async def finish_assembly(self, key: str, assembly_id: str, parts: list) -> int:
+        raise StorageError("the local store has no assemblies")
+
     async def discard(self, prefix: str) -> list[str]:
         # Temp files are named TMP_MARK + final name and live beside it: match both spellings.
         head, _, base = prefix.rpartition("/")

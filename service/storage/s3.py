@@ -15,7 +15,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from service.storage.base import CHUNK, ObjectInfo, ObjectNotFound, StorageError
+from service.storage.base import CHUNK, AssemblyPart, AssemblyRejected, ObjectInfo, ObjectNotFound, StorageError
 
 PART = 8 * 1024 * 1024
 MIN_PART = 5 * 1024 * 1024  # S3's floor for every part but the last
@@ -146,6 +146,39 @@ class S3Store:
     async def put_bytes(self, key: str, data: bytes, *, content_type: str | None = None) -> None:
         extra = {"ContentType": content_type} if content_type else {}
         await self._call("put_object", key, Key=self._full(key), Body=data, **extra)
+
+    # ---- assemblies: a dock's parts go straight into one multipart upload --------------------
+
+    async def begin_assembly(self, key: str, *, content_type: str | None = None) -> str | None:
+        extra = {"ContentType": content_type} if content_type else {}
+        resp = await self._call("create_multipart_upload", key, Key=self._full(key), **extra)
+        return resp["UploadId"]
+
+    async def put_assembly_part(self, key: str, assembly_id: str, number: int, data: bytes) -> str:
+        resp = await self._call("upload_part", key, Key=self._full(key), UploadId=assembly_id,
+                                PartNumber=number, Body=data)
+        return resp["ETag"]
+
+    async def finish_assembly(self, key: str, assembly_id: str, parts: list[AssemblyPart]) -> int:
+        full = self._full(key)
+        done = []
+        for p in parts:
+            if p.etag is not None:
+                done.append({"PartNumber": p.number, "ETag": p.etag})
+                continue
+            r = await self._call("upload_part_copy", p.source.key, Key=full, UploadId=assembly_id,
+                                 PartNumber=p.number,
+                                 CopySource={"Bucket": self.bucket, "Key": self._full(p.source.key)})
+            done.append({"PartNumber": p.number, "ETag": r["CopyPartResult"]["ETag"]})
+        try:
+            await self._call("complete_multipart_upload", key, Key=full, UploadId=assembly_id,
+                             MultipartUpload={"Parts": done})
+        except StorageError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, ClientError) and _code(cause) in ("InvalidPart", "InvalidPartOrder", "EntityTooSmall"):
+                raise AssemblyRejected(str(exc)) from exc
+            raise
+        return await self._size(key)
 
     # ---- compose ---------------------------------------------------------------------------
 

@@ -1,0 +1,163 @@
+"""Where a dock's part bytes go, and how a completed upload becomes one object.
+
+S3: a part of at least 5 MiB goes straight into one multipart upload per upload (the "assembly"), so
+completing costs one CompleteMultipartUpload instead of copying the whole file again. Smaller parts
+(and parts too big to buffer) are staged as objects of their own. Local disk: every part is staged
+and completion composes them with copy_file_range.
+
+The SHA-256 is taken over the bytes as they are stored (the running hash) when this process saw
+every part in order; otherwise the assembled object is read back and hashed before it can become a
+recording (rule 3).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from service.context import Context
+from service.db import transaction
+from service.errors import TooLarge
+from service.ids import new_id
+from service.ingest import repository as repo
+from service.ingest.models import Upload, UploadPart
+from service.storage.base import ASSEMBLY_MIN_PART, AssemblyPart, ObjectInfo
+
+HASH_BUFFER_MAX = 16 * 1024 * 1024  # parts up to this size are kept in memory for the running hash
+
+
+@dataclass
+class StoredPart:
+    size: int
+    key: str
+    etag: str | None  # set when the part went into the assembly, not to a staged object
+    kept: list[bytes] | None  # the bytes, for the running hash (None: too big to buffer)
+
+
+@dataclass
+class Built:
+    key: str
+    size: int
+    digest: str
+    method: str  # streamed | re-read
+    consumed_assembly: bool  # the direct parts now live only in ``key``
+
+
+async def _assembly(ctx: Context, upload_id: str, content_type: str) -> tuple[str, str] | None:
+    """The upload's assembly (key, id), opened on first use; None when the store has none."""
+    async with transaction(ctx.sessions) as s:
+        upload = await repo.get_upload(s, upload_id, for_update=True)
+        if upload.assembly_id:
+            return upload.assembly_key, upload.assembly_id
+        key = f"recordings/{new_id('rec')}"
+        assembly_id = await ctx.store.begin_assembly(key, content_type=content_type)
+        if assembly_id is None:
+            return None
+        upload.assembly_key, upload.assembly_id = key, assembly_id
+        return key, assembly_id
+
+
+async def store_part(ctx: Context, upload: Upload, n: int, staged_key: str, body: AsyncIterator[bytes],
+                     allowance: int) -> StoredPart:
+    """Take one part's bytes. A part up to HASH_BUFFER_MAX is held once in memory and that same buffer
+    is stored and fed to the running hash; a larger one streams to a staged object."""
+    chunks: list[bytes] = []
+    received = 0
+    it = aiter(body)
+
+    def count(chunk: bytes) -> None:
+        nonlocal received
+        received += len(chunk)
+        if received > allowance:
+            raise TooLarge(f"Part {n} is larger than the {allowance} bytes left in the declared size.",
+                           slug="part-too-large")
+
+    async for chunk in it:
+        if chunk:
+            count(chunk)
+            chunks.append(chunk)
+            if received > HASH_BUFFER_MAX:
+                break
+    else:
+        data = b"".join(chunks)
+        chunks.clear()
+        if len(data) >= ASSEMBLY_MIN_PART:
+            assembly = await _assembly(ctx, upload.id, upload.content_type)
+            if assembly is not None:
+                key, assembly_id = assembly
+                etag = await ctx.store.put_assembly_part(key, assembly_id, n, data)
+                return StoredPart(len(data), key, etag, [data])
+        if data:
+            await ctx.store.put_bytes(staged_key, data, content_type="application/octet-stream")
+        return StoredPart(len(data), staged_key, None, [data])
+
+    async def rest() -> AsyncIterator[bytes]:
+        for c in chunks:
+            yield c
+        chunks.clear()
+        async for c in it:
+            if c:
+                count(c)
+                yield c
+
+    size = await ctx.store.put(staged_key, rest(), content_type="application/octet-stream")
+    return StoredPart(size, staged_key, None, None)
+
+
+async def _hash_of(ctx: Context, key: str) -> str:
+    h = hashlib.sha256()
+    async for chunk in ctx.store.read(key):
+        h.update(chunk)
+    return h.hexdigest()
+
+
+async def build(ctx: Context, upload: Upload, parts: list[UploadPart], digest: str | None, new_key: str) -> Built:
+    """Make the recording's object. ``digest`` is the running hash, when this process has one."""
+    direct = [p for p in parts if p.etag]
+    if upload.assembly_id and direct and all(p.etag for p in parts[:-1]):
+        key = upload.assembly_key
+        if digest is not None and digest != upload.sha256:
+            # Refuse before finishing, so every part stays in place for the dock to fix.
+            return Built(key="", size=upload.size_bytes, digest=digest, method="streamed", consumed_assembly=False)
+        existing = await ctx.store.head(key)
+        if existing is None:  # (a complete killed after finishing leaves the object: reuse it)
+            plan = [AssemblyPart(p.n, etag=p.etag) if p.etag else AssemblyPart(p.n, source=ObjectInfo(p.key, p.size))
+                    for p in parts]
+            size = await ctx.store.finish_assembly(key, upload.assembly_id, plan)
+        else:
+            size, digest = existing.size, None
+        method = "streamed"
+        if digest is None:
+            method, digest = "re-read", await _hash_of(ctx, key)
+        return Built(key, size, digest, method, consumed_assembly=True)
+
+    if direct:
+        # Small parts between big ones: S3 cannot finish that as one multipart upload. Finish the
+        # big parts as a temporary object and stream everything, in order, into the recording.
+        tmp = upload.assembly_key
+        if await ctx.store.head(tmp) is None:
+            await ctx.store.finish_assembly(tmp, upload.assembly_id, [AssemblyPart(p.n, etag=p.etag) for p in direct])
+        h = hashlib.sha256()
+
+        async def ordered() -> AsyncIterator[bytes]:
+            offset = 0
+            for p in parts:
+                src = ctx.store.read(tmp, offset, offset + p.size) if p.etag else ctx.store.read(p.key)
+                if p.etag:
+                    offset += p.size
+                async for chunk in src:
+                    h.update(chunk)
+                    yield chunk
+
+        size = await ctx.store.put(new_key, ordered(), content_type=upload.content_type)
+        await ctx.store.discard(tmp)
+        return Built(new_key, size, h.hexdigest(), "re-read", consumed_assembly=True)
+
+    sources = [ObjectInfo(p.key, p.size) for p in parts]
+    if digest is not None:
+        size = await ctx.store.compose(new_key, sources, content_type=upload.content_type)
+        return Built(new_key, size, digest, "streamed", consumed_assembly=False)
+    h = hashlib.sha256()
+    size = await ctx.store.compose(new_key, sources, content_type=upload.content_type, on_chunk=h.update)
+    return Built(new_key, size, h.hexdigest(), "re-read", consumed_assembly=False)
