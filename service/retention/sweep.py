@@ -8,10 +8,12 @@ events. A killed sweep is finished by the next one, which starts with rows left 
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import structlog
+from sqlalchemy import update
 
 from service import metrics
 from service.audit import service as audit
@@ -140,6 +142,7 @@ async def _finish_deleting(ctx: Context, actor: Principal, report: SweepReport, 
             failed = set(await ctx.store.delete([r.storage_key for r in doomed])) if doomed else set()
             now = utcnow()
             events = []
+            tombstones: dict[tuple[str, str], list[str]] = defaultdict(list)
             for r in cancel:
                 r.status = "active"
                 events.append(("recording.deletion_cancelled", "recording", r.id,
@@ -155,24 +158,30 @@ async def _finish_deleting(ctx: Context, actor: Principal, report: SweepReport, 
                                               f"Storage refused to delete {r.id} (legal hold or retention lock); "
                                               "it is kept. Check its flags and holds.")
                     continue
-                r.status, r.deleted_at = "deleted", now
-                r.deletion_policy = _policy_line(ctx, r)
-                r.deletion_reason = (f"retention period ended at {iso(r.delete_after)}; deleted by sweep "
-                                     f"{report.sweep_id} as of {iso(report.as_of)}")
+                policy = _policy_line(ctx, r)
+                reason = f"retention period ended; deleted by sweep {report.sweep_id} as of {iso(report.as_of)}"
                 if r in lost:
-                    r.deletion_reason += " (a hold arrived after the bytes were already removed)"
+                    reason += " (a hold arrived after the bytes were already removed)"
                     await devices.raise_alert(s, "held_recording_lost", "recording", r.id,
                                               f"{r.id} was placed under protection while a sweep was deleting it; "
                                               "its bytes were already gone.", severity="critical")
+                tombstones[(policy, reason)].append(r.id)
                 report.deleted += 1
                 report.bytes += r.size_bytes
                 events.append(("recording.deleted", "recording", r.id,
                                {"sweep_id": report.sweep_id, "sha256": r.sha256, "size_bytes": r.size_bytes,
-                                "delete_after": r.delete_after, "as_of": report.as_of,
-                                "policy": r.deletion_policy, "storage_key": r.storage_key,
-                                "officer_id": r.officer_id, "device_id": r.device_id}))
+                                "delete_after": r.delete_after, "as_of": report.as_of, "policy": policy,
+                                "storage_key": r.storage_key, "officer_id": r.officer_id,
+                                "device_id": r.device_id}))
                 if len(report.items) < 1000:
                     report.items.append((r.id, r.delete_after))
+            # One UPDATE per distinct tombstone, not one per row. delete_after is cleared so the index
+            # of due recordings holds only live ones (the audit event keeps when it was due).
+            for (policy, reason), rids in tombstones.items():
+                await s.execute(update(Recording).where(Recording.id.in_(rids))
+                                .values(status="deleted", deleted_at=now, delete_after=None,
+                                        deletion_policy=policy, deletion_reason=reason)
+                                .execution_options(synchronize_session=False))
             await audit.record_many(s, actor, events)
         metrics.RETENTION_DELETED.inc(sum(1 for e in events if e[0] == "recording.deleted"))
         if ids is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -348,19 +349,47 @@ class S3Store:
         except BotoCoreError as exc:
             raise StorageError(f"S3 list_object_versions on bucket {self.bucket!r} failed: {exc}") from exc
 
+    async def _versions_in_one_listing(self, keys: list[str]) -> list[dict[str, str]] | None:
+        """Every version of ``keys`` from one listing of their common prefix (a sweep's batch shares a
+        long one: ids are time-ordered). None when that prefix holds too much else to be worth it."""
+        fulls = {self._full(k) for k in keys}
+        common = os.path.commonprefix(sorted(fulls))
+        budget = max(10 * len(keys), 10_000)
+
+        def run() -> list[dict[str, str]] | None:
+            found: list[dict[str, str]] = []
+            seen = 0
+            for page in self._client.get_paginator("list_object_versions").paginate(Bucket=self.bucket,
+                                                                                   Prefix=common):
+                entries = page.get("Versions", []) + page.get("DeleteMarkers", [])
+                seen += len(entries)
+                if seen > budget:
+                    return None
+                found += [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in entries if v["Key"] in fulls]
+            return found
+
+        try:
+            return await asyncio.to_thread(run)
+        except ClientError as exc:
+            raise self._wrap(exc, "list_object_versions", None) from exc
+        except BotoCoreError as exc:
+            raise StorageError(f"S3 list_object_versions on bucket {self.bucket!r} failed: {exc}") from exc
+
     async def delete(self, keys: list[str]) -> list[str]:
         keys = list(dict.fromkeys(keys))
         if not keys:
             return []
         if await self._is_versioned():
             # Deleting without a VersionId only stacks a delete marker; every version must go.
-            gate = asyncio.Semaphore(COPY_CONCURRENCY)
+            objects = await self._versions_in_one_listing(keys) if len(keys) > 1 else None
+            if objects is None:
+                gate = asyncio.Semaphore(COPY_CONCURRENCY)
 
-            async def versions(k: str) -> list[dict[str, str]]:
-                async with gate:
-                    return await self._versions(k)
+                async def versions(k: str) -> list[dict[str, str]]:
+                    async with gate:
+                        return await self._versions(k)
 
-            objects = [o for vs in await asyncio.gather(*(versions(k) for k in keys)) for o in vs]
+                objects = [o for vs in await asyncio.gather(*(versions(k) for k in keys)) for o in vs]
         else:
             objects = [{"Key": self._full(k)} for k in keys]
         failed: set[str] = set()

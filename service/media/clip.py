@@ -1,0 +1,236 @@
+"""Cut a clip out of a recording with ffmpeg: stream copy by default, re-encoded on request.
+
+Stream copy is fast (no decoding) but can only start on a key frame: with an input-side ``-ss``
+ffmpeg seeks to the key frame at or before the asked start, and ``avoid_negative_ts=make_zero``
+keeps that lead-in as visible footage starting at 0. A copy clip therefore starts up to one GOP
+early (never late) and ends where asked. Without ``make_zero`` the mp4 muxer would hide the
+lead-in behind an edit list instead; players that ignore edit lists would then show footage the
+file claims not to hold, which is worse for an exhibit than footage that is plainly there.
+``accurate=True`` decodes and re-encodes (libx264/aac) so the clip is frame exact.
+
+The command is built with ffmpeg-python and run with ``subprocess.run(timeout=...)`` for the same
+reason as in :mod:`service.media.probe`: a stalled S3 read must not pin a worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import math
+import os
+import struct
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import ffmpeg
+
+from service.media.probe import (
+    _FILE_PROTOCOLS,
+    _HTTP_PROTOCOLS,
+    HTTP_RW_TIMEOUT_US,
+    MAX_ERROR_CHARS,
+    _first_useful_line,
+    _is_http,
+    _redact,
+    probe,
+)
+
+FFMPEG = os.environ.get("BODYCAM_FFMPEG", "ffmpeg")
+_GLOBAL_ARGS = ["-nostdin", "-hide_banner", "-v", "error", "-y"]
+# A moov bigger than this is not something our own muxer wrote for a clip; fall back to ffprobe.
+_MAX_MOOV_BYTES = 64 * 1024 * 1024
+
+
+class ClipError(Exception):
+    """ffmpeg could not make the clip. The message is short and holds no URL query string."""
+
+
+@dataclass
+class ClipResult:
+    path: str
+    start_s: float  # as asked; a copy clip's footage may begin up to one GOP earlier
+    end_s: float | None  # as asked (None: to the end of the source)
+    duration_s: float | None  # measured on the written file
+    accurate: bool
+    size_bytes: int
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.6f}"
+
+
+def _input_target(source: str) -> tuple[str, dict[str, object]]:
+    if _is_http(source):
+        return source, {"rw_timeout": HTTP_RW_TIMEOUT_US, "protocol_whitelist": _HTTP_PROTOCOLS}
+    # "file:" stops a path with ':' being read as a protocol, or one starting with '-' as an option.
+    return "file:" + source, {"protocol_whitelist": _FILE_PROTOCOLS}
+
+
+def cut_command(source: str, out_path: str, start_s: float, end_s: float | None, *,
+                accurate: bool = False) -> list[str]:
+    """The ffmpeg argv that writes the clip [start_s, end_s) of *source* to *out_path* (mp4)."""
+    target, in_opts = _input_target(os.fspath(source))
+    # Input-side -ss: a seek in the demuxer, so nothing before the start is read or decoded. When
+    # re-encoding, ffmpeg (>= 2.1) then drops the decoded frames before the exact start itself.
+    inp = ffmpeg.input(target, ss=_seconds(start_s), **in_opts)
+    out_opts: dict[str, object] = {"f": "mp4", "movflags": "+faststart"}
+    if end_s is not None:
+        # -t, not -to: after an input-side -ss, output timestamps start again from 0.
+        out_opts["t"] = _seconds(end_s - start_s)
+    if accurate:
+        out_opts.update(vcodec="libx264", preset="veryfast", crf=18, acodec="aac")
+    else:
+        out_opts.update(c="copy", avoid_negative_ts="make_zero")
+    # Only video and audio: cameras add data tracks (GPS, timecode) that the mp4 muxer may refuse.
+    # "?" makes each optional, so audio-less footage cuts too.
+    stream = ffmpeg.output(inp["v?"], inp["a?"], "file:" + os.fspath(out_path), **out_opts)
+    args = stream.compile(cmd=FFMPEG)
+    return args[:1] + _GLOBAL_ARGS + args[1:]
+
+
+def _validate(start_s: float, end_s: float | None) -> None:
+    if not (isinstance(start_s, (int, float)) and math.isfinite(start_s) and start_s >= 0):
+        raise ValueError(f"start_s must be a finite number >= 0, not {start_s!r}")
+    if end_s is not None:
+        if not (isinstance(end_s, (int, float)) and math.isfinite(end_s)):
+            raise ValueError(f"end_s must be a finite number or None, not {end_s!r}")
+        if end_s <= start_s:
+            raise ValueError(f"end_s ({end_s:g}) must be after start_s ({start_s:g})")
+
+
+def _boxes(f, end: int):  # type: ignore[no-untyped-def]
+    """Yield (type, payload offset, payload size) for the ISO-BMFF boxes from f's position to end."""
+    pos = f.tell()
+    while pos + 8 <= end:
+        f.seek(pos)
+        head = f.read(8)
+        if len(head) < 8:
+            return
+        size, kind = struct.unpack(">I4s", head)
+        header = 8
+        if size == 1:
+            big = f.read(8)
+            if len(big) < 8:
+                return
+            size, header = struct.unpack(">Q", big)[0], 16
+        elif size == 0:
+            size = end - pos
+        if size < header or pos + size > end:
+            return
+        yield kind, pos + header, size - header
+        pos += size
+
+
+def mp4_duration(path: str | os.PathLike[str]) -> tuple[float | None, int]:
+    """(duration from the movie header, number of tracks) of a local mp4/mov file.
+
+    This is the figure ffprobe reports as the format duration of an mp4, read in well under a
+    millisecond instead of starting an ffprobe process (~0.1 s, as long as a short copy cut takes).
+    Seeks over mdat, so it is cheap wherever the index sits. (None, 0) when there is no usable header.
+    """
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        f.seek(0)
+        for kind, off, length in _boxes(f, size):
+            if kind != b"moov":
+                continue
+            if length > _MAX_MOOV_BYTES:
+                return None, 0
+            f.seek(off)
+            moov = f.read(length)
+            return _parse_moov(moov)
+    return None, 0
+
+
+def _parse_moov(moov: bytes) -> tuple[float | None, int]:
+    duration: float | None = None
+    tracks = 0
+    f = io.BytesIO(moov)
+    for kind, off, length in _boxes(f, len(moov)):
+        if kind == b"trak":
+            tracks += 1
+        elif kind == b"mvhd" and length >= 20:
+            version = moov[off]
+            if version == 1 and length >= 32:
+                timescale, dur = struct.unpack_from(">IQ", moov, off + 20)
+                unknown = dur == 0xFFFFFFFFFFFFFFFF
+            else:
+                timescale, dur = struct.unpack_from(">II", moov, off + 12)
+                unknown = dur == 0xFFFFFFFF
+            if timescale and not unknown:
+                duration = dur / timescale
+    return duration, tracks
+
+
+def _source_duration(source: str, timeout_s: float) -> float | None:
+    if not _is_http(source):
+        try:
+            duration, tracks = mp4_duration(source)
+        except OSError:
+            return None  # missing/unreadable: ffmpeg reports it properly
+        if duration is not None and tracks:
+            return duration
+    info = probe(source, timeout_s=timeout_s)
+    return info.duration_s if info.readable else None
+
+
+def cut(source: str, out_path: str, start_s: float, end_s: float | None, *, accurate: bool = False,
+        timeout_s: float = 600, source_duration_s: float | None = None) -> ClipResult:
+    """Write [start_s, end_s) of *source* (a local path or an http(s) URL) to *out_path* as mp4.
+
+    ``end_s=None`` or an end past the source's end cuts to the end of the source (ffmpeg simply
+    stops at end of file). A start at or past the end raises ``ValueError``: a copy cut would
+    otherwise silently return the source's last GOP, and a re-encode an empty file. To know the
+    end, pass ``source_duration_s`` (the recording's stored probe result; nothing extra runs),
+    else it is read from a local mp4's header, or by ffprobe for a URL or another container.
+
+    *out_path* appears only complete: ffmpeg writes a temporary file beside it that is renamed
+    on success and removed on failure. Raises :class:`ClipError` when ffmpeg fails or times out.
+    """
+    source = os.fspath(source)
+    out_path = os.fspath(out_path)
+    _validate(start_s, end_s)
+    start_s, end_s = float(start_s), (None if end_s is None else float(end_s))
+    if source_duration_s is None:
+        source_duration_s = _source_duration(source, timeout_s)
+    if source_duration_s is not None and start_s >= source_duration_s:
+        raise ValueError(f"start_s ({start_s:g}) is at or past the end of the source "
+                         f"({source_duration_s:g} s)")
+
+    out_dir = os.path.dirname(os.path.abspath(out_path))
+    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".clip-", suffix=".mp4")
+    os.close(fd)
+    try:
+        args = cut_command(source, tmp, start_s, end_s, accurate=accurate)
+        try:
+            proc = subprocess.run(args, capture_output=True, timeout=timeout_s,
+                                  stdin=subprocess.DEVNULL, check=False)
+        except subprocess.TimeoutExpired:
+            raise ClipError(f"ffmpeg timed out after {timeout_s:g} s") from None
+        if proc.returncode != 0:
+            stderr = _redact(proc.stderr.decode("utf-8", "replace"), source)
+            detail = _first_useful_line(stderr) or f"ffmpeg exited with {proc.returncode}"
+            raise ClipError(f"cut failed: {detail}"[:MAX_ERROR_CHARS])
+        duration, tracks = mp4_duration(tmp)
+        if duration is None:
+            info = probe(tmp, timeout_s=min(timeout_s, 120))
+            duration, tracks = info.duration_s, (1 if info.readable else 0)
+        if not tracks or not duration:
+            raise ClipError("cut produced no audio or video (is the range inside the recording?)")
+        os.replace(tmp, out_path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return ClipResult(path=out_path, start_s=start_s, end_s=end_s, duration_s=duration,
+                      accurate=accurate, size_bytes=Path(out_path).stat().st_size)
+
+
+async def cut_async(source: str, out_path: str, start_s: float, end_s: float | None, *,
+                    accurate: bool = False, timeout_s: float = 600,
+                    source_duration_s: float | None = None) -> ClipResult:
+    """:func:`cut` off the event loop (ffmpeg is a blocking subprocess)."""
+    return await asyncio.to_thread(cut, source, out_path, start_s, end_s, accurate=accurate,
+                                   timeout_s=timeout_s, source_duration_s=source_duration_s)
