@@ -61,11 +61,11 @@ from service.db import make_engine  # noqa: E402
 from service.migrations import upgrade  # noqa: E402
 from service.recordings.models import Recording  # noqa: E402
 from service.retention import repository as retention_repo  # noqa: E402
-from service.retention.models import Flag, Hold, HoldRecording  # noqa: E402
 from service.retention.policy import load_policies  # noqa: E402
 from service.retention.service import keep_categories  # noqa: E402
 
 POLICY_DIR = ROOT / "policies"
+REPORTS_DIR = ROOT / "bench" / "reports"
 DECISION_TARGET_S = 10.0
 S3_RATIO_TARGET = 0.8
 CHUNK_ROWS = 50_000
@@ -107,12 +107,32 @@ def plan_summary(lines: list[str]) -> dict[str, Any]:
             continue
         nodes.append(s.split("  (")[0].split(" (cost")[0])
     exec_ms = next((float(line.split(":")[1].split()[0]) for line in lines if "Execution Time" in line), None)
-    return {"uses_ix_delete_after": "ix_recordings_delete_after" in text,
+    access = []  # how recordings is read: the scan nodes on it or on one of its indexes
+    for n in nodes:
+        if (" on recordings" in n or " on ix_recordings" in n or " on ix_bench" in n) and n not in access:
+            access.append(n.replace("Parallel ", ""))
+    return {"uses_ix_delete_after": "ix_recordings_delete_after" in text, "recordings_access": access,
             "indexes": sorted({w for w in text.replace("(", " ").split() if w.startswith(("ix_", "pk_", "uq_"))}),
             "nodes": nodes, "execution_ms": exec_ms, "plan": text}
 
 
 # ---- 1. load ------------------------------------------------------------------------------------
+
+_B32 = "0123456789abcdefghjkmnpqrstvwxyz"  # service.ids' alphabet
+
+
+def ulid_at(prefix: str, ms: int, rng: random.Random) -> str:
+    """An id as service.ids.new_id makes it, at a given time: 48-bit ms + 80 random bits, base32.
+
+    Storage keys are recordings/<id> with the id minted at upload time, so the bucket's key order is
+    upload order, which is what S3Store's one-listing-per-batch delete relies on."""
+    value = (ms << 80) | rng.getrandbits(80)
+    chars = []
+    for _ in range(26):
+        chars.append(_B32[value & 31])
+        value >>= 5
+    return f"{prefix}_{''.join(reversed(chars))}"
+
 
 KINDS = ("future", "past", "flagged", "held", "stale_flag", "stale_hold", "decoy_flag", "decoy_hold")
 
@@ -130,13 +150,14 @@ def plan_kinds(n: int, seed: int, stale_frac: float, decoy_frac: float) -> list[
     return kinds
 
 
-def gen_rows(start: int, kinds: list[str], now: datetime, seed: int) -> list[tuple[Any, ...]]:
+def gen_rows(start: int, kinds: list[str], now: datetime, seed: int
+             ) -> tuple[list[tuple[Any, ...]], dict[str, list[str]]]:
     rng = random.Random(seed * 1_000_003 + start)
     day, hour = 86400.0, 3600.0
     rows = []
+    special: dict[str, list[str]] = {}
     for j, kind in enumerate(kinds):
         i = start + j
-        rid = f"rec_{i:026d}"
         if kind in ("future",):
             delete_after = now + timedelta(seconds=rng.uniform(1 * day, 31 * day))
         elif kind in ("flagged", "held"):
@@ -149,7 +170,12 @@ def gen_rows(start: int, kinds: list[str], now: datetime, seed: int) -> list[tup
             basis_start = now - timedelta(seconds=rng.uniform(0, 90 * day))
         dur = timedelta(seconds=rng.uniform(30, 1800))
         untrusted = rng.random() < 0.02
-        received = min(now, basis_start + dur + timedelta(seconds=rng.uniform(0.5 * hour, 12 * hour)))
+        # Docked at the end of the shift; 3 % of cameras stay undocked for days.
+        lag = rng.uniform(1 * day, 10 * day) if rng.random() < 0.03 else rng.uniform(0.5 * hour, 12 * hour)
+        received = min(now, basis_start + dur + timedelta(seconds=lag))
+        rid = ulid_at("rec", int(received.timestamp() * 1000), rng)
+        if kind not in ("future", "past"):
+            special.setdefault(kind, []).append(rid)
         if untrusted:  # basis is the receipt time (rule 2); the camera stamped something else
             recorded_start = basis_start - timedelta(days=400)
             trusted_start = trusted_end = None
@@ -168,10 +194,15 @@ def gen_rows(start: int, kinds: list[str], now: datetime, seed: int) -> list[tup
             "done", "active", "evidence" if kind in ("flagged", "stale_flag") else "default", delete_after,
             False,
         ))
-    return rows
+    return rows, special
 
 
-async def load(url_pg: str, n: int, now: datetime, seed: int, stale_frac: float, decoy_frac: float) -> dict[str, Any]:
+PARTIAL_INDEX = ("CREATE INDEX ix_bench_recordings_active_delete_after ON recordings (delete_after) "
+                 "WHERE status = 'active'")
+
+
+async def load(url_pg: str, n: int, now: datetime, seed: int, stale_frac: float, decoy_frac: float,
+               partial_index: bool = False) -> dict[str, Any]:
     kinds = plan_kinds(n, seed, stale_frac, decoy_frac)
     conn = await asyncpg.connect(url_pg)
     out: dict[str, Any] = {"kinds": {k: kinds.count(k) for k in KINDS}}
@@ -179,10 +210,13 @@ async def load(url_pg: str, n: int, now: datetime, seed: int, stale_frac: float,
         t0 = time.perf_counter()
         gen_s = 0.0
         pending: asyncio.Task[Any] | None = None
+        by_kind: dict[str, list[str]] = {k: [] for k in KINDS}
         for start in range(0, n, CHUNK_ROWS):
             g0 = time.perf_counter()
             # Generate the next chunk in a thread while PostgreSQL ingests the previous one.
-            rows = await asyncio.to_thread(gen_rows, start, kinds[start:start + CHUNK_ROWS], now, seed)
+            rows, special = await asyncio.to_thread(gen_rows, start, kinds[start:start + CHUNK_ROWS], now, seed)
+            for k, ids in special.items():
+                by_kind[k] += ids
             gen_s += time.perf_counter() - g0
             if pending is not None:
                 await pending
@@ -196,10 +230,6 @@ async def load(url_pg: str, n: int, now: datetime, seed: int, stale_frac: float,
         out["generate_s"] = gen_s
 
         t1 = time.perf_counter()
-        by_kind: dict[str, list[str]] = {k: [] for k in KINDS}
-        for i, k in enumerate(kinds):
-            if k not in ("future", "past"):
-                by_kind[k].append(f"rec_{i:026d}")
         created = now - timedelta(days=1)
         flags = []
         for k in ("flagged", "stale_flag", "decoy_flag"):
@@ -228,6 +258,8 @@ async def load(url_pg: str, n: int, now: datetime, seed: int, stale_frac: float,
         out["protection_s"] = time.perf_counter() - t1
 
         t2 = time.perf_counter()
+        if partial_index:
+            await conn.execute(PARTIAL_INDEX)
         await conn.execute("ANALYZE")
         out["analyze_s"] = time.perf_counter() - t2
         out["total_s"] = time.perf_counter() - t0
@@ -265,6 +297,89 @@ async def decide(engine: Any, as_of: datetime, keep: list[str], *, fetch_ids: bo
             plan = [r[0] for r in (await c.execute(Explain(q_ids))).all()]
             out["explain_ids"] = plan_summary(plan)
     return out
+
+
+async def explain_claim(engine: Any, as_of: datetime, keep: list[str]) -> dict[str, Any]:
+    """EXPLAIN ANALYZE of the sweep's claim query (as repository.claim_due builds it), rolled back."""
+    q = (select(Recording).where(retention_repo.due(as_of, keep)).order_by(Recording.delete_after).limit(1000)
+         .with_for_update(skip_locked=True, of=Recording))
+    async with engine.connect() as c:
+        tx = await c.begin()
+        plan = [r[0] for r in (await c.execute(Explain(q))).all()]
+        await tx.rollback()
+    out = plan_summary(plan)
+    # Rows the scan of recordings read and threw away (tombstones still in the delete_after range).
+    removed, in_scan = 0, False
+    for line in plan:
+        if "->" in line or line.lstrip().startswith(("Limit", "Index Scan", "Seq Scan")):
+            in_scan = " on recordings" in line
+        elif in_scan and "Rows Removed by Filter" in line:
+            removed += int(line.split(":")[1])
+    out["rows_removed"] = removed
+    return out
+
+
+async def model_versioned_deletes(engine: Any, as_of: datetime, keep: list[str], batch: int = 1000
+                                  ) -> dict[str, Any]:
+    """What S3Store.delete would send for this sweep on a versioned bucket holding every recording's object
+    (one version each): the sweep's real batches (claim order, 1,000 keys), the store's rule (one listing
+    of the batch's common prefix unless more than max(10 x keys, 10,000) entries sit under it, else
+    11 wasted pages and one listing per key), objects leaving the bucket batch by batch."""
+    from bisect import bisect_left
+
+    async with engine.connect() as c:
+        all_keys = sorted((await c.execute(select(Recording.storage_key))).scalars())
+        due_keys = list((await c.execute(select(Recording.storage_key).where(retention_repo.due(as_of, keep))
+                                         .order_by(Recording.delete_after))).scalars())
+    n = len(all_keys)
+    pos = {k: i for i, k in enumerate(all_keys)}
+    tree = [0] * (n + 1)  # Fenwick tree: objects still in the bucket
+    for i in range(1, n + 1):
+        tree[i] += 1
+        j = i + (i & -i)
+        if j <= n:
+            tree[j] += tree[i]
+
+    def present_before(i: int) -> int:
+        total = 0
+        while i > 0:
+            total += tree[i]
+            i -= i & -i
+        return total
+
+    def remove(i: int) -> None:
+        i += 1
+        while i <= n:
+            tree[i] -= 1
+            i += i & -i
+
+    one = fallback = list_requests = listed = 0
+    prefix_lens: list[int] = []
+    unders: list[int] = []
+    for b in range(0, len(due_keys), batch):
+        keys = due_keys[b:b + batch]
+        common = os.path.commonprefix(sorted(keys))
+        prefix_lens.append(len(common) - len("recordings/rec_"))
+        lo, hi = bisect_left(all_keys, common), bisect_left(all_keys, common + "\U0010ffff")
+        under = present_before(hi) - present_before(lo)
+        unders.append(under)
+        budget = max(10 * len(keys), 10_000)
+        if len(keys) > 1 and under <= budget:
+            one += 1
+            list_requests += max(1, -(-under // 1000))
+            listed += under
+        else:
+            fallback += 1
+            wasted = budget // 1000 + 1 if len(keys) > 1 else 0
+            list_requests += wasted + len(keys)
+            listed += wasted * 1000 + len(keys)
+        for k in keys:
+            remove(pos[k])
+    batches = one + fallback
+    return {"bucket_objects": n, "due": len(due_keys), "batches": batches, "one_listing": one,
+            "fallback_per_key": fallback, "median_objects_under_prefix": statistics.median(unders) if unders else 0,
+            "list_requests": list_requests, "list_requests_per_1000_keys": list_requests / max(1, len(due_keys)) * 1000,
+            "entries_listed": listed, "median_common_id_chars": statistics.median(prefix_lens) if prefix_lens else 0}
 
 
 # ---- 3. sweep -----------------------------------------------------------------------------------
@@ -401,69 +516,88 @@ def remaining(client: Any, bucket: str, prefix: str, versions: bool) -> int:
     return n
 
 
-def raw_delete(client: Any, bucket: str, objects: list[dict[str, str]]) -> float:
-    t = time.perf_counter()
-    for i in range(0, len(objects), 1000):
-        resp = client.delete_objects(Bucket=bucket, Delete={"Objects": objects[i:i + 1000], "Quiet": True})
-        if resp.get("Errors"):
-            raise RuntimeError(f"raw delete_objects errors: {resp['Errors'][:3]}")
-    return time.perf_counter() - t
+def count_calls(client: Any) -> dict[str, int]:
+    calls: dict[str, int] = {}
+
+    def hook(model: Any, **_: Any) -> None:
+        calls[model.name] = calls.get(model.name, 0) + 1
+
+    client.meta.events.register("before-call.s3", hook)
+    return calls
 
 
-async def store_delete(endpoint: str, bucket: str, keys: list[str]) -> float:
+async def compare_deletes(endpoint: str, client: Any, n: int, lock: bool, tag: str) -> dict[str, Any]:
+    """(a) raw DeleteObjects vs (b) S3Store.delete, n fresh objects each in its own fresh bucket.
+
+    Batches alternate a, b, a, b … so both see the same machine load (the host is shared)."""
     from service.storage.s3 import S3Store
+    from tests.fixtures.s3 import make_bucket
 
-    store = S3Store(bucket, endpoint_url=endpoint)
+    bucket_a, bucket_b = make_bucket(endpoint, object_lock=lock), make_bucket(endpoint, object_lock=lock)
+    keys_a = [f"recordings/rec_{tag}a_{i:08d}" for i in range(n)]
+    keys_b = [f"recordings/rec_{tag}b_{i:08d}" for i in range(n)]
+    t = time.perf_counter()
+    vids = await asyncio.to_thread(put_many, client, bucket_a, keys_a)
+    await asyncio.to_thread(put_many, client, bucket_b, keys_b)
+    put_s = time.perf_counter() - t
+    say(f"  put {2 * n:,} objects ({'Object Lock' if lock else 'plain'}) in {put_s:.1f} s ({2 * n / put_s:,.0f}/s)")
+
+    store = S3Store(bucket_b, endpoint_url=endpoint)
+    store_calls = count_calls(store._client)  # instrumentation only: which requests the store sends
+    raw_calls = {"DeleteObjects": 0}
     try:
-        t = time.perf_counter()
-        for i in range(0, len(keys), 1000):  # the sweep hands the store one batch of 1,000 at a time
-            failed = await store.delete(keys[i:i + 1000])
+        # Warm both paths (connections, botocore operation models, the store's versioning check, which a
+        # long-lived store caches): each deletes one key that does not exist.
+        client.delete_objects(Bucket=bucket_a, Delete={"Objects": [{"Key": "warm-up"}], "Quiet": True})
+        await store.delete(["warm-up"])
+        store_calls.clear()
+        raw_s = store_s = 0.0
+        raw_batches, store_batches = [], []
+        for i in range(0, n, 1000):
+            objs = [{"Key": k, "VersionId": vids[k]} if lock else {"Key": k} for k in keys_a[i:i + 1000]]
+            t = time.perf_counter()
+            resp = await asyncio.to_thread(client.delete_objects, Bucket=bucket_a,
+                                           Delete={"Objects": objs, "Quiet": True})
+            dt = time.perf_counter() - t
+            raw_s += dt
+            raw_batches.append(dt)
+            raw_calls["DeleteObjects"] += 1
+            if resp.get("Errors"):
+                raise RuntimeError(f"raw delete_objects errors: {resp['Errors'][:3]}")
+            t = time.perf_counter()
+            failed = await store.delete(keys_b[i:i + 1000])  # the sweep hands the store 1,000 at a time
+            dt = time.perf_counter() - t
+            store_s += dt
+            store_batches.append(dt)
             if failed:
                 raise RuntimeError(f"S3Store.delete refused {len(failed)} keys, e.g. {failed[:3]}")
-        return time.perf_counter() - t
     finally:
         await store.close()
+    left_a = remaining(client, bucket_a, "recordings/", lock)
+    left_b = remaining(client, bucket_b, "recordings/", lock)
+    return {"objects": n, "put_s": put_s, "raw_s": raw_s, "raw_per_s": n / raw_s, "store_s": store_s,
+            "store_per_s": n / store_s, "ratio": raw_s / store_s, "left_raw": left_a, "left_store": left_b,
+            "raw_batch_ms_median": statistics.median(raw_batches) * 1000,
+            "store_batch_ms_median": statistics.median(store_batches) * 1000,
+            "ratio_of_medians": statistics.median(raw_batches) / statistics.median(store_batches),
+            "raw_requests": raw_calls, "store_requests": dict(store_calls)}
 
 
 async def s3_bench(n: int, n_versioned: int) -> dict[str, Any]:
-    from tests.fixtures.s3 import make_bucket, start_moto_server, stop_moto_server
+    from tests.fixtures.s3 import start_moto_server, stop_moto_server
 
     os.environ.update(AWS_ENV)
     endpoint, proc = start_moto_server()
     out: dict[str, Any] = {"objects": n, "objects_versioned": n_versioned, "endpoint": "moto server (subprocess)"}
     client = _client(endpoint)
     try:
-        def fresh(tag: str, count: int, lock: bool) -> tuple[str, list[str], dict[str, str | None], float]:
-            bucket = make_bucket(endpoint, object_lock=lock)
-            keys = [f"recordings/rec_{tag}_{i:08d}" for i in range(count)]
-            t = time.perf_counter()
-            vids = put_many(client, bucket, keys)
-            return bucket, keys, vids, time.perf_counter() - t
-
-        # (a) raw DeleteObjects, plain bucket
-        bucket, keys, _, put_s = fresh("a", n, False)
-        say(f"  put {n:,} objects in {put_s:.1f} s ({n / put_s:,.0f}/s)")
-        a = raw_delete(client, bucket, [{"Key": k} for k in keys])
-        left_a = remaining(client, bucket, "recordings/", False)
-        # (b) S3Store.delete, plain bucket, fresh objects
-        bucket, keys, _, _ = fresh("b", n, False)
-        b = await store_delete(endpoint, bucket, keys)
-        left_b = remaining(client, bucket, "recordings/", False)
-        out["plain"] = {"raw_s": a, "raw_per_s": n / a, "store_s": b, "store_per_s": n / b,
-                        "ratio": a / b, "left_raw": left_a, "left_store": left_b}
-        say(f"  plain bucket: raw {n / a:,.0f}/s, S3Store {n / b:,.0f}/s, ratio {a / b:.2f}")
-
-        # Versioned / Object Lock: the raw baseline deletes each (Key, VersionId) it got back from PUT.
-        m = n_versioned
-        bucket, keys, vids, _ = fresh("c", m, True)
-        c = raw_delete(client, bucket, [{"Key": k, "VersionId": vids[k]} for k in keys])
-        left_c = remaining(client, bucket, "recordings/", True)
-        bucket, keys, _, _ = fresh("d", m, True)
-        d = await store_delete(endpoint, bucket, keys)
-        left_d = remaining(client, bucket, "recordings/", True)
-        out["object_lock"] = {"raw_s": c, "raw_per_s": m / c, "store_s": d, "store_per_s": m / d,
-                              "ratio": c / d, "left_raw": left_c, "left_store": left_d}
-        say(f"  Object Lock bucket: raw (Key+VersionId) {m / c:,.0f}/s, S3Store {m / d:,.0f}/s, ratio {c / d:.2f}")
+        r = out["plain"] = await compare_deletes(endpoint, client, n, False, "p")
+        say(f"  plain bucket: raw {r['raw_per_s']:,.0f}/s, S3Store {r['store_per_s']:,.0f}/s, ratio {r['ratio']:.2f} "
+            f"(medians {r['ratio_of_medians']:.2f})")
+        # Object Lock (versioned): the raw baseline deletes each (Key, VersionId) it got back from PUT.
+        r = out["object_lock"] = await compare_deletes(endpoint, client, n_versioned, True, "v")
+        say(f"  Object Lock bucket: raw (Key+VersionId) {r['raw_per_s']:,.0f}/s, S3Store {r['store_per_s']:,.0f}/s, "
+            f"ratio {r['ratio']:.2f}; store requests {r['store_requests']}")
     finally:
         client.close()
         stop_moto_server(proc)
@@ -474,6 +608,44 @@ async def s3_bench(n: int, n_versioned: int) -> dict[str, Any]:
 
 def fmt_s(x: float | None) -> str:
     return "-" if x is None else f"{x:.2f} s"
+
+
+def findings_for(data: dict[str, Any]) -> list[str]:
+    """Performance problems the figures show, with their cause (kept to what this run measured)."""
+    out = []
+    sw = data.get("sweep")
+    if sw and sw.get("claim_first_ms") and sw["claim_last_ms"] > 5 * sw["claim_first_ms"]:
+        share = sw["phases"].get("claim_due", 0) / sw["seconds"]
+        out.append(
+            f"`repository.claim_due` gets slower batch after batch ({sw['claim_first_ms']:.0f} ms → "
+            f"{sw['claim_last_ms']:.0f} ms; {share:.0%} of the sweep). It walks ix_recordings_delete_after from the "
+            "oldest entry and filters `status = 'active'` row by row, so every tombstone a sweep leaves behind "
+            "(status 'deleted', delete_after still set) is read again by every later claim: quadratic within a "
+            "sweep, and in steady state every daily claim re-reads all tombstones ever written. Fix: a partial "
+            "index `(delete_after) WHERE status = 'active'` (a migration; the planner picks it for the same query).")
+    s3, vm = data.get("s3"), data.get("versioned_model")
+    if s3 and s3["object_lock"]["ratio"] < S3_RATIO_TARGET:
+        r = s3["object_lock"]
+        req = ", ".join(f"{k} {v:,}" for k, v in r["store_requests"].items())
+        out.append(
+            f"`S3Store.delete` on an Object-Lock (versioned) bucket: {r['store_per_s']:,.0f} obj/s against "
+            f"{r['raw_per_s']:,.0f} obj/s for DeleteObjects with known VersionIds (b/a {r['ratio']:.2f}; requests "
+            f"{req} for {r['objects']:,} keys). The store must find each key's versions before deleting; the "
+            "bench's keys share one long prefix, the best case for its one-listing-per-batch path.")
+    if vm and vm["fallback_per_key"]:
+        out.append(
+            f"With keys minted like production (recordings/<time-ordered id at upload>, 3 % docked 1-10 days late) "
+            f"and the sweep's own batches (delete_after order), {vm['fallback_per_key']:,} of {vm['batches']:,} "
+            f"batches have a common prefix covering more than the listing budget of 10,000 entries (median "
+            f"{vm['median_objects_under_prefix']:,.0f} objects of {vm['bucket_objects']:,}), so they list 11 pages for nothing and "
+            f"then one ListObjectVersions per key: {vm['list_requests_per_1000_keys']:,.0f} list requests per "
+            "1,000 keys overall. A batch is ordered by capture time but keys by upload time: one late-docked "
+            "straggler shortens the common prefix to months, and even a tidy batch spanning hours shares only a "
+            "prefix whose window is 2^30 ms (12 days; base32 moves in steps of 32x), more than 10,000 objects at "
+            "a force's density. Fix: keep the VersionId PutObject/CompleteMultipartUpload return on the "
+            "recording and delete (Key, VersionId) directly (listing only rows without one), or list per key only "
+            "for the stragglers (split the batch by prefix) instead of the whole batch.")
+    return out
 
 
 def build_report(args: argparse.Namespace, data: dict[str, Any]) -> tuple[str, str]:
@@ -491,16 +663,19 @@ def build_report(args: argparse.Namespace, data: dict[str, Any]) -> tuple[str, s
                      fmt_s(dec["count_s_first"]), f"best {dec['count_s_best']:.2f} s",
                      f"< 10 s: {'met' if ok else 'NOT met'}"])
         rows.append([f"decide: fetch all {dec['ids']:,} due ids", fmt_s(dec["ids_s"]), "", ""])
-        rows.append(["  plan (count) uses ix_recordings_delete_after",
-                     "yes" if dec["explain_count"]["uses_ix_delete_after"] else "no",
-                     " > ".join(dec["explain_count"]["nodes"][:4]), ""])
+        rows.append(["  plan (count): how recordings is read", "",
+                     "; ".join(dec["explain_count"]["recordings_access"]), ""])
     for key, label in (("decision_day", "decide: one day's due set, before the sweep"),
                        ("decision_after", "decide: next day, after the sweep (tombstones)")):
         d = data.get(key)
         if d:
             rows.append([f"{label} ({d['count']:,})", fmt_s(d["count_s_first"]),
-                         f"best {d['count_s_best']:.3f} s; ix_delete_after: "
-                         f"{'yes' if d['explain_count']['uses_ix_delete_after'] else 'no'}", ""])
+                         f"best {d['count_s_best']:.3f} s; " + "; ".join(d["explain_count"]["recordings_access"]),
+                         ""])
+    ca = data.get("claim_after")
+    if ca:
+        rows.append(["claim_due query, next day after the sweep", f"{ca['execution_ms']:.0f} ms",
+                     "; ".join(ca["recordings_access"]) + f"; read and skipped {ca['rows_removed']:,} tombstones (LIMIT 1000)", ""])
     sw = data.get("sweep")
     if sw:
         rows.append([f"sweep: {sw['deleted']:,} tombstoned" + (" (subset)" if sw.get("subset") else ""),
@@ -508,16 +683,24 @@ def build_report(args: argparse.Namespace, data: dict[str, Any]) -> tuple[str, s
         if sw.get("extrapolated_full_s"):
             rows.append([f"sweep: extrapolated to all {sw['full_due']:,} due", fmt_s(sw["extrapolated_full_s"]),
                          "linear", ""])
+    vm = data.get("versioned_model")
+    if vm:
+        rows.append([f"S3Store.delete on a versioned bucket, modelled over this sweep's {vm['batches']:,} batches",
+                     "", f"{vm['one_listing']:,} one listing, {vm['fallback_per_key']:,} per-key fallback "
+                     f"(median {vm['median_objects_under_prefix']:,.0f} objects under a batch's common prefix); "
+                     f"{vm['list_requests_per_1000_keys']:,.0f} ListObjectVersions per 1,000 keys", ""])
     s3 = data.get("s3")
     if s3:
-        for key, label, n in (("plain", "plain bucket", s3["objects"]),
-                              ("object_lock", "Object-Lock bucket", s3["objects_versioned"])):
+        for key, label in (("plain", "plain bucket"), ("object_lock", "Object-Lock bucket")):
             r = s3[key]
+            n = r["objects"]
             rows.append([f"S3 delete {n:,} ({label}): raw DeleteObjects", fmt_s(r["raw_s"]),
                          f"{r['raw_per_s']:,.0f} obj/s", ""])
             rows.append([f"S3 delete {n:,} ({label}): S3Store.delete", fmt_s(r["store_s"]),
-                         f"{r['store_per_s']:,.0f} obj/s",
-                         f"b/a {r['ratio']:.2f} (≥ 0.8: {'met' if r['ratio'] >= S3_RATIO_TARGET else 'NOT met'})"])
+                         f"{r['store_per_s']:,.0f} obj/s; requests "
+                         + ", ".join(f"{k} {v:,}" for k, v in r["store_requests"].items()),
+                         f"b/a {r['ratio']:.2f} (≥ 0.8: {'met' if r['ratio'] >= S3_RATIO_TARGET else 'NOT met'}); "
+                         f"median batch ratio {r['ratio_of_medians']:.2f}"])
     headers = ["measure", "time", "rate / detail", "target"]
     text = text_table(headers, rows)
 
@@ -525,6 +708,11 @@ def build_report(args: argparse.Namespace, data: dict[str, Any]) -> tuple[str, s
           f"Machine: {m['cpu']}, nproc {m['nproc']}, RAM {m['ram_gib']} GiB, Python {m['python']}, "
           f"{data.get('postgres', '')}.",
           f"N = {args.recordings:,} recordings; S3 part: {args.objects:,} objects of 1 KiB on moto's S3 server.",
+          f"Code: git {data['git']['head']}" + (f" with uncommitted changes in {', '.join(data['git']['dirty_service'])}"
+                                                if data["git"]["dirty_service"] else "") + ". "
+          f"Load average start/end: {' '.join(f'{x:.1f}' for x in data['loadavg_start'])} / "
+          f"{' '.join(f'{x:.1f}' for x in data.get('loadavg_end', ()))} (the host is shared with other work; "
+          "2 cores).",
           f"Command: `.venv/bin/python bench/retention.py {' '.join(sys.argv[1:])}`", "",
           md_table(headers, rows), ""]
     if ld:
@@ -542,6 +730,9 @@ def build_report(args: argparse.Namespace, data: dict[str, Any]) -> tuple[str, s
             if d:
                 md += [f"### {label} ({d['count']:,} due, {d['count_s_first']:.3f} s)", "", "```",
                        d["explain_count"]["plan"], "```", ""]
+        if ca:
+            md += [f"### the sweep's claim query (claim_due), next day after the sweep ({ca['execution_ms']:.0f} ms)",
+                   "", "```", ca["plan"], "```", ""]
     if sw:
         md += ["## Sweep", "",
                f"as_of {sw['as_of']}; {sw['due']:,} claimed, {sw['deleted']:,} deleted, {sw['refused']} refused, "
@@ -561,13 +752,28 @@ def build_report(args: argparse.Namespace, data: dict[str, Any]) -> tuple[str, s
     if s3:
         md += ["## S3 deletes", "",
                "(a) raw boto3 `delete_objects`, 1,000 keys a request (for Object Lock: Key + VersionId from the PUT); "
-               "(b) `S3Store.delete` called with 1,000 keys at a time, as the sweep does. Fresh objects and a fresh "
-               "bucket for each; same client configuration. Left-over objects after each: "
+               "(b) `S3Store.delete` called with 1,000 keys at a time, as the sweep does. Fresh objects in a fresh "
+               "bucket for each, same client configuration, batches interleaved a, b, a, b (the host is shared); "
+               "both paths warmed with one delete of a missing key first. Left-over objects after each: "
                + ", ".join(f"{k}: raw {s3[k]['left_raw']}, store {s3[k]['left_store']}" for k in ("plain", "object_lock"))
                + ".", ""]
+    findings = findings_for(data)
+    if findings:
+        md += ["## Findings", ""] + [f"- {f}" for f in findings] + [""]
     if data.get("notes"):
         md += ["## Notes", ""] + [f"- {n}" for n in data["notes"]] + [""]
     return text, "\n".join(md)
+
+
+def git_state() -> dict[str, Any]:
+    import subprocess
+
+    def git(*a: str) -> str:
+        r = subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True)
+        return r.stdout.rstrip("\n")
+
+    return {"head": git("rev-parse", "--short", "HEAD"),
+            "dirty_service": [line[3:] for line in git("status", "--porcelain", "service").splitlines()]}
 
 
 # ---- main ---------------------------------------------------------------------------------------
@@ -577,11 +783,16 @@ async def main() -> int:
     p.add_argument("--recordings", type=int, default=1_000_000)
     p.add_argument("--objects", type=int, default=20_000, help="objects per S3 measurement")
     p.add_argument("--objects-versioned", type=int, default=None,
-                   help="objects for the Object-Lock bucket (default: --objects)")
+                   help="objects for the Object-Lock bucket (default: min(--objects, 1000); S3Store lists "
+                        "versions key by key and moto's ListObjectVersions scans the whole bucket, so this part "
+                        "is quadratic on moto)")
     p.add_argument("--keep-db", action="store_true")
     p.add_argument("--sweep-limit", type=int, default=None,
                    help="sweep only the first N due rows (as_of moved back) and extrapolate")
     p.add_argument("--skip-sweep", action="store_true")
+    p.add_argument("--with-partial-index", action="store_true",
+                   help="experiment, not the shipped schema: add CREATE INDEX ... (delete_after) WHERE "
+                        "status = 'active' after loading, to measure the proposed fix for claim_due")
     p.add_argument("--skip-s3", action="store_true")
     p.add_argument("--stale-frac", type=float, default=0.001)
     p.add_argument("--decoy-frac", type=float, default=0.001)
@@ -590,7 +801,8 @@ async def main() -> int:
     args = p.parse_args()
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    data: dict[str, Any] = {"date": now_iso(), "machine": machine_info(), "args": vars(args), "notes": []}
+    data: dict[str, Any] = {"date": now_iso(), "machine": machine_info(), "args": vars(args), "notes": [],
+                            "git": git_state(), "loadavg_start": os.getloadavg()}
     keep = keep_categories(load_policies(POLICY_DIR).retention)
     dbname = f"bwv_bench_{uuid.uuid4().hex[:10]}"
     admin_dsn = f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/postgres"
@@ -607,7 +819,10 @@ async def main() -> int:
         await asyncio.to_thread(upgrade, url)
         now = datetime.now(UTC).replace(microsecond=0)
         say(f"loading {args.recordings:,} recordings ...")
-        ld = await load(pg_dsn, args.recordings, now, args.seed, args.stale_frac, args.decoy_frac)
+        ld = await load(pg_dsn, args.recordings, now, args.seed, args.stale_frac, args.decoy_frac,
+                        args.with_partial_index)
+        if args.with_partial_index:
+            data["notes"].append(f"EXPERIMENT: extra partial index, not in the migrations: {PARTIAL_INDEX}")
         protected_ids = ld.pop("protected_ids")
         data["load"] = ld
         say(f"load: {ld['total_s']:.1f} s (COPY {ld['recordings_s']:.1f} s, {ld['table_mb']:,.0f} MB)")
@@ -628,6 +843,13 @@ async def main() -> int:
             day = await decide(engine, now - timedelta(days=59), keep, fetch_ids=False)
             data["decision_day"] = day
             say(f"decision (one day): {day['count']:,} due, {day['count_s_first']:.3f} s")
+
+            t = time.perf_counter()
+            vm = data["versioned_model"] = await model_versioned_deletes(engine, as_of, keep)
+            vm["model_s"] = time.perf_counter() - t
+            say(f"versioned-bucket delete model: {vm['one_listing']:,} of {vm['batches']:,} batches in one listing, "
+                f"{vm['fallback_per_key']:,} fall back to per-key; {vm['list_requests_per_1000_keys']:.0f} "
+                f"ListObjectVersions per 1,000 keys")
 
             if not args.skip_sweep:
                 sweep_as_of, full_due = as_of, dec["count"]
@@ -661,13 +883,16 @@ async def main() -> int:
                     await c.commit()
                 after = await decide(engine, now + timedelta(days=2), keep, fetch_ids=False)
                 data["decision_after"] = after
+                data["claim_after"] = await explain_claim(engine, now + timedelta(days=2), keep)
+                say(f"claim_due query (next day, after sweep): {data['claim_after']['execution_ms']:.0f} ms, "
+                    f"tombstones skipped: {data['claim_after']['rows_removed']:,}")
                 say(f"decision (next day, after sweep): {after['count']:,} due, {after['count_s_first']:.3f} s")
         finally:
             await engine.dispose()
 
         if not args.skip_s3:
             say(f"S3 deletes on moto: {args.objects:,} objects per measurement ...")
-            data["s3"] = await s3_bench(args.objects, args.objects_versioned or args.objects)
+            data["s3"] = await s3_bench(args.objects, args.objects_versioned or min(args.objects, 1000))
     finally:
         if args.keep_db:
             say(f"kept database {dbname}: {url}")
@@ -676,6 +901,7 @@ async def main() -> int:
             await admin.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
             await admin.close()
 
+    data["loadavg_end"] = os.getloadavg()
     text, md = build_report(args, data)
     print()
     print(text)
