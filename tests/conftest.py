@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
-def pg_template(services_up) -> str:
+def pg_template(services_up) -> str:  # noqa: F811 - the fixture, imported above
     """A migrated database that each test's database is copied from (CREATE DATABASE … TEMPLATE)."""
     name = run_async(create_database)
     upgrade(pg_url(name))

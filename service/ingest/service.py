@@ -225,6 +225,7 @@ async def complete(ctx: Context, actor: Principal, upload_id: str) -> tuple[Reco
                                              size, digest)
         raise problem
     recording_id = key.rsplit("/", 1)[1]
+    stored = await ctx.store.head(key)
 
     async with transaction(ctx.sessions) as s:
         upload = await _owned_upload(s, actor, upload_id, for_update=True)
@@ -241,7 +242,8 @@ async def complete(ctx: Context, actor: Principal, upload_id: str) -> tuple[Reco
             rec, created, duplicate = existing, False, True
         else:
             rec = await recordings.create_from_upload(s, ctx.policies, actor, upload, recording_id, key,
-                                                      hash_method=method)
+                                                      hash_method=method,
+                                                      storage_version=stored.version if stored else None)
             upload.status, upload.recording_id, upload.assembling_key = "completed", rec.id, None
             dup_key, created, duplicate = None, True, False
         upload.updated_at = utcnow()

@@ -24,6 +24,8 @@ class Recording(Base):
     size_bytes: Mapped[int] = mapped_column(BigInteger, nullable=False)
     sha256: Mapped[str] = mapped_column(String(64), nullable=False)
     storage_key: Mapped[str] = mapped_column(String(300), nullable=False)
+    # The object's only version on a versioned (Object Lock) bucket: deleting it needs no listing.
+    storage_version: Mapped[str | None] = mapped_column(String(1024))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     recorded_start: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     recorded_end: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)

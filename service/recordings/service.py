@@ -27,14 +27,15 @@ from service.retention.policy import Policies
 
 
 async def create_from_upload(s: AsyncSession, policies: Policies, actor: Principal, upload: Upload,
-                             recording_id: str, key: str, *, hash_method: str) -> Recording:
+                             recording_id: str, key: str, *, hash_method: str,
+                             storage_version: str | None = None) -> Recording:
     received = upload.created_at
     basis_start = upload.trusted_start or received
     basis_end = upload.trusted_end or received
     rec = Recording(id=recording_id, device_id=upload.device_id, officer_id=upload.officer_id,
                     dock_id=upload.dock_id, upload_id=upload.id, filename=upload.filename,
                     content_type=upload.content_type, size_bytes=upload.size_bytes, sha256=upload.sha256,
-                    storage_key=key, received_at=received, recorded_start=upload.recorded_start,
+                    storage_key=key, storage_version=storage_version, received_at=received, recorded_start=upload.recorded_start,
                     recorded_end=upload.recorded_end, device_clock_at_dock=upload.device_clock_at_dock,
                     drift_s=upload.drift_s, time_trust=upload.time_trust, trusted_start=upload.trusted_start,
                     trusted_end=upload.trusted_end, basis_start=basis_start, basis_end=basis_end,

@@ -139,7 +139,9 @@ async def _finish_deleting(ctx: Context, actor: Principal, report: SweepReport, 
                     # Protection wins while the bytes exist; if a crash already removed them, say so.
                     (cancel if await ctx.store.head(r.storage_key) else lost).append(r)
             doomed = [r for r in rows if r.id not in protected] + lost
-            failed = set(await ctx.store.delete([r.storage_key for r in doomed])) if doomed else set()
+            failed = set(await ctx.store.delete([r.storage_key for r in doomed],
+                                                {r.storage_key: r.storage_version for r in doomed
+                                                 if r.storage_version})) if doomed else set()
             now = utcnow()
             events = []
             tombstones: dict[tuple[str, str], list[str]] = defaultdict(list)

@@ -28,6 +28,7 @@ class ObjectNotFound(StorageError):
 class ObjectInfo:
     key: str
     size: int
+    version: str | None = None  # the S3 VersionId on a versioned bucket
 
 
 @dataclass(frozen=True)
@@ -78,11 +79,12 @@ class ObjectStore(Protocol):
     async def list(self, prefix: str) -> list[ObjectInfo]:
         """Every object whose key starts with ``prefix``."""
 
-    async def delete(self, keys: list[str]) -> list[str]:
+    async def delete(self, keys: list[str], versions: dict[str, str] | None = None) -> list[str]:
         """Delete every stored copy (all versions) of each key; missing keys are fine.
 
-        Returns the keys that could NOT be deleted (e.g. refused by an Object Lock legal hold).
-        S3 sends DeleteObjects in batches of 1,000 keys.
+        ``versions`` names the only version a key has (we never overwrite a key), so a versioned S3
+        bucket need not be listed to find it. Returns the keys that could NOT be deleted (e.g. refused
+        by an Object Lock legal hold). S3 sends DeleteObjects in batches of 1,000 keys.
         """
 
     async def discard(self, prefix: str) -> list[str]:

@@ -237,7 +237,7 @@ class LocalStore:
 
     # ---- deletes and the rest --------------------------------------------------------------
 
-    async def delete(self, keys: list[str]) -> list[str]:
+    async def delete(self, keys: list[str], versions: dict[str, str] | None = None) -> list[str]:
         paths = [(k, self._path(k)) for k in keys]
 
         def run() -> list[str]:

@@ -302,7 +302,7 @@ class S3Store:
             resp = await self._call("head_object", key, Key=self._full(key))
         except ObjectNotFound:
             return None
-        return ObjectInfo(key=key, size=int(resp["ContentLength"]))
+        return ObjectInfo(key=key, size=int(resp["ContentLength"]), version=resp.get("VersionId"))
 
     async def list(self, prefix: str) -> list[ObjectInfo]:
         full = self._full(prefix) if prefix else (self.prefix + "/" if self.prefix else "")
@@ -375,21 +375,27 @@ class S3Store:
         except BotoCoreError as exc:
             raise StorageError(f"S3 list_object_versions on bucket {self.bucket!r} failed: {exc}") from exc
 
-    async def delete(self, keys: list[str]) -> list[str]:
+    async def delete(self, keys: list[str], versions: dict[str, str] | None = None) -> list[str]:
         keys = list(dict.fromkeys(keys))
         if not keys:
             return []
         if await self._is_versioned():
             # Deleting without a VersionId only stacks a delete marker; every version must go.
-            objects = await self._versions_in_one_listing(keys) if len(keys) > 1 else None
-            if objects is None:
+            wanted = set(keys)
+            known = {k: v for k, v in (versions or {}).items() if k in wanted and v and v != "null"}
+            objects = [{"Key": self._full(k), "VersionId": v} for k, v in known.items()]
+            unknown = [k for k in keys if k not in known]
+            listed = await self._versions_in_one_listing(unknown) if len(unknown) > 1 else None
+            if listed is not None:
+                objects += listed
+            elif unknown:
                 gate = asyncio.Semaphore(COPY_CONCURRENCY)
 
-                async def versions(k: str) -> list[dict[str, str]]:
+                async def of(k: str) -> list[dict[str, str]]:
                     async with gate:
                         return await self._versions(k)
 
-                objects = [o for vs in await asyncio.gather(*(versions(k) for k in keys)) for o in vs]
+                objects += [o for vs in await asyncio.gather(*(of(k) for k in unknown)) for o in vs]
         else:
             objects = [{"Key": self._full(k)} for k in keys]
         failed: set[str] = set()

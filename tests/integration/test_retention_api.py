@@ -212,3 +212,26 @@ async def test_storage_legal_hold_follows_protection(stack):
     await stack.client.request("DELETE", f"/v1/flags/{flag['id']}", json={"reason": "not needed"}, headers=sup)
     assert await stack.ctx.store.delete([key]) == []
     assert await stack.ctx.store.head(key) is None
+
+
+async def test_sweep_removes_every_version_it_recorded(stack):
+    """On a versioned (Object Lock) bucket the recording's VersionId is kept, so the sweep deletes that
+    version directly instead of listing; afterwards no version or delete marker is left."""
+    stack.ctx.settings.allow_clock_override = True
+    rec = await _rec(stack, "versioned")
+    from service.recordings.repository import get
+
+    async with stack.ctx.sessions() as s:
+        row = await get(s, rec["id"])
+    assert (row.storage_version is not None) == (stack.mode == "pg_s3")
+    report = await sweep(stack.ctx, ADMIN, as_of=datetime.now(UTC) + timedelta(days=40))
+    assert report.deleted == 1
+    if stack.mode == "pg_s3":
+        import boto3
+
+        s3 = boto3.client("s3", endpoint_url=stack.settings.s3_endpoint_url, region_name="us-east-1")
+        listed = s3.list_object_versions(Bucket=stack.settings.object_store_url.removeprefix("s3://"),
+                                         Prefix=f"recordings/{rec['id']}")
+        assert listed.get("Versions", []) == [] and listed.get("DeleteMarkers", []) == []
+    else:
+        assert await stack.ctx.store.head(f"recordings/{rec['id']}") is None
