@@ -41,8 +41,9 @@ test: deps services-check
 test-long: deps services-check
 	$(BIN)/pytest -q -m long -o addopts="-p no:cacheprovider"
 
-bench: deps
+bench: deps services-check
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/retention.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check service workers tests bench
