@@ -58,7 +58,14 @@ def check_as_of(ctx: Context, as_of: datetime | None) -> datetime:
 
 async def sweep(ctx: Context, actor: Principal, *, as_of: datetime | None = None, dry_run: bool = False,
                 batch: int = BATCH, item_limit: int = 1000) -> SweepReport:
-    as_of = check_as_of(ctx, as_of)
+    try:
+        as_of = check_as_of(ctx, as_of)
+    except Forbidden:
+        # A refused attempt to sweep in the future is itself worth a line in the audit.
+        async with transaction(ctx.sessions) as s:
+            await audit.record(s, actor, "retention.sweep_refused", "sweep", "-",
+                               {"as_of": as_of, "why": "future as_of without BWV_ALLOW_CLOCK_OVERRIDE"})
+        raise
     keep = keep_categories(ctx.policies.retention)
     report = SweepReport(sweep_id=new_id("swp"), as_of=as_of, dry_run=dry_run)
     async with transaction(ctx.sessions) as s:

@@ -258,3 +258,34 @@ async def test_postgres_audit_events_are_append_only(pg_template, tmp_path):
         assert p.returncode == 0 and "3 events" in p.stdout, (p.stdout, p.stderr)
     finally:
         await drop_database(name)
+
+
+def test_demo_then_retention_sweep_with_and_without_the_clock_override(data_dir):
+    from datetime import UTC, datetime, timedelta
+
+    demo = run_bwv(data_dir, "demo", timeout=300)
+    assert demo.returncode == 0, demo.stderr
+    assert demo.stdout.count("/v1/recordings/rec_") == 3 and "TOKEN_SGT_1=" in demo.stdout
+    later = (datetime.now(UTC) + timedelta(days=40)).isoformat().replace("+00:00", "Z")
+
+    now = run_bwv(data_dir, "retention", "sweep", "--dry-run")
+    assert now.returncode == 0 and "would delete 0 recordings" in now.stdout, now.stdout
+    refused = run_bwv(data_dir, "retention", "sweep", "--as-of", later)
+    assert_one_line_error(refused, 2, "BWV_ALLOW_CLOCK_OVERRIDE")
+    dry = run_bwv(data_dir, "retention", "sweep", "--dry-run", "--as-of", later, BWV_ALLOW_CLOCK_OVERRIDE="1")
+    assert dry.returncode == 0 and dry.stdout.count("would delete\trec_") == 3, dry.stdout
+    real = run_bwv(data_dir, "retention", "sweep", "--as-of", later, BWV_ALLOW_CLOCK_OVERRIDE="1")
+    assert real.returncode == 0 and real.stdout.count("deleted\trec_") == 3, real.stdout
+    # The same ids the dry run forecast, and every step is in a chain that still verifies.
+    assert sorted(line.split("\t")[1] for line in dry.stdout.splitlines() if line.startswith("would")) == sorted(
+        line.split("\t")[1] for line in real.stdout.splitlines() if line.startswith("deleted"))
+    assert run_bwv(data_dir, "audit", "verify").returncode == 0
+    db = sqlite3.connect(data_dir / "bwv.db")
+    try:
+        actions = [r[0] for r in db.execute("SELECT action FROM audit_events WHERE action LIKE 'retention.sweep%'")]
+        # The two dry runs and the real one are each audited, and so is the refused attempt.
+        assert actions.count("retention.sweep_started") == 3 and actions.count("retention.sweep_finished") == 3
+        assert actions.count("retention.sweep_refused") == 1
+        assert db.execute("SELECT count(*) FROM recordings WHERE status = 'deleted'").fetchone()[0] == 3
+    finally:
+        db.close()
