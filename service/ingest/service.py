@@ -30,6 +30,7 @@ from service.ingest.schemas import UploadCreate
 from service.recordings import repository as recordings_repo
 from service.recordings import service as recordings
 from service.recordings.models import Recording
+from service.retention import service as retention
 from service.storage.base import AssemblyRejected
 from service.timeutil import utcnow
 
@@ -256,6 +257,8 @@ async def complete(ctx: Context, actor: Principal, upload_id: str) -> tuple[Reco
     await purge_staging(ctx, upload_id)
     if created:
         metrics.UPLOADS_COMPLETED.inc()
+        if rec.delete_after is None:  # docked into a query hold: storage protects it too
+            await retention.sync_legal_holds(ctx, [rec.id])
         if ctx.jobs is not None:
             await ctx.jobs.enqueue("probe_recording", recording_id=rec.id)
     return rec, created, duplicate

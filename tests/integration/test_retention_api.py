@@ -235,3 +235,15 @@ async def test_sweep_removes_every_version_it_recorded(stack):
         assert listed.get("Versions", []) == [] and listed.get("DeleteMarkers", []) == []
     else:
         assert await stack.ctx.store.head(f"recordings/{rec['id']}") is None
+
+
+async def test_footage_docked_into_a_query_hold_is_locked_in_storage_too(stack):
+    now = datetime.now(UTC)
+    await stack.client.post("/v1/holds", json={"kind": "iopc", "reference": "IOPC/3", "reason": "referral",
+                                               "query": {"officer_id": "pc-4", "from": iso(now - timedelta(days=1)),
+                                                         "to": iso(now)}}, headers=stack.auth("s", "supervisor"))
+    late = await _rec(stack, "late-locked", officer_id="pc-4")
+    key = f"recordings/{late['id']}"
+    if stack.mode == "pg_s3":
+        assert await stack.ctx.store.delete([key]) == [key]  # refused: legal hold set at completion
+    assert await stack.ctx.store.head(key) is not None
