@@ -17,6 +17,7 @@ from service.auth.schemas import system_principal
 from service.config import Settings
 from service.context import Context, build_context
 from service.devices.endpoints import router as devices_router
+from service.disclosure.endpoints import router as disclosure_router
 from service.ingest.endpoints import router as ingest_router
 from service.jobs import start_jobs
 from service.recordings.endpoints import router as recordings_router
@@ -59,7 +60,8 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
                                        str(response.status_code)).observe(time.perf_counter() - started)
         return response
 
-    for router in (ingest_router, recordings_router, retention_router, devices_router, audit_router, stats_router):
+    for router in (ingest_router, recordings_router, retention_router, disclosure_router, devices_router, audit_router,
+                   stats_router):
         app.include_router(router)
 
     @app.get("/healthz", tags=["operations"])

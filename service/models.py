@@ -7,3 +7,4 @@ from service.devices.models import Alert, ClockCheck, Device  # noqa: F401
 from service.ingest.models import Upload, UploadPart  # noqa: F401
 from service.recordings.models import Recording, RecordingAccess  # noqa: F401
 from service.retention.models import Flag, Hold, HoldRecording, PolicyVersion, Sweep  # noqa: F401
+from service.disclosure.models import Case, CaseItem, DoNotDisclose  # noqa: F401

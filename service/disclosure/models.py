@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, Float, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from service.db import Base, UTCDateTime
+
+
+class Case(Base):
+    """A CPS case: its exhibits are flagged as evidence and held while it is open."""
+
+    __tablename__ = "cases"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    urn: Mapped[str] = mapped_column(String(32), nullable=False, unique=True)
+    title: Mapped[str] = mapped_column(String(200), nullable=False)
+    status: Mapped[str] = mapped_column(String(10), nullable=False, default="open")  # open | closed
+    hold_id: Mapped[str] = mapped_column(ForeignKey("holds.id"), nullable=False)
+    created_by: Mapped[str] = mapped_column(String(200), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    closed_by: Mapped[str | None] = mapped_column(String(200))
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    close_reason: Mapped[str | None] = mapped_column(String(2000))
+
+
+class CaseItem(Base):
+    __tablename__ = "case_items"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), nullable=False)
+    recording_id: Mapped[str] = mapped_column(ForeignKey("recordings.id"), nullable=False)
+    exhibit_ref: Mapped[str] = mapped_column(String(40), nullable=False)
+    clip_start_s: Mapped[float | None] = mapped_column(Float)
+    clip_end_s: Mapped[float | None] = mapped_column(Float)
+    accurate: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    flag_id: Mapped[str] = mapped_column(ForeignKey("flags.id"), nullable=False)
+    added_by: Mapped[str] = mapped_column(String(200), nullable=False)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+    __table_args__ = (UniqueConstraint("case_id", "exhibit_ref"), Index("ix_case_items_recording", "recording_id"))
+
+
+class DoNotDisclose(Base):
+    """A supervisor's mark (e.g. it reveals a covert source): no bundle, share or SAR disclosure."""
+
+    __tablename__ = "do_not_disclose"
+
+    recording_id: Mapped[str] = mapped_column(ForeignKey("recordings.id"), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(2000), nullable=False)
+    marked_by: Mapped[str] = mapped_column(String(200), nullable=False)
+    marked_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from service.disclosure.models import Case, CaseItem
+from service.retention.schemas import ReasonIn  # noqa: F401  (re-exported for the endpoints)
+
+URN_PATTERN = r"^[A-Z0-9/-]{1,32}$"
+
+
+class CaseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    urn: str = Field(pattern=URN_PATTERN, description="upper-case letters, digits, '/' and '-', at most 32")
+    title: str = Field(min_length=1, max_length=200)
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must not be blank")
+        return v.strip()
+
+
+class ItemIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    recording_id: str = Field(min_length=1, max_length=40)
+    exhibit_ref: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9/._-]{0,39}$", description='e.g. "JS/1"')
+    clip_start_s: float | None = Field(default=None, ge=0)
+    clip_end_s: float | None = Field(default=None, gt=0)
+    accurate: bool = False
+
+    @model_validator(mode="after")
+    def _range(self) -> ItemIn:
+        if (self.clip_start_s is None) != (self.clip_end_s is None):
+            raise ValueError("give both clip_start_s and clip_end_s, or neither")
+        if self.clip_start_s is not None and self.clip_end_s <= self.clip_start_s:
+            raise ValueError("clip_end_s must be after clip_start_s")
+        return self
+
+
+class ItemOut(BaseModel):
+    id: str
+    recording_id: str
+    exhibit_ref: str
+    clip_start_s: float | None
+    clip_end_s: float | None
+    accurate: bool
+    flag_id: str
+    added_by: str
+    added_at: datetime
+
+    @classmethod
+    def of(cls, i: CaseItem) -> ItemOut:
+        return cls.model_validate(i, from_attributes=True)
+
+
+class CaseOut(BaseModel):
+    id: str
+    urn: str
+    title: str
+    status: str
+    hold_id: str
+    created_by: str
+    created_at: datetime
+    closed_by: str | None
+    closed_at: datetime | None
+    close_reason: str | None
+    items: list[ItemOut]
+
+    @classmethod
+    def of(cls, c: Case, items: list[CaseItem]) -> CaseOut:
+        return cls(id=c.id, urn=c.urn, title=c.title, status=c.status, hold_id=c.hold_id, created_by=c.created_by,
+                   created_at=c.created_at, closed_by=c.closed_by, closed_at=c.closed_at,
+                   close_reason=c.close_reason, items=[ItemOut.of(i) for i in items])
+
+
+class MarkOut(BaseModel):
+    recording_id: str
+    reason: str
+    marked_by: str
+    marked_at: datetime

@@ -1,0 +1,124 @@
+"""CPS cases: exhibits are flagged as evidence (with the case URN) and held while the case is open;
+closing releases the hold and leaves the flags. "Do not disclose" keeps a recording out of bundles."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.audit import service as audit
+from service.auth.schemas import Principal
+from service.context import Context
+from service.db import transaction
+from service.disclosure import repository as repo
+from service.disclosure.models import Case, CaseItem, DoNotDisclose
+from service.disclosure.schemas import CaseIn, ItemIn
+from service.errors import Conflict, Invalid, NotFound
+from service.ids import new_id
+from service.recordings.access import readable
+from service.retention import service as retention
+from service.retention.models import HoldRecording
+from service.retention.schemas import FlagIn
+from service.timeutil import utcnow
+
+
+async def _case(s: AsyncSession, case_id: str, *, for_update: bool = False) -> Case:
+    case = await repo.get_case(s, case_id, for_update=for_update)
+    if case is None:
+        raise NotFound(f"No case {case_id!r}.", slug="case-not-found")
+    return case
+
+
+async def create_case(ctx: Context, actor: Principal, body: CaseIn) -> Case:
+    async with transaction(ctx.sessions) as s:
+        if await repo.case_by_urn(s, body.urn) is not None:
+            raise Conflict(f"A case with URN {body.urn} already exists.", slug="duplicate-urn")
+        hold, _ = await retention.create_hold(s, ctx.policies, actor, kind="case", reference=body.urn,
+                                              reason=f"CPS case {body.urn} is open", recording_ids=[])
+        case = Case(id=new_id("case"), urn=body.urn, title=body.title, status="open", hold_id=hold.id,
+                    created_by=actor.sub, created_at=utcnow())
+        s.add(case)
+        await s.flush()
+        await audit.record(s, actor, "case.created", "case", case.id, {"urn": case.urn, "title": case.title})
+        return case
+
+
+async def get_case(ctx: Context, case_id: str) -> tuple[Case, list[CaseItem]]:
+    async with ctx.sessions() as s:
+        case = await _case(s, case_id)
+        return case, await repo.items(s, case_id)
+
+
+async def refuse_if_marked(s: AsyncSession, recording_id: str) -> None:
+    mark = await repo.mark(s, recording_id)
+    if mark is not None:
+        raise Conflict(f"Recording {recording_id} is marked do-not-disclose ({mark.reason}); a supervisor must "
+                       "lift the mark first.", slug="do-not-disclose")
+
+
+async def add_item(ctx: Context, actor: Principal, case_id: str, body: ItemIn) -> CaseItem:
+    async with transaction(ctx.sessions) as s:
+        case = await _case(s, case_id, for_update=True)
+        if case.status != "open":
+            raise Conflict(f"Case {case.urn} is closed.", slug="case-closed")
+        rec = await readable(s, actor, body.recording_id, for_update=True)
+        await refuse_if_marked(s, rec.id)
+        if await repo.item_by_ref(s, case.id, body.exhibit_ref) is not None:
+            raise Conflict(f"Exhibit reference {body.exhibit_ref} is already used in case {case.urn}.",
+                           slug="duplicate-exhibit-ref")
+        duration = (rec.media or {}).get("duration_s")
+        if body.clip_end_s is not None and duration and body.clip_end_s > duration + 0.5:
+            raise Invalid(f"clip_end_s {body.clip_end_s} is past the end of the recording ({duration:.1f} s).",
+                          slug="invalid-clip-range")
+        flag = await retention.flag_in_session(
+            s, ctx.policies, actor, rec.id,
+            FlagIn(category="evidence", reference=case.urn, reason=f"exhibit {body.exhibit_ref} in case {case.urn}",
+                   clip_start_s=body.clip_start_s, clip_end_s=body.clip_end_s), source=f"case:{case.id}")
+        if await s.get(HoldRecording, (case.hold_id, rec.id)) is None:
+            s.add(HoldRecording(hold_id=case.hold_id, recording_id=rec.id, added_at=utcnow()))
+            await s.flush()
+            await retention.refresh(s, ctx.policies.retention, [rec.id])
+        item = CaseItem(id=new_id("itm"), case_id=case.id, recording_id=rec.id, exhibit_ref=body.exhibit_ref,
+                        clip_start_s=body.clip_start_s, clip_end_s=body.clip_end_s, accurate=body.accurate,
+                        flag_id=flag.id, added_by=actor.sub, added_at=utcnow())
+        s.add(item)
+        await s.flush()
+        await audit.record(s, actor, "case.item_added", "recording", rec.id,
+                           {"case_id": case.id, "urn": case.urn, "exhibit_ref": item.exhibit_ref,
+                            "clip": [item.clip_start_s, item.clip_end_s], "accurate": item.accurate})
+    await retention.sync_legal_holds(ctx, [item.recording_id])
+    return item
+
+
+async def close_case(ctx: Context, actor: Principal, case_id: str, reason: str) -> Case:
+    async with transaction(ctx.sessions) as s:
+        case = await _case(s, case_id, for_update=True)
+        if case.status != "open":
+            raise Conflict(f"Case {case.urn} is already closed.", slug="case-closed")
+        _, ids = await retention.release_hold_in_session(s, ctx.policies, actor, case.hold_id,
+                                                         f"case {case.urn} closed: {reason}")
+        case.status, case.closed_by, case.closed_at, case.close_reason = "closed", actor.sub, utcnow(), reason
+        await audit.record(s, actor, "case.closed", "case", case.id, {"urn": case.urn, "reason": reason})
+    await retention.sync_legal_holds(ctx, ids)
+    return case
+
+
+async def mark_do_not_disclose(ctx: Context, actor: Principal, recording_id: str, reason: str) -> DoNotDisclose:
+    async with transaction(ctx.sessions) as s:
+        rec = await readable(s, actor, recording_id, for_update=True)
+        if await repo.mark(s, rec.id) is not None:
+            raise Conflict(f"Recording {rec.id} is already marked do-not-disclose.", slug="already-marked")
+        mark = DoNotDisclose(recording_id=rec.id, reason=reason, marked_by=actor.sub, marked_at=utcnow())
+        s.add(mark)
+        await audit.record(s, actor, "recording.do_not_disclose", "recording", rec.id, {"reason": reason})
+        return mark
+
+
+async def lift_do_not_disclose(ctx: Context, actor: Principal, recording_id: str, reason: str) -> None:
+    async with transaction(ctx.sessions) as s:
+        rec = await readable(s, actor, recording_id, for_update=True)
+        mark = await repo.mark(s, rec.id, for_update=True)
+        if mark is None:
+            raise Conflict(f"Recording {rec.id} is not marked do-not-disclose.", slug="not-marked")
+        await s.delete(mark)
+        await audit.record(s, actor, "recording.do_not_disclose_lifted", "recording", rec.id,
+                           {"reason": reason, "was": mark.reason, "marked_by": mark.marked_by})
