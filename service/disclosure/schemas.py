@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from service.disclosure.models import Case, CaseItem
+from service.recordings.schemas import ClipRange
 from service.retention.schemas import ReasonIn  # noqa: F401  (re-exported for the endpoints)
 
 URN_PATTERN = r"^[A-Z0-9/-]{1,32}$"
@@ -24,22 +25,12 @@ class CaseIn(BaseModel):
         return v.strip()
 
 
-class ItemIn(BaseModel):
+class ItemIn(ClipRange):
     model_config = ConfigDict(extra="forbid")
 
     recording_id: str = Field(min_length=1, max_length=40)
     exhibit_ref: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9/._-]{0,39}$", description='e.g. "JS/1"')
-    clip_start_s: float | None = Field(default=None, ge=0)
-    clip_end_s: float | None = Field(default=None, gt=0)
     accurate: bool = False
-
-    @model_validator(mode="after")
-    def _range(self) -> ItemIn:
-        if (self.clip_start_s is None) != (self.clip_end_s is None):
-            raise ValueError("give both clip_start_s and clip_end_s, or neither")
-        if self.clip_start_s is not None and self.clip_end_s <= self.clip_start_s:
-            raise ValueError("clip_end_s must be after clip_start_s")
-        return self
 
 
 class ItemOut(BaseModel):

@@ -12,9 +12,9 @@ from service.db import transaction
 from service.disclosure import repository as repo
 from service.disclosure.models import Case, CaseItem, DoNotDisclose
 from service.disclosure.schemas import CaseIn, ItemIn
-from service.errors import Conflict, Invalid, NotFound
+from service.errors import Conflict, NotFound
 from service.ids import new_id
-from service.recordings.access import readable
+from service.recordings.access import check_clip, readable
 from service.retention import service as retention
 from service.retention.models import HoldRecording
 from service.retention.schemas import FlagIn
@@ -65,10 +65,7 @@ async def add_item(ctx: Context, actor: Principal, case_id: str, body: ItemIn) -
         if await repo.item_by_ref(s, case.id, body.exhibit_ref) is not None:
             raise Conflict(f"Exhibit reference {body.exhibit_ref} is already used in case {case.urn}.",
                            slug="duplicate-exhibit-ref")
-        duration = (rec.media or {}).get("duration_s")
-        if body.clip_end_s is not None and duration and body.clip_end_s > duration + 0.5:
-            raise Invalid(f"clip_end_s {body.clip_end_s} is past the end of the recording ({duration:.1f} s).",
-                          slug="invalid-clip-range")
+        check_clip(rec, body.clip_end_s)
         flag = await retention.flag_in_session(
             s, ctx.policies, actor, rec.id,
             FlagIn(category="evidence", reference=case.urn, reason=f"exhibit {body.exhibit_ref} in case {case.urn}",

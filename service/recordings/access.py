@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth.schemas import Principal
-from service.errors import Gone, NotFound
+from service.errors import Gone, Invalid, NotFound
 from service.recordings import repository as repo
 from service.recordings.models import Recording
 from service.timeutil import iso
@@ -26,3 +26,12 @@ async def readable(s: AsyncSession, actor: Principal, recording_id: str, *, allo
     if rec.status == "deleted" and not allow_deleted:
         raise tombstone(rec)
     return rec
+
+
+def check_clip(rec: Recording, clip_end_s: float | None) -> None:
+    """A clip must end inside the recording (when its duration is known; half a second of slack for
+    container rounding)."""
+    duration = (rec.media or {}).get("duration_s")
+    if clip_end_s is not None and duration and clip_end_s > duration + 0.5:
+        raise Invalid(f"clip_end_s {clip_end_s} is past the end of the recording ({duration:.1f} s).",
+                      slug="invalid-clip-range")

@@ -3,9 +3,24 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, model_validator
 
 from service.recordings.models import Recording
+
+
+class ClipRange(BaseModel):
+    """An optional part of a recording, in seconds from its start (flags, exhibits, SAR items)."""
+
+    clip_start_s: float | None = Field(default=None, ge=0)
+    clip_end_s: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _range(self):
+        if (self.clip_start_s is None) != (self.clip_end_s is None):
+            raise ValueError("give both clip_start_s and clip_end_s, or neither")
+        if self.clip_start_s is not None and self.clip_end_s <= self.clip_start_s:
+            raise ValueError("clip_end_s must be after clip_start_s")
+        return self
 
 
 class MediaOut(BaseModel):

@@ -5,6 +5,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from service.recordings.schemas import ClipRange
 from service.retention.models import Flag, Hold, Sweep
 
 Text = Field(min_length=1, max_length=2000)
@@ -16,25 +17,15 @@ def _not_blank(v: str | None) -> str | None:
     return v.strip() if v is not None else v
 
 
-class FlagIn(BaseModel):
+class FlagIn(ClipRange):
     model_config = ConfigDict(extra="forbid")
 
     category: str = Field(default="evidence", min_length=1, max_length=40)
     reference: str = Field(min_length=1, max_length=200, description="crime or incident reference")
     reason: str | None = Field(default=None, max_length=2000)
-    clip_start_s: float | None = Field(default=None, ge=0)
-    clip_end_s: float | None = Field(default=None, gt=0)
     consent_reference: str | None = Field(default=None, max_length=200)
 
     _blank = field_validator("reference", "reason", "consent_reference")(_not_blank)
-
-    @model_validator(mode="after")
-    def _range(self) -> FlagIn:
-        if (self.clip_start_s is None) != (self.clip_end_s is None):
-            raise ValueError("give both clip_start_s and clip_end_s, or neither")
-        if self.clip_start_s is not None and self.clip_end_s <= self.clip_start_s:
-            raise ValueError("clip_end_s must be after clip_start_s")
-        return self
 
 
 class ReasonIn(BaseModel):

@@ -18,7 +18,7 @@ from service.db import transaction
 from service.devices import service as devices
 from service.errors import Conflict, Invalid, NotFound
 from service.ids import new_id
-from service.recordings.access import readable
+from service.recordings.access import check_clip, readable
 from service.recordings.models import Recording
 from service.retention import repository as repo
 from service.retention import rules
@@ -119,10 +119,7 @@ async def flag_in_session(s: AsyncSession, policies: Policies, actor: Principal,
         raise Invalid(f"Unknown flag category {body.category!r}; use one of: {choices}.", slug="invalid-category")
     if cat.requires_consent and not body.consent_reference:
         raise Invalid(f"Category {body.category!r} needs a consent_reference.", slug="consent-required")
-    duration = (rec.media or {}).get("duration_s")
-    if body.clip_end_s is not None and duration and body.clip_end_s > duration + 0.5:
-        raise Invalid(f"clip_end_s {body.clip_end_s} is past the end of the recording ({duration:.1f} s).",
-                      slug="invalid-clip-range")
+    check_clip(rec, body.clip_end_s)
     flag = Flag(id=new_id("flg"), recording_id=rec.id, category=body.category, reference=body.reference,
                 reason=body.reason, clip_start_s=body.clip_start_s, clip_end_s=body.clip_end_s, source=source,
                 created_by=actor.sub, created_at=utcnow())

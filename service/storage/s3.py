@@ -16,7 +16,14 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from service.storage.base import CHUNK, AssemblyPart, AssemblyRejected, ObjectInfo, ObjectNotFound, StorageError
+from service.storage.base import (
+    CHUNK,
+    AssemblyPart,
+    AssemblyRejected,
+    ObjectInfo,
+    ObjectNotFound,
+    StorageError,
+)
 
 PART = 8 * 1024 * 1024
 MIN_PART = 5 * 1024 * 1024  # S3's floor for every part but the last
