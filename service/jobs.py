@@ -25,18 +25,20 @@ JobFn = Callable[..., Awaitable[Any]]
 
 
 def registry() -> dict[str, JobFn]:
+    from service.disclosure import tasks as disclosure_tasks
     from service.ingest import tasks as ingest_tasks
     from service.retention import tasks as retention_tasks
 
-    return {**ingest_tasks.JOBS, **retention_tasks.JOBS}
+    return {**ingest_tasks.JOBS, **retention_tasks.JOBS, **disclosure_tasks.JOBS}
 
 
 def cron_registry() -> list[tuple[str, Callable[[Settings], int]]]:
     """(job name, interval-in-seconds getter) for periodic jobs."""
+    from service.disclosure import tasks as disclosure_tasks
     from service.ingest import tasks as ingest_tasks
     from service.retention import tasks as retention_tasks
 
-    return [*ingest_tasks.CRON, *retention_tasks.CRON]
+    return [*ingest_tasks.CRON, *retention_tasks.CRON, *disclosure_tasks.CRON]
 
 
 async def run_job(ctx: Context, name: str, **kwargs: Any) -> Any:

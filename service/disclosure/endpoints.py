@@ -1,11 +1,17 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Body, Depends, Request
+from fastapi.responses import StreamingResponse
 
+from service.audit import service as audit
 from service.auth.endpoints import require
 from service.auth.schemas import Principal
-from service.disclosure import service
-from service.disclosure.schemas import CaseIn, CaseOut, ItemIn, ItemOut, MarkOut, ReasonIn
+from service.db import transaction
+from service.disclosure import bundles, service
+from service.disclosure.models import Bundle
+from service.disclosure.schemas import BundleOut, CaseIn, CaseOut, ItemIn, ItemOut, MarkOut, ReasonIn
+from service.errors import Conflict, NotFound
+from service.recordings.service import parse_range, ranged_response
 
 router = APIRouter(tags=["disclosure"])
 disclosure = require("disclosure", "admin")
@@ -43,3 +49,35 @@ async def mark(request: Request, recording_id: str, body: ReasonIn, actor: Princ
 @router.delete("/v1/recordings/{recording_id}/do-not-disclose", status_code=204)
 async def lift(request: Request, recording_id: str, body: ReasonIn = Body(...), actor: Principal = Depends(supervisor)):
     await service.lift_do_not_disclose(request.app.state.ctx, actor, recording_id, body.reason)
+
+
+@router.post("/v1/cases/{case_id}/bundles", status_code=202, response_model=BundleOut)
+async def request_bundle(request: Request, case_id: str, actor: Principal = Depends(disclosure)):
+    return BundleOut.of(await bundles.request_bundle(request.app.state.ctx, actor, case_id))
+
+
+@router.get("/v1/bundles/{bundle_id}", response_model=BundleOut)
+async def get_bundle(request: Request, bundle_id: str, _: Principal = Depends(disclosure)):
+    async with request.app.state.ctx.sessions() as s:
+        return BundleOut.of(await _bundle(s, bundle_id))
+
+
+@router.get("/v1/bundles/{bundle_id}/download", response_class=StreamingResponse)
+async def download_bundle(request: Request, bundle_id: str, actor: Principal = Depends(disclosure)):
+    ctx = request.app.state.ctx
+    async with transaction(ctx.sessions) as s:
+        b = await _bundle(s, bundle_id)
+        if b.status != "ready":
+            raise Conflict(f"Bundle {bundle_id} is {b.status}, not ready.", slug="bundle-not-ready", status_value=b.status)
+        rng = parse_range(request.headers.get("range"), b.size_bytes)
+        await audit.record(s, actor, "bundle.downloaded", "bundle", b.id,
+                           {"range": [rng.start, rng.end - 1] if rng.partial else None, "user_agent": actor.user_agent})
+    return ranged_response(ctx.store.read(b.storage_key, rng.start, rng.end), rng, b.size_bytes,
+                           "application/zip", etag=b.sha256, filename=f"{b.id}.zip")
+
+
+async def _bundle(s, bundle_id: str) -> Bundle:
+    b = await s.get(Bundle, bundle_id)
+    if b is None:
+        raise NotFound(f"No bundle {bundle_id!r}.", slug="bundle-not-found")
+    return b

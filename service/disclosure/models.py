@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base, UTCDateTime
@@ -51,3 +51,24 @@ class DoNotDisclose(Base):
     reason: Mapped[str] = mapped_column(String(2000), nullable=False)
     marked_by: Mapped[str] = mapped_column(String(200), nullable=False)
     marked_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+class Bundle(Base):
+    """A CPS bundle: a ZIP of a case's exhibits, built by a job; only a ``ready`` one is ever served."""
+
+    __tablename__ = "bundles"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), nullable=False)
+    status: Mapped[str] = mapped_column(String(10), nullable=False)  # queued | building | ready | failed
+    items_total: Mapped[int] = mapped_column(nullable=False, default=0)
+    items_done: Mapped[int] = mapped_column(nullable=False, default=0)
+    attempts: Mapped[int] = mapped_column(nullable=False, default=0)
+    storage_key: Mapped[str | None] = mapped_column(String(300))
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(String(2000))
+    created_by: Mapped[str] = mapped_column(String(200), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -4,7 +4,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from service.disclosure.models import Case, CaseItem
+from service.disclosure.models import Bundle, Case, CaseItem
 from service.recordings.schemas import ClipRange
 from service.retention.schemas import ReasonIn  # noqa: F401  (re-exported for the endpoints)
 
@@ -74,3 +74,24 @@ class MarkOut(BaseModel):
     reason: str
     marked_by: str
     marked_at: datetime
+
+
+class BundleOut(BaseModel):
+    bundle_id: str
+    case_id: str
+    status: str
+    progress: float
+    items_total: int
+    items_done: int
+    size_bytes: int | None
+    sha256: str | None
+    error: str | None
+    created_at: datetime
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, b: Bundle) -> BundleOut:
+        progress = 1.0 if b.status == "ready" else (b.items_done / b.items_total if b.items_total else 0.0)
+        return cls(bundle_id=b.id, case_id=b.case_id, status=b.status, progress=round(progress, 3),
+                   items_total=b.items_total, items_done=b.items_done, size_bytes=b.size_bytes, sha256=b.sha256,
+                   error=b.error, created_at=b.created_at, finished_at=b.finished_at)

@@ -90,10 +90,4 @@ async def unrestrict(request: Request, recording_id: str, body: ReasonIn = Body(
 async def get_media(request: Request, recording_id: str, actor: Principal = Depends(viewer)):
     rec, rng, body = await service.open_media(request.app.state.ctx, actor, recording_id,
                                               request.headers.get("range"))
-    headers = {"Accept-Ranges": "bytes", "Content-Length": str(rng.end - rng.start),
-               "ETag": f'"{rec.sha256}"', "Cache-Control": "private, no-store",
-               "Content-Disposition": f'inline; filename="{rec.id}"'}
-    if rng.partial:
-        headers["Content-Range"] = f"bytes {rng.start}-{rng.end - 1}/{rec.size_bytes}"
-    return StreamingResponse(body, status_code=206 if rng.partial else 200, headers=headers,
-                             media_type=rec.content_type)
+    return service.ranged_response(body, rng, rec.size_bytes, rec.content_type, etag=rec.sha256, filename=rec.id)

@@ -93,6 +93,18 @@ def parse_range(header: str | None, size: int) -> ByteRange:
     return ByteRange(start, end, True)
 
 
+def ranged_response(body: AsyncIterator[bytes], rng: ByteRange, size: int, media_type: str, *, etag: str,
+                    filename: str):
+    """A streamed body answering a (possibly partial) GET: 206 with Content-Range, or 200."""
+    from fastapi.responses import StreamingResponse
+
+    headers = {"Accept-Ranges": "bytes", "Content-Length": str(rng.end - rng.start), "ETag": f'"{etag}"',
+               "Cache-Control": "private, no-store", "Content-Disposition": f'inline; filename="{filename}"'}
+    if rng.partial:
+        headers["Content-Range"] = f"bytes {rng.start}-{rng.end - 1}/{size}"
+    return StreamingResponse(body, status_code=206 if rng.partial else 200, headers=headers, media_type=media_type)
+
+
 async def open_media(ctx: Context, actor: Principal, recording_id: str,
                      range_header: str | None) -> tuple[Recording, ByteRange, AsyncIterator[bytes]]:
     async with transaction(ctx.sessions) as s:

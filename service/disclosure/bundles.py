@@ -1,0 +1,225 @@
+"""Building a CPS bundle: re-verify each source's SHA-256, cut each exhibit (ffmpeg stream copy, or a
+frame-exact re-encode when ``accurate``), and stream a ZIP with the clips, ``manifest.json``,
+``manifest.csv`` and ``continuity.csv`` (every audit event of every source) into object storage.
+
+Clips are cut one at a time into a temporary folder (a clip, never the bundle, touches local disk). The
+bundle becomes ``ready`` only after the whole ZIP is stored; a worker killed mid-build leaves it
+``building``, and the janitor re-queues it (three attempts, then ``failed``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import hashlib
+import io
+import json
+import os
+import tempfile
+import zlib
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import structlog
+from sqlalchemy import select
+
+from service.audit import repository as audit_repo
+from service.audit import service as audit
+from service.auth.schemas import Principal, system_principal
+from service.context import Context
+from service.db import transaction
+from service.devices import service as devices
+from service.disclosure import repository as repo
+from service.disclosure.models import Bundle
+from service.disclosure.zipstream import Member, zip_to_store
+from service.errors import Conflict, NotFound
+from service.ids import new_id
+from service.media.clip import cut_async
+from service.recordings.models import Recording
+from service.timeutil import iso, utcnow
+
+log = structlog.get_logger(__name__)
+MAX_ATTEMPTS = 3
+MANIFEST_COLUMNS = ["exhibit_ref", "file", "sha256", "size_bytes", "source_recording_id", "source_sha256",
+                    "clip_start_s", "clip_end_s", "accurate", "officer_id", "device_id", "trusted_start",
+                    "time_trust"]
+
+
+class BuildFailed(Exception):
+    pass
+
+
+async def request_bundle(ctx: Context, actor: Principal, case_id: str) -> Bundle:
+    async with transaction(ctx.sessions) as s:
+        case = await repo.get_case(s, case_id, for_update=True)
+        if case is None:
+            raise NotFound(f"No case {case_id!r}.", slug="case-not-found")
+        items = await repo.items(s, case.id)
+        if not items:
+            raise Conflict(f"Case {case.urn} has no exhibits to bundle.", slug="empty-case")
+        now = utcnow()
+        bundle = Bundle(id=new_id("bdl"), case_id=case.id, status="queued", items_total=len(items), items_done=0,
+                        attempts=0, created_by=actor.sub, created_at=now, updated_at=now)
+        s.add(bundle)
+        await audit.record(s, actor, "bundle.requested", "case", case.id, {"bundle_id": bundle.id, "items": len(items)})
+    await ctx.jobs.enqueue("build_bundle", bundle_id=bundle.id)
+    return bundle
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in name)
+
+
+async def _verify_source(ctx: Context, rec: Recording) -> None:
+    h = hashlib.sha256()
+    async for chunk in ctx.store.read(rec.storage_key):
+        h.update(chunk)
+    if h.hexdigest() != rec.sha256:
+        raise BuildFailed(f"source {rec.id} no longer matches its SHA-256 (stored {h.hexdigest()}, "
+                          f"recorded {rec.sha256})")
+
+
+def _file_reader(path: str):
+    def open_() -> AsyncIterator[bytes]:
+        async def gen():
+            f = await asyncio.to_thread(open, path, "rb")
+            try:
+                while chunk := await asyncio.to_thread(f.read, 1024 * 1024):
+                    yield chunk
+            finally:
+                f.close()
+        return gen()
+    return open_
+
+
+def _digest(path: str) -> tuple[str, int, int]:
+    """SHA-256 for the manifest and CRC-32 so the clip can be stored uncompressed while streaming."""
+    sha, crc, size = hashlib.sha256(), 0, 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1024 * 1024):
+            sha.update(chunk)
+            crc = zlib.crc32(chunk, crc)
+            size += len(chunk)
+    return sha.hexdigest(), crc, size
+
+
+def _text(data: bytes):
+    async def gen():
+        yield data
+    return lambda: gen()
+
+
+async def build(ctx: Context, bundle_id: str) -> str:
+    actor = system_principal("bundle-builder")
+    async with transaction(ctx.sessions) as s:
+        bundle = await s.get(Bundle, bundle_id, with_for_update=True, populate_existing=True)
+        if bundle is None or bundle.status in ("ready", "failed"):
+            return "skipped"
+        bundle.status, bundle.attempts, bundle.items_done = "building", bundle.attempts + 1, 0
+        bundle.updated_at = utcnow()
+        case = await repo.get_case(s, bundle.case_id)
+        items = await repo.items(s, case.id)
+        recs = {r.id: r for r in (await s.execute(select(Recording).where(
+            Recording.id.in_([i.recording_id for i in items])))).scalars()}
+    try:
+        with tempfile.TemporaryDirectory(prefix="bwv-bundle-") as tmp:
+            members, rows = [], []
+            for n, item in enumerate(items, start=1):
+                rec = recs[item.recording_id]
+                async with ctx.sessions() as s:
+                    if rec.status != "active":
+                        raise BuildFailed(f"source {rec.id} of exhibit {item.exhibit_ref} was deleted")
+                    mark = await repo.mark(s, rec.id)
+                    if mark is not None:
+                        raise BuildFailed(f"source {rec.id} of exhibit {item.exhibit_ref} is marked do-not-disclose")
+                await _verify_source(ctx, rec)
+                name = f"{_safe(item.exhibit_ref)}.mp4"
+                path = os.path.join(tmp, name)
+                source = await ctx.store.local_path(rec.storage_key)
+                start = item.clip_start_s or 0.0
+                result = await cut_async(source, path, start, item.clip_end_s, accurate=item.accurate,
+                                         source_duration_s=(rec.media or {}).get("duration_s"))
+                digest, crc, size = await asyncio.to_thread(_digest, path)
+                members.append(Member(name, _file_reader(path), size=size, crc32=crc))
+                rows.append({"exhibit_ref": item.exhibit_ref, "file": name, "sha256": digest,
+                             "size_bytes": size, "source_recording_id": rec.id, "source_sha256": rec.sha256,
+                             "clip_start_s": start, "clip_end_s": item.clip_end_s if item.clip_end_s else result.end_s,
+                             "accurate": item.accurate, "officer_id": rec.officer_id, "device_id": rec.device_id,
+                             "trusted_start": iso(rec.trusted_start or rec.basis_start), "time_trust": rec.time_trust})
+                async with transaction(ctx.sessions) as s:
+                    b = await s.get(Bundle, bundle_id, with_for_update=True, populate_existing=True)
+                    b.items_done, b.updated_at = n, utcnow()
+                    await audit.record(s, actor, "recording.clipped", "recording", rec.id,
+                                       {"bundle_id": bundle_id, "case_urn": case.urn, "exhibit_ref": item.exhibit_ref,
+                                        "clip": [start, item.clip_end_s], "sha256": digest})
+            async with ctx.sessions() as s:
+                events = await audit_repo.events_for_objects(s, sorted({r["source_recording_id"] for r in rows}))
+            members += [Member("manifest.json", _text(_manifest_json(case, bundle_id, rows))),
+                         Member("manifest.csv", _text(_csv(MANIFEST_COLUMNS, rows))),
+                         Member("continuity.csv", _text(_continuity(events)))]
+            key = f"bundles/{bundle_id}.zip"
+            size, sha = await zip_to_store(ctx.store, key, members)
+    except Exception as e:
+        await _fail(ctx, bundle_id, e)
+        raise
+    async with transaction(ctx.sessions) as s:
+        b = await s.get(Bundle, bundle_id, with_for_update=True, populate_existing=True)
+        b.status, b.storage_key, b.size_bytes, b.sha256 = "ready", key, size, sha
+        b.finished_at = b.updated_at = utcnow()
+        await audit.record(s, actor, "bundle.built", "case", case.id,
+                           {"bundle_id": bundle_id, "sha256": sha, "size_bytes": size, "items": len(rows)})
+    return "ready"
+
+
+async def _fail(ctx: Context, bundle_id: str, error: Exception) -> None:
+    """A source that fails verification fails the bundle loudly (alert); other errors are retried."""
+    permanent = isinstance(error, BuildFailed | ValueError)
+    async with transaction(ctx.sessions) as s:
+        b = await s.get(Bundle, bundle_id, with_for_update=True, populate_existing=True)
+        b.error, b.updated_at = f"{type(error).__name__}: {error}"[:2000], utcnow()
+        if permanent or b.attempts >= MAX_ATTEMPTS:
+            b.status, b.finished_at = "failed", utcnow()
+            await devices.raise_alert(s, "bundle_failed", "bundle", bundle_id, f"Bundle {bundle_id} failed: {error}",
+                                      severity="critical")
+        else:
+            b.status = "queued"
+
+
+async def requeue_stuck(ctx: Context, older_than: timedelta = timedelta(minutes=30)) -> int:
+    """Bundles left ``building`` by a dead worker are queued again (or failed after MAX_ATTEMPTS)."""
+    cutoff = utcnow() - older_than
+    async with transaction(ctx.sessions) as s:
+        stuck = list((await s.execute(select(Bundle).where(Bundle.status.in_(("building", "queued")),
+                                                           Bundle.updated_at < cutoff))).scalars())
+        for b in stuck:
+            if b.attempts >= MAX_ATTEMPTS:
+                b.status, b.finished_at, b.error = "failed", utcnow(), "gave up after repeated interrupted builds"
+            else:
+                b.status, b.updated_at = "queued", utcnow()
+    for b in stuck:
+        if b.status == "queued":
+            await ctx.jobs.enqueue("build_bundle", bundle_id=b.id)
+    return len(stuck)
+
+
+def _csv(columns: list[str], rows: list[dict]) -> bytes:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue().encode()
+
+
+def _manifest_json(case, bundle_id: str, rows: list[dict]) -> bytes:
+    doc = {"bundle_id": bundle_id, "case": {"urn": case.urn, "title": case.title}, "created_at": iso(utcnow()),
+           "exhibits": rows,
+           "note": "Copy clips start at the key frame at or before clip_start_s; 'accurate' clips are re-encoded."}
+    return json.dumps(doc, indent=2).encode()
+
+
+def _continuity(events) -> bytes:
+    cols = ["recording_id", "seq", "at", "actor", "roles", "action", "details", "ip", "hash"]
+    rows = [{"recording_id": e.object_id, "seq": e.seq, "at": iso(e.at), "actor": e.actor,
+             "roles": " ".join(e.roles), "action": e.action, "details": json.dumps(e.details, sort_keys=True),
+             "ip": e.ip or "", "hash": e.hash} for e in events]
+    return _csv(cols, rows)

@@ -1,0 +1,18 @@
+"""Disclosure jobs: build a bundle; re-queue bundles a dead worker left half-built."""
+
+from __future__ import annotations
+
+from service.context import Context
+from service.disclosure import bundles
+
+
+async def build_bundle(ctx: Context, bundle_id: str) -> str:
+    return await bundles.build(ctx, bundle_id)
+
+
+async def bundle_janitor(ctx: Context) -> int:
+    return await bundles.requeue_stuck(ctx)
+
+
+JOBS = {"build_bundle": build_bundle, "bundle_janitor": bundle_janitor}
+CRON = [("bundle_janitor", lambda settings: settings.janitor_interval_s)]
