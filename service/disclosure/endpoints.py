@@ -4,12 +4,22 @@ from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import StreamingResponse
 
 from service.audit import service as audit
-from service.auth.endpoints import require
+from service.auth.endpoints import client_ip, require
 from service.auth.schemas import Principal
 from service.db import transaction
-from service.disclosure import bundles, service
+from service.disclosure import bundles, service, shares
 from service.disclosure.models import Bundle
-from service.disclosure.schemas import BundleOut, CaseIn, CaseOut, ItemIn, ItemOut, MarkOut, ReasonIn
+from service.disclosure.schemas import (
+    BundleOut,
+    CaseIn,
+    CaseOut,
+    ItemIn,
+    ItemOut,
+    MarkOut,
+    ReasonIn,
+    ShareIn,
+    ShareOut,
+)
 from service.errors import Conflict, NotFound
 from service.recordings.service import parse_range, ranged_response
 
@@ -81,3 +91,26 @@ async def _bundle(s, bundle_id: str) -> Bundle:
     if b is None:
         raise NotFound(f"No bundle {bundle_id!r}.", slug="bundle-not-found")
     return b
+
+
+@router.post("/v1/bundles/{bundle_id}/shares", status_code=201, response_model=ShareOut)
+async def create_share(request: Request, bundle_id: str, body: ShareIn, actor: Principal = Depends(disclosure)):
+    ctx = request.app.state.ctx
+    share, token = await shares.create_share(ctx, actor, bundle_id, body.recipient, body.expires_at, body.max_downloads)
+    return ShareOut(share_id=share.id, url=f"{ctx.settings.public_base_url.rstrip('/')}/v1/shared/{token}",
+                    recipient=share.recipient, expires_at=share.expires_at, max_downloads=share.max_downloads)
+
+
+@router.delete("/v1/shares/{share_id}", status_code=204)
+async def revoke_share(request: Request, share_id: str, actor: Principal = Depends(disclosure)):
+    await shares.revoke(request.app.state.ctx, actor, share_id)
+
+
+@router.get("/v1/shared/{token}", response_class=StreamingResponse)
+async def shared_download(request: Request, token: str):
+    """No login: the token is the capability. Every access is audited with address and user agent."""
+    ctx = request.app.state.ctx
+    bundle, rng = await shares.open_download(ctx, token, request.headers.get("range"), client_ip(request),
+                                             request.headers.get("user-agent"))
+    return ranged_response(ctx.store.read(bundle.storage_key, rng.start, rng.end), rng, bundle.size_bytes,
+                           "application/zip", etag=bundle.sha256, filename=f"{bundle.id}.zip")

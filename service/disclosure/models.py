@@ -72,3 +72,21 @@ class Bundle(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Share(Base):
+    """An expiring link to a ready bundle. Only the SHA-256 of its token is stored."""
+
+    __tablename__ = "shares"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    bundle_id: Mapped[str] = mapped_column(ForeignKey("bundles.id"), nullable=False)
+    token_sha256: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    recipient: Mapped[str] = mapped_column(String(200), nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    max_downloads: Mapped[int] = mapped_column(nullable=False)
+    downloads: Mapped[int] = mapped_column(nullable=False, default=0)
+    created_by: Mapped[str] = mapped_column(String(200), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    revoked_by: Mapped[str | None] = mapped_column(String(200))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from service.disclosure.models import Bundle, Case, CaseItem
 from service.recordings.schemas import ClipRange
@@ -95,3 +95,19 @@ class BundleOut(BaseModel):
         return cls(bundle_id=b.id, case_id=b.case_id, status=b.status, progress=round(progress, 3),
                    items_total=b.items_total, items_done=b.items_done, size_bytes=b.size_bytes, sha256=b.sha256,
                    error=b.error, created_at=b.created_at, finished_at=b.finished_at)
+
+
+class ShareIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    recipient: str = Field(min_length=1, max_length=200)
+    expires_at: AwareDatetime
+    max_downloads: int = Field(ge=1, le=1000)
+
+
+class ShareOut(BaseModel):
+    share_id: str
+    url: str
+    recipient: str
+    expires_at: datetime
+    max_downloads: int

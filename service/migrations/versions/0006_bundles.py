@@ -11,7 +11,6 @@ from alembic import op
 
 import service.db
 
-
 revision = '0006'
 down_revision = '0005'
 branch_labels = None
