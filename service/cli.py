@@ -6,6 +6,7 @@ import asyncio
 import getpass
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -18,10 +19,12 @@ token_app = typer.Typer(no_args_is_help=True, help="Issue tokens.")
 dock_app = typer.Typer(no_args_is_help=True, help="Register and revoke docking stations.")
 audit_app = typer.Typer(no_args_is_help=True, help="Check the audit chain.")
 retention_app = typer.Typer(no_args_is_help=True, help="Retention sweeps.")
+bundle_app = typer.Typer(no_args_is_help=True, help="CPS bundles.")
 app.add_typer(token_app, name="token")
 app.add_typer(dock_app, name="dock")
 app.add_typer(audit_app, name="audit")
 app.add_typer(retention_app, name="retention")
+app.add_typer(bundle_app, name="bundle")
 
 # soft_wrap: an operator's one-line message must stay one line, whatever the terminal width.
 out = Console(soft_wrap=True)
@@ -232,6 +235,21 @@ def retention_sweep(dry_run: bool = typer.Option(False, "--dry-run", help="only 
     n = report.due if dry_run else report.deleted
     out.print(f"sweep {report.sweep_id} as of {iso(report.as_of)}: {verb} {n} recordings "
               f"({report.bytes} bytes); refused by storage: {report.refused}", highlight=False)
+
+
+@bundle_app.command("verify")
+def bundle_verify(path: Path = typer.Argument(..., help="a downloaded bundle ZIP")) -> None:
+    """Re-hash every exhibit against the manifest; needs no access to bodycam. Exit 1 when it fails."""
+    from service.disclosure.verify import verify_bundle
+
+    verdict = verify_bundle(path)
+    if verdict.ok:
+        print(f"PASS: {verdict.checked} exhibits match manifest.json ({path.name})")
+        return
+    print(f"FAIL: {path.name}")
+    for p in verdict.problems:
+        print(f"  - {p}")
+    raise typer.Exit(1)
 
 
 @app.command()

@@ -100,3 +100,27 @@ async def test_an_empty_case_cannot_be_bundled(stack):
     cid = (await stack.client.post("/v1/cases", json={"urn": "EMPTY-1", "title": "t"}, headers=dis)).json()["id"]
     assert (await stack.client.post(f"/v1/cases/{cid}/bundles", headers=dis)).status_code == 409
     assert (await stack.client.get("/v1/bundles/bdl_nope", headers=dis)).status_code == 404
+
+
+async def test_bwv_bundle_verify_passes_and_fails_on_a_flipped_byte(stack, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    dis, cid, _, _ = await _case_with_exhibits(stack, "verify")
+    bid = (await stack.client.post(f"/v1/cases/{cid}/bundles", headers=dis)).json()["bundle_id"]
+    await stack.drain_jobs()
+    data = (await stack.client.get(f"/v1/bundles/{bid}/download", headers=dis)).content
+    good = tmp_path / "bundle.zip"
+    good.write_bytes(data)
+    bwv = str(Path(sys.executable).parent / "bwv")
+    ok = subprocess.run([bwv, "bundle", "verify", str(good)], capture_output=True, text=True)
+    assert ok.returncode == 0 and ok.stdout.startswith("PASS: 3 exhibits"), ok.stdout + ok.stderr
+    z = zipfile.ZipFile(io.BytesIO(data))
+    info = z.getinfo("JS-3.mp4")
+    flipped = bytearray(data)
+    flipped[info.header_offset + 30 + len(info.filename) + 5000] ^= 0x01  # inside the stored clip
+    bad = tmp_path / "bundle-flipped.zip"
+    bad.write_bytes(bytes(flipped))
+    fail = subprocess.run([bwv, "bundle", "verify", str(bad)], capture_output=True, text=True)
+    assert fail.returncode == 1 and fail.stdout.startswith("FAIL") and "JS/3" in fail.stdout, fail.stdout
