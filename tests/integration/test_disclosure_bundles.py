@@ -124,3 +124,32 @@ async def test_bwv_bundle_verify_passes_and_fails_on_a_flipped_byte(stack, tmp_p
     bad.write_bytes(bytes(flipped))
     fail = subprocess.run([bwv, "bundle", "verify", str(bad)], capture_output=True, text=True)
     assert fail.returncode == 1 and fail.stdout.startswith("FAIL") and "JS/3" in fail.stdout, fail.stdout
+
+
+async def test_a_build_left_half_done_by_a_dead_worker_is_retried_never_served(stack):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from service.disclosure.models import Bundle
+    from service.disclosure.tasks import bundle_janitor
+    from service.timeutil import utcnow
+
+    dis, cid, _, _ = await _case_with_exhibits(stack, "dead")
+    bid = (await stack.client.post(f"/v1/cases/{cid}/bundles", headers=dis)).json()["bundle_id"]
+    # As a worker killed mid-build leaves it: building, one attempt used, no object, nothing enqueued.
+    jobs = stack.ctx.jobs
+    if hasattr(jobs, "_tasks"):
+        for t in list(jobs._tasks):  # noqa: SLF001 - drop the queued in-process job, as a crash would
+            t.cancel()
+    else:
+        await jobs.pool.delete(stack.settings.queue_name)
+    async with stack.ctx.sessions() as s, s.begin():
+        await s.execute(update(Bundle).where(Bundle.id == bid).values(
+            status="building", attempts=1, items_done=1, updated_at=utcnow() - timedelta(hours=1)))
+    assert (await stack.client.get(f"/v1/bundles/{bid}/download", headers=dis)).status_code == 409
+    assert await bundle_janitor(stack.ctx) == 1
+    await stack.drain_jobs()
+    st = (await stack.client.get(f"/v1/bundles/{bid}", headers=dis)).json()
+    assert st["status"] == "ready" and st["items_done"] == 3
+    assert (await stack.client.get(f"/v1/bundles/{bid}/download", headers=dis)).status_code == 200
