@@ -73,7 +73,7 @@ def _safe(name: str) -> str:
 async def _verify_source(ctx: Context, rec: Recording) -> None:
     h = hashlib.sha256()
     async for chunk in ctx.store.read(rec.storage_key):
-        h.update(chunk)
+        await asyncio.to_thread(h.update, chunk)  # hashlib releases the GIL: the cut runs alongside
     if h.hexdigest() != rec.sha256:
         raise BuildFailed(f"source {rec.id} no longer matches its SHA-256 (stored {h.hexdigest()}, "
                           f"recorded {rec.sha256})")
@@ -123,7 +123,7 @@ async def build(ctx: Context, bundle_id: str) -> str:
             Recording.id.in_([i.recording_id for i in items])))).scalars()}
     try:
         with tempfile.TemporaryDirectory(prefix="bwv-bundle-") as tmp:
-            members, rows = [], []
+            members, rows, verified = [], [], set()
             for n, item in enumerate(items, start=1):
                 rec = recs[item.recording_id]
                 async with ctx.sessions() as s:
@@ -132,13 +132,17 @@ async def build(ctx: Context, bundle_id: str) -> str:
                     mark = await repo.mark(s, rec.id)
                     if mark is not None:
                         raise BuildFailed(f"source {rec.id} of exhibit {item.exhibit_ref} is marked do-not-disclose")
-                await _verify_source(ctx, rec)
                 name = f"{_safe(item.exhibit_ref)}.mp4"
                 path = os.path.join(tmp, name)
                 source = await ctx.store.local_path(rec.storage_key)
                 start = item.clip_start_s or 0.0
-                result = await cut_async(source, path, start, item.clip_end_s, accurate=item.accurate,
-                                         source_duration_s=(rec.media or {}).get("duration_s"))
+                cutting = cut_async(source, path, start, item.clip_end_s, accurate=item.accurate,
+                                    source_duration_s=(rec.media or {}).get("duration_s"))
+                if rec.id in verified:
+                    result = await cutting
+                else:  # each source is re-verified once per bundle, while its first clip is cut
+                    _, result = await asyncio.gather(_verify_source(ctx, rec), cutting)
+                    verified.add(rec.id)
                 digest, crc, size = await asyncio.to_thread(_digest, path)
                 members.append(Member(name, _file_reader(path), size=size, crc32=crc))
                 rows.append({"exhibit_ref": item.exhibit_ref, "file": name, "sha256": digest,
