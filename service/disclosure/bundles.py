@@ -123,7 +123,7 @@ async def build(ctx: Context, bundle_id: str) -> str:
             Recording.id.in_([i.recording_id for i in items])))).scalars()}
     try:
         with tempfile.TemporaryDirectory(prefix="bwv-bundle-") as tmp:
-            members, rows, verified = [], [], set()
+            members, rows, verified, digesting = [], [], set(), []
             for n, item in enumerate(items, start=1):
                 rec = recs[item.recording_id]
                 async with ctx.sessions() as s:
@@ -143,19 +143,26 @@ async def build(ctx: Context, bundle_id: str) -> str:
                 else:  # each source is re-verified once per bundle, while its first clip is cut
                     _, result = await asyncio.gather(_verify_source(ctx, rec), cutting)
                     verified.add(rec.id)
-                digest, crc, size = await asyncio.to_thread(_digest, path)
+                # The clip's digest runs in a thread while the next clip is cut.
+                digesting.append((item, rec, name, path, start, result, asyncio.create_task(
+                    asyncio.to_thread(_digest, path))))
+                async with transaction(ctx.sessions) as s:
+                    b = await s.get(Bundle, bundle_id, with_for_update=True, populate_existing=True)
+                    b.items_done, b.updated_at = n, utcnow()
+            clipped = []
+            for item, rec, name, path, start, result, task in digesting:
+                digest, crc, size = await task
                 members.append(Member(name, _file_reader(path), size=size, crc32=crc))
                 rows.append({"exhibit_ref": item.exhibit_ref, "file": name, "sha256": digest,
                              "size_bytes": size, "source_recording_id": rec.id, "source_sha256": rec.sha256,
                              "clip_start_s": start, "clip_end_s": item.clip_end_s if item.clip_end_s else result.end_s,
                              "accurate": item.accurate, "officer_id": rec.officer_id, "device_id": rec.device_id,
                              "trusted_start": iso(rec.trusted_start or rec.basis_start), "time_trust": rec.time_trust})
-                async with transaction(ctx.sessions) as s:
-                    b = await s.get(Bundle, bundle_id, with_for_update=True, populate_existing=True)
-                    b.items_done, b.updated_at = n, utcnow()
-                    await audit.record(s, actor, "recording.clipped", "recording", rec.id,
-                                       {"bundle_id": bundle_id, "case_urn": case.urn, "exhibit_ref": item.exhibit_ref,
-                                        "clip": [start, item.clip_end_s], "sha256": digest})
+                clipped.append(("recording.clipped", "recording", rec.id,
+                                {"bundle_id": bundle_id, "case_urn": case.urn, "exhibit_ref": item.exhibit_ref,
+                                 "clip": [start, item.clip_end_s], "sha256": digest}))
+            async with transaction(ctx.sessions) as s:
+                await audit.record_many(s, actor, clipped)  # before continuity.csv is read, so it lists them
             async with ctx.sessions() as s:
                 events = await audit_repo.events_for_objects(s, sorted({r["source_recording_id"] for r in rows}))
             members += [Member("manifest.json", _text(_manifest_json(case, bundle_id, rows))),
