@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit.models import AuditEvent
 from service.db import is_postgres
+from service.disclosure.models import Share
 from service.recordings.models import Recording
 from service.retention.models import Flag, Hold
 
@@ -28,4 +29,5 @@ async def counts(s: AsyncSession, start: datetime, end: datetime) -> dict[str, d
         "flagged": await per_month(s, Flag.created_at, start, end),
         "held": await per_month(s, Hold.created_at, start, end),
         "restricted": await per_month(s, AuditEvent.at, start, end, AuditEvent.action == "recording.restricted"),
+        "shared": await per_month(s, Share.created_at, start, end),
     }

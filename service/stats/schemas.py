@@ -12,6 +12,7 @@ class MonthStats(BaseModel):
     flagged: int = 0
     held: int = 0
     restricted: int = 0
+    shared: int = 0
 
 
 class StatsOut(BaseModel):

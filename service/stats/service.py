@@ -7,7 +7,7 @@ from service.errors import Invalid
 from service.stats import repository as repo
 from service.stats.schemas import MonthStats, StatsOut
 
-FIELDS = ("uploaded", "auto_deleted", "flagged", "held", "restricted")
+FIELDS = ("uploaded", "auto_deleted", "flagged", "held", "restricted", "shared")
 
 
 async def stats(ctx: Context, start: datetime, end: datetime) -> StatsOut:

@@ -55,6 +55,7 @@ async def test_expired_revoked_and_wrong_tokens(stack):
                                      headers=dis)).json() for _ in range(3)]
     paths = ["/" + m["url"].split("/", 3)[3] for m in made]
     assert (await stack.client.get(paths[0])).status_code == 200
+    assert (await stack.client.get("/v1/stats")).json()["totals"]["shared"] == 3
     async with stack.ctx.sessions() as s, s.begin():
         await s.execute(update(Share).where(Share.id == made[1]["share_id"])
                         .values(expires_at=datetime.now(UTC) - timedelta(minutes=1)))
