@@ -71,7 +71,7 @@ async def test_any_single_tampering_is_detected(stack, data):
         field = data.draw(st.sampled_from(FIELDS), label="field")
         value = {"actor": "'someone-else'", "action": "'recording.deleted'", "object_id": "'rec-x'",
                  "details": "'{\"i\": -1}'", "roles": "'[\"admin\"]'", "ip": "'1.2.3.4'",
-                 "prev_hash": "'" + "0" * 64 + "'", "hash": "'" + "f" * 64 + "'",
+                 "prev_hash": "'" + "1" * 64 + "'", "hash": "'" + "f" * 64 + "'",
                  "at": "'2001-02-03 04:05:06'"}[field]
         await _raw(stack, f"UPDATE audit_events SET {field} = {value} WHERE seq = :s", s=seq)
         expected = seq
