@@ -70,8 +70,12 @@ class S3Store:
 
     async def _call(self, op: str, key: str | None = None, **kwargs: Any) -> Any:
         """Run one client call in a thread, turning botocore failures into StorageError."""
+        return await self._in_thread(op, key, lambda: getattr(self._client, op)(Bucket=self.bucket, **kwargs))
+
+    async def _in_thread(self, op: str, key: str | None, fn: Callable[[], Any]) -> Any:
+        """Run blocking boto3 work (one call, or a paginator's many) with the same error translation."""
         try:
-            return await asyncio.to_thread(getattr(self._client, op), Bucket=self.bucket, **kwargs)
+            return await asyncio.to_thread(fn)
         except ClientError as exc:
             raise self._wrap(exc, op, key) from exc
         except BotoCoreError as exc:
@@ -321,12 +325,7 @@ class S3Store:
                 out += [ObjectInfo(self._rel(o["Key"]), int(o["Size"])) for o in page.get("Contents", [])]
             return out
 
-        try:
-            return await asyncio.to_thread(run)
-        except ClientError as exc:
-            raise self._wrap(exc, "list_objects_v2", None) from exc
-        except BotoCoreError as exc:
-            raise StorageError(f"S3 list of bucket {self.bucket!r} failed: {exc}") from exc
+        return await self._in_thread("list_objects_v2", None, run)
 
     # ---- deletes ---------------------------------------------------------------------------
 
@@ -349,12 +348,7 @@ class S3Store:
                         found.append({"Key": full, "VersionId": v["VersionId"]})
             return found
 
-        try:
-            return await asyncio.to_thread(run)
-        except ClientError as exc:
-            raise self._wrap(exc, "list_object_versions", key) from exc
-        except BotoCoreError as exc:
-            raise StorageError(f"S3 list_object_versions on bucket {self.bucket!r} failed: {exc}") from exc
+        return await self._in_thread("list_object_versions", key, run)
 
     async def _versions_in_one_listing(self, keys: list[str]) -> list[dict[str, str]] | None:
         """Every version of ``keys`` from one listing of their common prefix (a sweep's batch shares a
@@ -375,12 +369,7 @@ class S3Store:
                 found += [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in entries if v["Key"] in fulls]
             return found
 
-        try:
-            return await asyncio.to_thread(run)
-        except ClientError as exc:
-            raise self._wrap(exc, "list_object_versions", None) from exc
-        except BotoCoreError as exc:
-            raise StorageError(f"S3 list_object_versions on bucket {self.bucket!r} failed: {exc}") from exc
+        return await self._in_thread("list_object_versions", None, run)
 
     async def delete(self, keys: list[str], versions: dict[str, str] | None = None) -> list[str]:
         keys = list(dict.fromkeys(keys))
@@ -421,10 +410,7 @@ class S3Store:
             pages = self._client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=full)
             return [(u["Key"], u["UploadId"]) for page in pages for u in page.get("Uploads", [])]
 
-        try:
-            uploads = await asyncio.to_thread(open_uploads)
-        except ClientError as exc:
-            raise self._wrap(exc, "list_multipart_uploads", prefix) from exc
+        uploads = await self._in_thread("list_multipart_uploads", prefix, open_uploads)
         for full_key, upload_id in uploads:
             await self._abort(self._rel(full_key), full_key, upload_id)
         return await self.delete([o.key for o in await self.list(prefix)])
