@@ -22,6 +22,7 @@ import math
 import os
 import subprocess
 import tempfile
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -151,7 +152,7 @@ def _read_source(source: str, timeout_s: float) -> _Source:
         proc = subprocess.run(probe_command(source), capture_output=True, timeout=min(timeout_s, 120),
                               stdin=subprocess.DEVNULL, check=False)
     except subprocess.TimeoutExpired:
-        raise RedactionError("ffprobe timed out reading the source") from None
+        raise RedactionError(f"ffprobe timed out after {min(timeout_s, 120):g} s") from None
     if proc.returncode != 0:
         detail = _first_useful_line(_redact(proc.stderr.decode("utf-8", "replace"), source))
         raise RedactionError(f"unreadable source: {detail or proc.returncode}"[:MAX_ERROR_CHARS])
@@ -253,6 +254,7 @@ def redact(source: str, out_path: str, *, clip_start_s: float = 0.0, clip_end_s:
     """
     source, out_path = os.fspath(source), os.fspath(out_path)
     _validate(clip_start_s, clip_end_s)
+    deadline = time.monotonic() + timeout_s  # one budget for the probe and the two processes
     src = _read_source(source, timeout_s)
     known = source_duration_s if source_duration_s is not None else src.duration_s
     start = float(clip_start_s)
@@ -280,7 +282,7 @@ def redact(source: str, out_path: str, *, clip_start_s: float = 0.0, clip_end_s:
     try:
         pipes = FramePipe(_decode_command(source, start, end - start, src),
                           _encode_command(source, tmp, start, end - start, (width, height), src, mute),
-                          frame_bytes, timeout_s)
+                          frame_bytes, max(0.0, deadline - time.monotonic()))
         try:
             def emit(buf: np.ndarray, index: int, faces: list[Rect]) -> None:
                 nonlocal frames, frames_with_faces, face_boxes
@@ -331,6 +333,8 @@ def redact(source: str, out_path: str, *, clip_start_s: float = 0.0, clip_end_s:
                 emit(last, last_index, detect_round(last))
             pipes.finish()
         except PipeError as e:
+            if pipes.timed_out:  # the pipe only knows the time left after probing
+                raise RedactionError(f"ffmpeg timed out after {timeout_s:g} s") from None
             raise RedactionError(_redact(str(e), source)[:MAX_ERROR_CHARS]) from None
         finally:
             pipes.cleanup()
