@@ -57,6 +57,21 @@ class FaceFinder:
                 min(self.width, math.ceil(x1)), min(self.height, math.ceil(y1)))
 
 
+SWEEP_REACH = 3.0  # a face this many box sides from where it was is taken to have moved there
+
+
+def sweeps(before: list[Rect], after: list[Rect]) -> list[Rect]:
+    """Boxes covering a face's whole path between two rounds: a face that moved from one box to a
+    nearby one passed over the space between them, which neither box covers when it moved fast."""
+    out = []
+    for a in before:
+        for b in after:
+            reach = SWEEP_REACH * max(a[2] - a[0], a[3] - a[1], b[2] - b[0], b[3] - b[1])
+            if math.dist(((a[0] + a[2]) / 2, (a[1] + a[3]) / 2), ((b[0] + b[2]) / 2, (b[1] + b[3]) / 2)) <= reach:
+                out.append((min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])))
+    return out
+
+
 def merge(rects: list[Rect]) -> list[Rect]:
     """Overlapping boxes (the same face from two cascades or two rounds) become their bounding box,
     so a face is blurred and counted once."""

@@ -35,7 +35,7 @@ import numpy as np
 
 from service.media import faces as F
 from service.media.clip import _GLOBAL_ARGS, FFMPEG, _input_target, _seconds, _validate, mp4_duration
-from service.media.faces import FaceFinder, Frame, Rect, merge
+from service.media.faces import FaceFinder, Frame, Rect, merge, sweeps
 from service.media.framepipe import FramePipe, PipeError
 from service.media.probe import MAX_ERROR_CHARS, _first_useful_line, _redact, parse_probe, probe_command
 
@@ -237,7 +237,9 @@ def _detector_log(finder: FaceFinder | None, every: int) -> dict:
             "scale_factor": F.SCALE_FACTOR, "min_neighbors": F.MIN_NEIGHBORS, "min_size": [F.MIN_SIZE] * 2,
             "detect_size": list(finder.small), "min_face_px": math.ceil(F.MIN_SIZE / finder.scale),
             "equalize_hist": True, "detect_every_n_frames": every, "box_margin": F.BOX_MARGIN,
-            "hold_frames": HOLD_ROUNDS * every, "look_ahead_frames": every - 1}
+            "hold_frames": HOLD_ROUNDS * every, "look_ahead_frames": every - 1,
+            "look_ahead_frames_when_lost": (HOLD_ROUNDS + 1) * every - 1,
+            "path_between_rounds": f"covered when within {F.SWEEP_REACH:g} box sides"}
 
 
 def redact(source: str, out_path: str, *, clip_start_s: float = 0.0, clip_end_s: float | None = None,
@@ -305,32 +307,41 @@ def redact(source: str, out_path: str, *, clip_start_s: float = 0.0, clip_end_s:
                 report.frame(frames)
 
             rounds: deque[list[Rect]] = deque(maxlen=HOLD_ROUNDS + 1)
-            held: list[Rect] = []  # what the last round left blurred
-            pending: list[tuple[np.ndarray, int]] = []  # frames waiting for the next round
-            index = 0
+            held: list[Rect] = []  # faces of the last few rounds: what a round's own frame gets
+            anchor: list[Rect] = []  # what was held when the frames in pending started
+            pending: list[tuple[np.ndarray, int]] = []  # frames waiting for a later round
+            lost = 0  # rounds in a row that found nothing while faces were held
 
-            def detect_round(buf: np.ndarray) -> list[Rect]:
-                nonlocal held
+            def detect_round(buf: np.ndarray, index: int, last: bool = False) -> None:
+                nonlocal held, anchor, lost
                 found = finder.find(Frame(buf, width, height).luma)
-                before = merge(held + found)  # frames since the last round: either round's faces
-                for b, i in pending:
-                    emit(b, i, before)
-                pending.clear()
                 rounds.append(found)
                 held = merge([r for rs in rounds for r in rs])
-                return held
+                if not found and anchor and lost < HOLD_ROUNDS and not last:
+                    # Lost for now: a later round may say where the face went, and the frames in
+                    # between need its whole path, so they wait (at most the hold) for that round.
+                    lost += 1
+                    pending.append((buf, index))
+                    return
+                lost = 0
+                between = merge(anchor + found + sweeps(anchor, found))
+                for b, i in pending:
+                    emit(b, i, between)
+                pending.clear()
+                emit(buf, index, held)
+                anchor = held
 
+            index = 0
             for buf in pipes.frames():
                 if finder is None:
                     emit(buf, index, [])
                 elif index % every == 0:
-                    emit(buf, index, detect_round(buf))
+                    detect_round(buf, index)
                 else:
                     pending.append((buf, index))
                 index += 1
             if pending:  # a face entering in the last frames still needs a round to find it
-                last, last_index = pending.pop()
-                emit(last, last_index, detect_round(last))
+                detect_round(*pending.pop(), last=True)
             pipes.finish()
         except PipeError as e:
             if pipes.timed_out:  # the pipe only knows the time left after probing

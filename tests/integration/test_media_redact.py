@@ -240,3 +240,29 @@ async def test_audio_less_source(tmp_path: Path) -> None:
     assert info.readable and info.video_codec == "h264" and info.audio_codec is None
     assert result.duration_s == pytest.approx(3.0, abs=0.05) and result.frames == 75
     assert result.log["audio"] is None
+
+
+def test_a_moving_face_is_covered_in_every_frame(tmp_path: Path) -> None:
+    # The photo swings ~100 px between two detection rounds, more than a face box is wide: the frames
+    # between rounds need the face's path covered, not just where the two rounds found it.
+    params = {"seconds": 3, "width": 640, "height": 360, "photo_px": 200, "x": 200, "y": 60, "move": True}
+    src = cached_face_clip(**params)
+    out = tmp_path / "moving.mp4"
+    result = redact(str(src), str(out), auto_faces=True)
+    before, after = _all_gray(src, 640, 360), _all_gray(out, 640, 360)
+    assert len(before) == len(after) == result.frames == 75
+    leaks = []
+    for i in range(75):
+        x = round(200 + 200 * 0.8 * math.sin(1.5 * i / 25))  # make_face_clip's overlay position
+        fx, fy, fw, fh = face_box(200, x, 60)
+        inner = (fx + fw // 6, fy + fh // 6, fw * 2 // 3, fh * 2 // 3)  # ±1 px of overlay rounding
+        ratio = _detail(after[i], *inner) / _detail(before[i], *inner)
+        if ratio > 0.15:
+            leaks.append((i, round(ratio, 2)))
+    assert leaks == []
+
+
+def _all_gray(path: Path | str, width: int, height: int) -> np.ndarray:
+    out = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "gray",
+                          "-"], capture_output=True, check=True, timeout=60).stdout
+    return np.frombuffer(out, np.uint8).reshape(-1, height, width)
