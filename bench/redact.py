@@ -171,7 +171,7 @@ Notes:
   re-encode). CPU s is user + system of this process (all its threads) and of its ffmpeg children.
 - (b) includes the ffprobe of the source and the whole pipeline: ffmpeg decoding to raw yuv420p on a pipe,
   Python (numpy/OpenCV) detecting and blurring, ffmpeg encoding from a pipe with the source's audio.
-- Face detection is the cost: {F.SCALE_FACTOR} scale steps of three cascades on a {det['detect_size'][0]} px
+- Face detection is the cost: three cascade passes (scale factor {F.SCALE_FACTOR}) on a {det['detect_size'][0]} px
   wide copy take ~100–350 ms of CPU per round depending on how busy the picture is, hence rounds every
   {det['detect_every_n_frames']} frames (look-ahead and hold keep faces covered between rounds).
 - The page cache could not be dropped; the source is read from memory.
