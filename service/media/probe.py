@@ -41,6 +41,9 @@ class MediaInfo:
     video_codec: str | None
     audio_codec: str | None
     error: str | None = None
+    # Degrees the player turns the picture (phone-style metadata); ffmpeg decodes it upright, so a
+    # quarter turn swaps the displayed width and height.
+    rotation: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         # The error stays out: it is diagnostic text for logs, not a stored property of the media.
@@ -51,6 +54,7 @@ class MediaInfo:
             "height": self.height,
             "video_codec": self.video_codec,
             "audio_codec": self.audio_codec,
+            "rotation": self.rotation,
         }
 
 
@@ -133,7 +137,19 @@ def parse_probe(data: dict[str, Any]) -> MediaInfo:
         height=_int(video.get("height")) if video else None,
         video_codec=video.get("codec_name") if video else None,
         audio_codec=audio.get("codec_name") if audio else None,
+        rotation=_rotation(video) if video else 0,
     )
+
+
+def _rotation(video: dict[str, Any]) -> int:
+    rotation = 0
+    for side in video.get("side_data_list") or []:
+        if "rotation" in side:
+            rotation = int(float(side["rotation"]))
+    try:
+        return int(float((video.get("tags") or {}).get("rotate", rotation))) % 360
+    except ValueError:
+        return rotation % 360
 
 
 def probe(source: str, timeout_s: float = 120) -> MediaInfo:

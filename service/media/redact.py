@@ -146,8 +146,8 @@ def _fps(stream: dict) -> Fraction:
 
 
 def _read_source(source: str, timeout_s: float) -> _Source:
-    # probe() does not report the frame rate or rotation, so its command is run here and the JSON
-    # read for those; parse_probe keeps the rest identical to what the recording's probe stored.
+    # probe() does not report the frame rate, so its command is run here and the JSON
+    # read for it; parse_probe keeps the rest identical to what the recording's probe stored.
     try:
         proc = subprocess.run(probe_command(source), capture_output=True, timeout=min(timeout_s, 120),
                               stdin=subprocess.DEVNULL, check=False)
@@ -165,11 +165,7 @@ def _read_source(source: str, timeout_s: float) -> _Source:
                   and not (s.get("disposition") or {}).get("attached_pic")), None)
     if not info.readable or video is None or not info.width or not info.height:
         raise RedactionError(f"unreadable source: {info.error or 'no video stream'}"[:MAX_ERROR_CHARS])
-    rotation = 0
-    for side in video.get("side_data_list") or []:
-        if "rotation" in side:
-            rotation = int(float(side["rotation"]))
-    rotation = int(float((video.get("tags") or {}).get("rotate", rotation))) % 360
+    rotation = info.rotation
     w, h = (info.height, info.width) if rotation % 180 == 90 else (info.width, info.height)
     return _Source(w, h, _fps(video), info.audio_codec is not None, info.duration_s, rotation)
 

@@ -30,6 +30,7 @@ class MediaOut(BaseModel):
     height: int | None = None
     video_codec: str | None = None
     audio_codec: str | None = None
+    rotation: int | None = None
 
 
 class RetentionOut(BaseModel):

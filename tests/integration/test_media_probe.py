@@ -23,7 +23,7 @@ if _ROOT not in sys.path:
 from service.media import MediaInfo, probe, probe_async  # noqa: E402
 from tests.fixtures.media import cached_clip, make_garbage, truncate_copy  # noqa: E402
 
-KEYS = {"readable", "duration_s", "width", "height", "video_codec", "audio_codec"}
+KEYS = {"readable", "duration_s", "width", "height", "video_codec", "audio_codec", "rotation"}
 
 
 def _assert_unreadable(info: MediaInfo) -> None:
@@ -39,6 +39,22 @@ def test_clip_with_audio_is_described() -> None:
     assert (info.width, info.height) == (320, 240)
     assert (info.video_codec, info.audio_codec) == ("h264", "aac")
     assert set(info.as_dict()) == KEYS
+
+
+def test_rotation_flag_is_read(tmp_path) -> None:
+    """A phone-style display matrix: the picture is shown turned, so redaction boxes use swapped sides."""
+    import subprocess
+
+    from service.media.redact import redact
+
+    rotated = tmp_path / "rotated.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(cached_clip(seconds=2, width=320, height=240)),
+                    "-c", "copy", "-metadata:s:v:0", "rotate=90", str(rotated)], check=True)
+    info = probe(str(rotated))
+    assert (info.width, info.height, info.rotation) == (320, 240, 90)
+    assert probe(str(cached_clip(seconds=2, width=320, height=240))).rotation == 0
+    out = redact(str(rotated), str(tmp_path / "out.mp4"), auto_faces=False)
+    assert (out.width, out.height) == (240, 320)
 
 
 def test_clip_without_audio_has_no_audio_codec() -> None:
