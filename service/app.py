@@ -24,7 +24,10 @@ from service.recordings.endpoints import router as recordings_router
 from service.retention import repository as retention_repo
 from service.retention.endpoints import router as retention_router
 from service.retention.service import check_policy
+from service.sar import repository as sar_repo
+from service.sar.endpoints import router as sar_router
 from service.stats.endpoints import router as stats_router
+from service.timeutil import utcnow
 
 log = structlog.get_logger(__name__)
 
@@ -60,8 +63,8 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
                                        str(response.status_code)).observe(time.perf_counter() - started)
         return response
 
-    for router in (ingest_router, recordings_router, retention_router, disclosure_router, devices_router, audit_router,
-                   stats_router):
+    for router in (ingest_router, recordings_router, retention_router, disclosure_router, sar_router, devices_router,
+                   audit_router, stats_router):
         app.include_router(router)
 
     @app.get("/healthz", tags=["operations"])
@@ -91,8 +94,10 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
         # The sweep may run in a worker process: take its last success from the database.
         async with ctx.sessions() as s:
             last = await retention_repo.last_successful_sweep(s)
+            overdue = await sar_repo.count_overdue(s, utcnow())
         if last is not None and last.finished_at is not None:
             metrics.RETENTION_SWEEP_LAST_SUCCESS.set(last.finished_at.timestamp())
+        metrics.SARS_OVERDUE.set(overdue)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app

@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     # Jobs
     janitor_interval_s: int = Field(default=3600, ge=1)
     sweep_interval_s: int = Field(default=900, ge=1)
+    sar_deadline_interval_s: int = Field(default=3600, ge=1)
 
     public_base_url: str = "http://127.0.0.1:8000"
     log_level: str = "INFO"

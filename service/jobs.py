@@ -28,8 +28,9 @@ def registry() -> dict[str, JobFn]:
     from service.disclosure import tasks as disclosure_tasks
     from service.ingest import tasks as ingest_tasks
     from service.retention import tasks as retention_tasks
+    from service.sar import tasks as sar_tasks
 
-    return {**ingest_tasks.JOBS, **retention_tasks.JOBS, **disclosure_tasks.JOBS}
+    return {**ingest_tasks.JOBS, **retention_tasks.JOBS, **disclosure_tasks.JOBS, **sar_tasks.JOBS}
 
 
 def cron_registry() -> list[tuple[str, Callable[[Settings], int]]]:
@@ -37,8 +38,9 @@ def cron_registry() -> list[tuple[str, Callable[[Settings], int]]]:
     from service.disclosure import tasks as disclosure_tasks
     from service.ingest import tasks as ingest_tasks
     from service.retention import tasks as retention_tasks
+    from service.sar import tasks as sar_tasks
 
-    return [*ingest_tasks.CRON, *retention_tasks.CRON, *disclosure_tasks.CRON]
+    return [*ingest_tasks.CRON, *retention_tasks.CRON, *disclosure_tasks.CRON, *sar_tasks.CRON]
 
 
 async def run_job(ctx: Context, name: str, **kwargs: Any) -> Any:

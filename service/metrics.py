@@ -20,3 +20,4 @@ RETENTION_DELETED = Counter("bwv_retention_deleted_total", "Recordings deleted b
 RETENTION_SWEEP_PROGRESS = Gauge("bwv_retention_sweep_progress", "Recordings processed in the running sweep")
 RETENTION_SWEEP_LAST_SUCCESS = Gauge("bwv_retention_sweep_last_success_timestamp_seconds",
                                      "Unix time the last retention sweep finished")
+SARS_OVERDUE = Gauge("bwv_sars_overdue", "Open subject access requests past their due day (a count, no personal data)")

@@ -16,8 +16,6 @@ import io
 import json
 import os
 import tempfile
-import zlib
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import structlog
@@ -33,6 +31,7 @@ from service.disclosure import repository as repo
 from service.disclosure.models import Bundle
 from service.disclosure.zipstream import Member, zip_to_store
 from service.errors import Conflict, NotFound
+from service.files import file_digest, file_reader
 from service.ids import new_id
 from service.media.clip import cut_async
 from service.recordings.models import Recording
@@ -79,31 +78,7 @@ async def _verify_source(ctx: Context, rec: Recording) -> None:
                           f"recorded {rec.sha256})")
 
 
-def _file_reader(path: str):
-    def open_() -> AsyncIterator[bytes]:
-        async def gen():
-            f = await asyncio.to_thread(open, path, "rb")
-            try:
-                while chunk := await asyncio.to_thread(f.read, 1024 * 1024):
-                    yield chunk
-            finally:
-                f.close()
-        return gen()
-    return open_
-
-
-def _digest(path: str) -> tuple[str, int, int]:
-    """SHA-256 for the manifest and CRC-32 so the clip can be stored uncompressed while streaming."""
-    sha, crc, size = hashlib.sha256(), 0, 0
-    with open(path, "rb") as f:
-        while chunk := f.read(1024 * 1024):
-            sha.update(chunk)
-            crc = zlib.crc32(chunk, crc)
-            size += len(chunk)
-    return sha.hexdigest(), crc, size
-
-
-def _text(data: bytes):
+def text_member(data: bytes):
     async def gen():
         yield data
     return lambda: gen()
@@ -117,57 +92,15 @@ async def build(ctx: Context, bundle_id: str) -> str:
             return "skipped"
         bundle.status, bundle.attempts, bundle.items_done = "building", bundle.attempts + 1, 0
         bundle.updated_at = utcnow()
-        case = await repo.get_case(s, bundle.case_id)
-        items = await repo.items(s, case.id)
-        recs = {r.id: r for r in (await s.execute(select(Recording).where(
-            Recording.id.in_([i.recording_id for i in items])))).scalars()}
+        subject = ("sar", bundle.sar_id) if bundle.sar_id else ("case", bundle.case_id)
     try:
         with tempfile.TemporaryDirectory(prefix="bwv-bundle-") as tmp:
-            members, rows, verified, digesting = [], [], set(), []
-            for n, item in enumerate(items, start=1):
-                rec = recs[item.recording_id]
-                async with ctx.sessions() as s:
-                    if rec.status != "active":
-                        raise BuildFailed(f"source {rec.id} of exhibit {item.exhibit_ref} was deleted")
-                    mark = await repo.mark(s, rec.id)
-                    if mark is not None:
-                        raise BuildFailed(f"source {rec.id} of exhibit {item.exhibit_ref} is marked do-not-disclose")
-                name = f"{_safe(item.exhibit_ref)}.mp4"
-                path = os.path.join(tmp, name)
-                source = await ctx.store.local_path(rec.storage_key)
-                start = item.clip_start_s or 0.0
-                cutting = cut_async(source, path, start, item.clip_end_s, accurate=item.accurate,
-                                    source_duration_s=(rec.media or {}).get("duration_s"))
-                if rec.id in verified:
-                    result = await cutting
-                else:  # each source is re-verified once per bundle, while its first clip is cut
-                    _, result = await asyncio.gather(_verify_source(ctx, rec), cutting)
-                    verified.add(rec.id)
-                # The clip's digest runs in a thread while the next clip is cut.
-                digesting.append((item, rec, name, path, start, result, asyncio.create_task(
-                    asyncio.to_thread(_digest, path))))
-                async with transaction(ctx.sessions) as s:
-                    b = await s.get(Bundle, bundle_id, with_for_update=True, populate_existing=True)
-                    b.items_done, b.updated_at = n, utcnow()
-            clipped = []
-            for item, rec, name, path, start, result, task in digesting:
-                digest, crc, size = await task
-                members.append(Member(name, _file_reader(path), size=size, crc32=crc))
-                rows.append({"exhibit_ref": item.exhibit_ref, "file": name, "sha256": digest,
-                             "size_bytes": size, "source_recording_id": rec.id, "source_sha256": rec.sha256,
-                             "clip_start_s": start, "clip_end_s": item.clip_end_s if item.clip_end_s else result.end_s,
-                             "accurate": item.accurate, "officer_id": rec.officer_id, "device_id": rec.device_id,
-                             "trusted_start": iso(rec.trusted_start or rec.basis_start), "time_trust": rec.time_trust})
-                clipped.append(("recording.clipped", "recording", rec.id,
-                                {"bundle_id": bundle_id, "case_urn": case.urn, "exhibit_ref": item.exhibit_ref,
-                                 "clip": [start, item.clip_end_s], "sha256": digest}))
-            async with transaction(ctx.sessions) as s:
-                await audit.record_many(s, actor, clipped)  # before continuity.csv is read, so it lists them
-            async with ctx.sessions() as s:
-                events = await audit_repo.events_for_objects(s, sorted({r["source_recording_id"] for r in rows}))
-            members += [Member("manifest.json", _text(_manifest_json(case, bundle_id, rows))),
-                         Member("manifest.csv", _text(_csv(MANIFEST_COLUMNS, rows))),
-                         Member("continuity.csv", _text(_continuity(events)))]
+            if bundle.sar_id:
+                from service.sar.disclose import sar_members  # the SAR domain knows its redacted copies
+
+                members, count = await sar_members(ctx, bundle_id, bundle.sar_id)
+            else:
+                members, count = await _case_members(ctx, actor, bundle_id, bundle.case_id, tmp)
             key = f"bundles/{bundle_id}.zip"
             size, sha = await zip_to_store(ctx.store, key, members)
     except Exception as e:
@@ -177,9 +110,69 @@ async def build(ctx: Context, bundle_id: str) -> str:
         b = await s.get(Bundle, bundle_id, with_for_update=True, populate_existing=True)
         b.status, b.storage_key, b.size_bytes, b.sha256 = "ready", key, size, sha
         b.finished_at = b.updated_at = utcnow()
-        await audit.record(s, actor, "bundle.built", "case", case.id,
-                           {"bundle_id": bundle_id, "sha256": sha, "size_bytes": size, "items": len(rows)})
+        await audit.record(s, actor, "bundle.built", *subject,
+                           {"bundle_id": bundle_id, "sha256": sha, "size_bytes": size, "items": count})
     return "ready"
+
+
+async def set_progress(ctx: Context, bundle_id: str, done: int) -> None:
+    async with transaction(ctx.sessions) as s:
+        b = await s.get(Bundle, bundle_id, with_for_update=True, populate_existing=True)
+        b.items_done, b.updated_at = done, utcnow()
+
+
+async def _case_members(ctx: Context, actor: Principal, bundle_id: str, case_id: str,
+                        tmp: str) -> tuple[list[Member], int]:
+    """Cut every exhibit into *tmp*; the clips, manifests and continuity as ZIP members."""
+    async with ctx.sessions() as s:
+        case = await repo.get_case(s, case_id)
+        items = await repo.items(s, case.id)
+        recs = {r.id: r for r in (await s.execute(select(Recording).where(
+            Recording.id.in_([i.recording_id for i in items])))).scalars()}
+    members, rows, verified, digesting = [], [], set(), []
+    for n, item in enumerate(items, start=1):
+        rec = recs[item.recording_id]
+        async with ctx.sessions() as s:
+            if rec.status != "active":
+                raise BuildFailed(f"source {rec.id} of exhibit {item.exhibit_ref} was deleted")
+            mark = await repo.mark(s, rec.id)
+            if mark is not None:
+                raise BuildFailed(f"source {rec.id} of exhibit {item.exhibit_ref} is marked do-not-disclose")
+        name = f"{_safe(item.exhibit_ref)}.mp4"
+        path = os.path.join(tmp, name)
+        source = await ctx.store.local_path(rec.storage_key)
+        start = item.clip_start_s or 0.0
+        cutting = cut_async(source, path, start, item.clip_end_s, accurate=item.accurate,
+                            source_duration_s=(rec.media or {}).get("duration_s"))
+        if rec.id in verified:
+            result = await cutting
+        else:  # each source is re-verified once per bundle, while its first clip is cut
+            _, result = await asyncio.gather(_verify_source(ctx, rec), cutting)
+            verified.add(rec.id)
+        # The clip's digest runs in a thread while the next clip is cut.
+        digesting.append((item, rec, name, path, start, result, asyncio.create_task(
+            asyncio.to_thread(file_digest, path))))
+        await set_progress(ctx, bundle_id, n)
+    clipped = []
+    for item, rec, name, path, start, result, task in digesting:
+        digest, crc, size = await task
+        members.append(Member(name, file_reader(path), size=size, crc32=crc))
+        rows.append({"exhibit_ref": item.exhibit_ref, "file": name, "sha256": digest,
+                     "size_bytes": size, "source_recording_id": rec.id, "source_sha256": rec.sha256,
+                     "clip_start_s": start, "clip_end_s": item.clip_end_s if item.clip_end_s else result.end_s,
+                     "accurate": item.accurate, "officer_id": rec.officer_id, "device_id": rec.device_id,
+                     "trusted_start": iso(rec.trusted_start or rec.basis_start), "time_trust": rec.time_trust})
+        clipped.append(("recording.clipped", "recording", rec.id,
+                        {"bundle_id": bundle_id, "case_urn": case.urn, "exhibit_ref": item.exhibit_ref,
+                         "clip": [start, item.clip_end_s], "sha256": digest}))
+    async with transaction(ctx.sessions) as s:
+        await audit.record_many(s, actor, clipped)  # before continuity.csv is read, so it lists them
+    async with ctx.sessions() as s:
+        events = await audit_repo.events_for_objects(s, sorted({r["source_recording_id"] for r in rows}))
+    members += [Member("manifest.json", text_member(_manifest_json(case, bundle_id, rows))),
+                Member("manifest.csv", text_member(csv_bytes(MANIFEST_COLUMNS, rows))),
+                Member("continuity.csv", text_member(_continuity(events)))]
+    return members, len(rows)
 
 
 async def _fail(ctx: Context, bundle_id: str, error: Exception) -> None:
@@ -213,7 +206,7 @@ async def requeue_stuck(ctx: Context, older_than: timedelta = timedelta(minutes=
     return len(stuck)
 
 
-def _csv(columns: list[str], rows: list[dict]) -> bytes:
+def csv_bytes(columns: list[str], rows: list[dict]) -> bytes:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     w.writeheader()
@@ -233,4 +226,4 @@ def _continuity(events) -> bytes:
     rows = [{"recording_id": e.object_id, "seq": e.seq, "at": iso(e.at), "actor": e.actor,
              "roles": " ".join(e.roles), "action": e.action, "details": json.dumps(e.details, sort_keys=True),
              "ip": e.ip or "", "hash": e.hash} for e in events]
-    return _csv(cols, rows)
+    return csv_bytes(cols, rows)

@@ -54,12 +54,14 @@ class DoNotDisclose(Base):
 
 
 class Bundle(Base):
-    """A CPS bundle: a ZIP of a case's exhibits, built by a job; only a ``ready`` one is ever served."""
+    """A ZIP built by a job: a CPS case's exhibits, or a subject access request's redacted copies.
+    Exactly one of ``case_id`` and ``sar_id`` is set. Only a ``ready`` bundle is ever served."""
 
     __tablename__ = "bundles"
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), nullable=False)
+    case_id: Mapped[str | None] = mapped_column(ForeignKey("cases.id"))
+    sar_id: Mapped[str | None] = mapped_column(ForeignKey("sars.id"))
     status: Mapped[str] = mapped_column(String(10), nullable=False)  # queued | building | ready | failed
     items_total: Mapped[int] = mapped_column(nullable=False, default=0)
     items_done: Mapped[int] = mapped_column(nullable=False, default=0)

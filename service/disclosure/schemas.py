@@ -78,7 +78,8 @@ class MarkOut(BaseModel):
 
 class BundleOut(BaseModel):
     bundle_id: str
-    case_id: str
+    case_id: str | None
+    sar_id: str | None = None
     status: str
     progress: float
     items_total: int
@@ -92,7 +93,7 @@ class BundleOut(BaseModel):
     @classmethod
     def of(cls, b: Bundle) -> BundleOut:
         progress = 1.0 if b.status == "ready" else (b.items_done / b.items_total if b.items_total else 0.0)
-        return cls(bundle_id=b.id, case_id=b.case_id, status=b.status, progress=round(progress, 3),
+        return cls(bundle_id=b.id, case_id=b.case_id, sar_id=b.sar_id, status=b.status, progress=round(progress, 3),
                    items_total=b.items_total, items_done=b.items_done, size_bytes=b.size_bytes, sha256=b.sha256,
                    error=b.error, created_at=b.created_at, finished_at=b.finished_at)
 

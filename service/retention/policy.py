@@ -1,4 +1,4 @@
-"""Policies as data: policies/retention.yaml and policies/clock.yaml, validated by pydantic.
+"""Policies as data: policies/retention.yaml, clock.yaml and sar.yaml, validated by pydantic.
 
 An invalid file stops start-up with one line naming the file, the line and the problem.
 """
@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from service.config import ConfigError
+from service.sar.policy import SarPolicy
 
 
 class Category(BaseModel):
@@ -56,6 +57,7 @@ class ClockPolicy(BaseModel):
 class Policies(BaseModel):
     retention: RetentionPolicy
     clock: ClockPolicy
+    sar: SarPolicy
 
 
 def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
@@ -101,4 +103,5 @@ def load_file(path: Path, model: type[BaseModel]) -> Any:
 
 def load_policies(policy_dir: Path) -> Policies:
     return Policies(retention=load_file(policy_dir / "retention.yaml", RetentionPolicy),
-                    clock=load_file(policy_dir / "clock.yaml", ClockPolicy))
+                    clock=load_file(policy_dir / "clock.yaml", ClockPolicy),
+                    sar=load_file(policy_dir / "sar.yaml", SarPolicy))

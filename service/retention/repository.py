@@ -189,3 +189,16 @@ async def active_recording_ids(s: AsyncSession, after: str | None, limit: int) -
 
 async def set_status(s: AsyncSession, ids: list[str], status: str) -> None:
     await s.execute(update(Recording).where(Recording.id.in_(ids)).values(status=status))
+
+
+async def hold_owner(s: AsyncSession, hold_id: str) -> str | None:
+    """The open case or SAR whose hold this is ("case URN" / "SAR id"), if any: such a hold ends when its
+    owner closes, never through the generic release."""
+    from service.disclosure.models import Case
+    from service.sar.models import Sar
+
+    urn = (await s.execute(select(Case.urn).where(Case.hold_id == hold_id, Case.status == "open"))).scalar()
+    if urn is not None:
+        return f"case {urn}"
+    sar = (await s.execute(select(Sar.id).where(Sar.hold_id == hold_id, Sar.status != "closed"))).scalar()
+    return f"subject access request {sar}" if sar is not None else None

@@ -207,6 +207,10 @@ async def release_hold_in_session(s: AsyncSession, policies: Policies, actor: Pr
 
 async def release_hold(ctx: Context, actor: Principal, hold_id: str, reason: str) -> tuple[Hold, list[str]]:
     async with transaction(ctx.sessions) as s:
+        owner = await repo.hold_owner(s, hold_id)
+        if owner is not None:
+            raise Conflict(f"Hold {hold_id} belongs to the open {owner}; it is released when that closes.",
+                           slug="hold-owned")
         hold, ids = await release_hold_in_session(s, ctx.policies, actor, hold_id, reason)
     await sync_legal_holds(ctx, ids)
     return hold, ids

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit.models import AuditEvent
@@ -10,6 +10,8 @@ from service.db import is_postgres
 from service.disclosure.models import Share
 from service.recordings.models import Recording
 from service.retention.models import Flag, Hold
+from service.sar.models import Sar
+from service.timeutil import utcnow
 
 
 def month(s: AsyncSession, col) -> ColumnElement[str]:
@@ -30,4 +32,11 @@ async def counts(s: AsyncSession, start: datetime, end: datetime) -> dict[str, d
         "held": await per_month(s, Hold.created_at, start, end),
         "restricted": await per_month(s, AuditEvent.at, start, end, AuditEvent.action == "recording.restricted"),
         "shared": await per_month(s, Share.created_at, start, end),
+        # Subject access: counts only (the requester's details never leave the sars table).
+        "sars_received": await per_month(s, Sar.received_at, start, end),
+        "sars_closed": await per_month(s, Sar.closed_at, start, end, Sar.status == "closed"),
+        # By the month the answer was due: answered late, or due and still not answered.
+        "sars_overdue": await per_month(s, Sar.due_at, start, end, or_(
+            and_(Sar.status == "closed", Sar.closed_at > Sar.due_at),
+            and_(Sar.status != "closed", Sar.due_at < utcnow()))),
     }

@@ -13,6 +13,9 @@ class MonthStats(BaseModel):
     held: int = 0
     restricted: int = 0
     shared: int = 0
+    sars_received: int = 0
+    sars_closed: int = 0
+    sars_overdue: int = 0
 
 
 class StatsOut(BaseModel):

@@ -7,7 +7,8 @@ from service.errors import Invalid
 from service.stats import repository as repo
 from service.stats.schemas import MonthStats, StatsOut
 
-FIELDS = ("uploaded", "auto_deleted", "flagged", "held", "restricted", "shared")
+FIELDS = ("uploaded", "auto_deleted", "flagged", "held", "restricted", "shared", "sars_received", "sars_closed",
+          "sars_overdue")
 
 
 async def stats(ctx: Context, start: datetime, end: datetime) -> StatsOut:

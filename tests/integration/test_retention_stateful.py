@@ -1,7 +1,7 @@
 """Retention as a state machine (DESIGN.md rules 1, 2, 5): random sequences of uploads (some from
-cameras with broken clocks), flags, unflags, holds by id and by query, cameras docked late into a
-query hold, releases, clock advances and sweeps, on both stacks, checked against a model after every
-step.
+cameras with broken clocks), flags, unflags, holds by id and by query, subject access requests opened
+and closed, cameras docked late into a query hold, releases, clock advances and sweeps, on both
+stacks, checked against a model after every step.
 
 The model decides independently which recordings are protected and when each one is due; after every
 step nothing protected may be gone, the stored ``delete_after`` must be what the policy says, the
@@ -158,6 +158,7 @@ class HoldM:
     ids: set[str]
     query: dict[str, Any] | None = None  # officer, device, from, to
     active: bool = True
+    sar: str | None = None  # the subject access request that owns it: released by closing that
 
 
 def must_cover(q: dict[str, Any], r: Rec) -> bool:
@@ -401,30 +402,60 @@ class RetentionMachine(RuleBasedStateMachine):
           kind=st.sampled_from(["legal", "complaint", "sar", "iopc"]))
     def hold_query(self, officer, device, start_days, length_h, kind):
         frm = datetime.now(UTC) - timedelta(days=start_days)
-        to = frm + timedelta(hours=length_h)
-        q = {"officer": officer, "device": device, "from": frm, "to": to}
-        query = {"from": iso(frm), "to": iso(to)}
-        if officer:
-            query["officer_id"] = officer
-        if device:
-            query["device_id"] = device
+        q = {"officer": officer, "device": device, "from": frm, "to": frm + timedelta(hours=length_h)}
         resp = self.run(self.stack.client.post("/v1/holds", json={
-            "kind": kind, "reference": f"Q/{next(_unique)}", "reason": "stateful", "query": query},
+            "kind": kind, "reference": f"Q/{next(_unique)}", "reason": "stateful", "query": self._query(q)},
             headers=self.sup))
         assert resp.status_code == 201, resp.text
-        got = set(resp.json()["recording_ids"])
+        self._placed(resp.json()["id"], q, set(resp.json()["recording_ids"]))
+
+    @rule(officer=st.none() | st.sampled_from(OFFICERS), device=st.none() | st.sampled_from(DEVICES),
+          start_days=st.floats(0, 60), length_h=st.floats(1, 24 * 31))
+    def open_sar(self, officer, device, start_days, length_h):
+        """A subject access request holds its window the moment it is logged, like a query hold."""
+        frm = datetime.now(UTC) - timedelta(days=start_days)
+        q = {"officer": officer, "device": device, "from": frm, "to": frm + timedelta(hours=length_h)}
+        resp = self.run(self.stack.client.post("/v1/sars", json={
+            "requester": "A. Person", "contact": "a@example.org", "received_at": iso(datetime.now(UTC)),
+            "description": "stateful", "query": self._query(q)}, headers=self.stack.auth("sar-1", "sar_handler")))
+        assert resp.status_code == 201, resp.text
+        body = resp.json()
+        self._placed(body["hold_id"], q, {c["id"] for c in body["candidates"]}, sar=body["id"])
+
+    @precondition(lambda self: any(h.active and h.sar for h in self.holds.values()))
+    @rule(data=st.data())
+    def close_sar(self, data):
+        h = data.draw(st.sampled_from(sorted((h for h in self.holds.values() if h.active and h.sar),
+                                             key=lambda h: h.id)))
+        resp = self.run(self.stack.client.post(f"/v1/sars/{h.sar}/close", json={"outcome": "disclosed"},
+                                               headers=self.stack.auth("sar-1", "sar_handler")))
+        assert resp.status_code == 200 and resp.json()["status"] == "closed", resp.text
+        h.active = False
+        self.synced(h.ids)
+
+    @staticmethod
+    def _query(q: dict[str, Any]) -> dict[str, str]:
+        query = {"from": iso(q["from"]), "to": iso(q["to"])}
+        if q["officer"]:
+            query["officer_id"] = q["officer"]
+        if q["device"]:
+            query["device_id"] = q["device"]
+        return query
+
+    def _placed(self, hold_id: str, q: dict[str, Any], got: set[str], sar: str | None = None) -> None:
         live = [r for r in self.recs.values() if r.status == "active"]
         must = {r.id for r in live if must_cover(q, r)}
         may = {r.id for r in live if may_cover(q, r)}
         assert must <= got, f"query hold {q} misses {must - got}"
         assert got <= may, f"query hold {q} takes {got - may}, outside the window"
-        self.holds[resp.json()["id"]] = HoldM(id=resp.json()["id"], ids=got, query=q)
+        self.holds[hold_id] = HoldM(id=hold_id, ids=got, query=q, sar=sar)
         self.synced(got)
 
-    @precondition(lambda self: any(h.active for h in self.holds.values()))
+    @precondition(lambda self: any(h.active and not h.sar for h in self.holds.values()))
     @rule(data=st.data())
     def release(self, data):
-        h = data.draw(st.sampled_from(sorted((h for h in self.holds.values() if h.active), key=lambda h: h.id)))
+        h = data.draw(st.sampled_from(sorted((h for h in self.holds.values() if h.active and not h.sar),
+                                             key=lambda h: h.id)))
         resp = self.run(self.stack.client.request("DELETE", f"/v1/holds/{h.id}", json={"reason": "settled"},
                                                   headers=self.sup))
         assert resp.status_code == 200 and resp.json()["active"] is False, resp.text

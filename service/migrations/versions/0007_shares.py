@@ -11,7 +11,6 @@ from alembic import op
 
 import service.db
 
-
 revision = '0007'
 down_revision = '0006'
 branch_labels = None

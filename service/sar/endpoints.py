@@ -1,0 +1,112 @@
+"""Subject access requests. Only SAR handlers act on them; auditors may read them (no other role sees a
+requester's personal data)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from service.auth.endpoints import require
+from service.auth.schemas import Principal
+from service.paging import Page, PageParams, after_id, cut, page_params
+from service.sar import disclose, redaction, service
+from service.sar.schemas import (
+    CandidateOut,
+    CloseIn,
+    DiscloseIn,
+    DiscloseOut,
+    ExtendIn,
+    InfoReceivedIn,
+    InfoRequestIn,
+    ItemIn,
+    RedactionIn,
+    SarIn,
+    SarItemOut,
+    SarOut,
+)
+from service.timeutil import utcnow
+
+router = APIRouter(tags=["subject access"])
+handler = require("sar_handler")
+reader = require("sar_handler", "auditor")
+
+
+def _out(sar, items=None, candidates=None) -> SarOut:
+    left, overdue = service.standing(sar, utcnow())
+    return SarOut.of(sar, items, days_left=left, overdue=overdue, candidates=candidates)
+
+
+async def _full(request: Request, sar_id: str) -> SarOut:
+    return _out(*await service.get(request.app.state.ctx, sar_id))
+
+
+@router.post("/v1/sars", status_code=201, response_model=SarOut)
+async def create(request: Request, body: SarIn, actor: Principal = Depends(handler)):
+    sar, candidates = await service.create(request.app.state.ctx, actor, body)
+    return _out(sar, [], candidates)
+
+
+@router.get("/v1/sars", response_model=Page[SarOut])
+async def search(request: Request, overdue: bool | None = None,
+                 status: str | None = Query(None, pattern="^(open|awaiting_information|closed)$"),
+                 page: PageParams = Depends(page_params), _: Principal = Depends(reader)):
+    rows = await service.search(request.app.state.ctx, overdue=overdue, status=status, after=after_id(page),
+                                limit=page.limit)
+    rows, nxt = cut(rows, page, lambda r: [r.id])
+    return Page[SarOut](items=[_out(r) for r in rows], next_cursor=nxt)
+
+
+@router.get("/v1/sars/{sar_id}", response_model=SarOut)
+async def get(request: Request, sar_id: str, _: Principal = Depends(reader)):
+    return await _full(request, sar_id)
+
+
+@router.get("/v1/sars/{sar_id}/candidates", response_model=list[CandidateOut])
+async def candidates(request: Request, sar_id: str, _: Principal = Depends(reader)):
+    return [CandidateOut.of(r) for r in await service.candidates(request.app.state.ctx, sar_id)]
+
+
+@router.post("/v1/sars/{sar_id}/extend", response_model=SarOut)
+async def extend(request: Request, sar_id: str, body: ExtendIn, actor: Principal = Depends(handler)):
+    await service.extend(request.app.state.ctx, actor, sar_id, body)
+    return await _full(request, sar_id)
+
+
+@router.post("/v1/sars/{sar_id}/information-request", response_model=SarOut)
+async def information_request(request: Request, sar_id: str, body: InfoRequestIn,
+                              actor: Principal = Depends(handler)):
+    await service.request_information(request.app.state.ctx, actor, sar_id, body.what)
+    return await _full(request, sar_id)
+
+
+@router.post("/v1/sars/{sar_id}/information-received", response_model=SarOut)
+async def information_received(request: Request, sar_id: str, body: InfoReceivedIn,
+                               actor: Principal = Depends(handler)):
+    await service.information_received(request.app.state.ctx, actor, sar_id, body.received_at)
+    return await _full(request, sar_id)
+
+
+@router.post("/v1/sars/{sar_id}/items", status_code=201, response_model=SarItemOut)
+async def add_item(request: Request, sar_id: str, body: ItemIn, actor: Principal = Depends(handler)):
+    return SarItemOut.of(await service.add_item(request.app.state.ctx, actor, sar_id, body))
+
+
+@router.post("/v1/sars/{sar_id}/items/{item_id}/redaction", status_code=202, response_model=SarItemOut)
+async def redact(request: Request, sar_id: str, item_id: str, body: RedactionIn,
+                 actor: Principal = Depends(handler)):
+    return SarItemOut.of(await redaction.request(request.app.state.ctx, actor, sar_id, item_id, body))
+
+
+@router.post("/v1/sars/{sar_id}/disclose", status_code=202, response_model=DiscloseOut)
+async def disclose_sar(request: Request, sar_id: str, body: DiscloseIn | None = None,
+                       actor: Principal = Depends(handler)):
+    ctx = request.app.state.ctx
+    bundle, share, token = await disclose.disclose(ctx, actor, sar_id, body or DiscloseIn())
+    return DiscloseOut(bundle_id=bundle.id, share_id=share.id, status=bundle.status,
+                       url=f"{ctx.settings.public_base_url.rstrip('/')}/v1/shared/{token}",
+                       expires_at=share.expires_at, max_downloads=share.max_downloads)
+
+
+@router.post("/v1/sars/{sar_id}/close", response_model=SarOut)
+async def close(request: Request, sar_id: str, body: CloseIn, actor: Principal = Depends(handler)):
+    await service.close(request.app.state.ctx, actor, sar_id, body.outcome)
+    return await _full(request, sar_id)

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Date, Float, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from service.db import Base, JSONType, UTCDateTime
+
+
+class Sar(Base):
+    """A subject access request. ``requester``, ``contact`` and ``description`` are the requester's
+    personal data: they are shown to SAR handlers and auditors only, never logged, audited or counted."""
+
+    __tablename__ = "sars"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    regime: Mapped[str] = mapped_column(String(20), nullable=False)  # law_enforcement | uk_gdpr
+    requester: Mapped[str] = mapped_column(String(200), nullable=False)
+    contact: Mapped[str] = mapped_column(String(300), nullable=False)
+    description: Mapped[str] = mapped_column(String(4000), nullable=False)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    # The day the calendar month counts from: receipt, or the day asked-for identity/clarification arrived.
+    clock_start: Mapped[date] = mapped_column(Date, nullable=False)
+    due_date: Mapped[date | None] = mapped_column(Date)  # None while waiting for identity/clarification
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    extended_months: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    extension_reason: Mapped[str | None] = mapped_column(String(2000))
+    # open | awaiting_information | closed
+    status: Mapped[str] = mapped_column(String(24), nullable=False)
+    info_requested: Mapped[str | None] = mapped_column(String(2000))
+    q_from: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    q_to: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    q_officer_id: Mapped[str | None] = mapped_column(String(200))
+    q_device_id: Mapped[str | None] = mapped_column(String(100))
+    q_location: Mapped[str | None] = mapped_column(String(500))
+    hold_id: Mapped[str] = mapped_column(ForeignKey("holds.id"), nullable=False)
+    bundle_id: Mapped[str | None] = mapped_column(String(40))
+    share_id: Mapped[str | None] = mapped_column(String(40))
+    created_by: Mapped[str] = mapped_column(String(200), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    closed_by: Mapped[str | None] = mapped_column(String(200))
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    outcome: Mapped[str | None] = mapped_column(String(2000))
+
+    __table_args__ = (Index("ix_sars_status_due", "status", "due_at"), Index("ix_sars_received_at", "received_at"))
+
+
+class SarItem(Base):
+    """A recording (or part of one) chosen for a SAR, and the state of its redacted copy."""
+
+    __tablename__ = "sar_items"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    sar_id: Mapped[str] = mapped_column(ForeignKey("sars.id"), nullable=False)
+    recording_id: Mapped[str] = mapped_column(ForeignKey("recordings.id"), nullable=False)
+    clip_start_s: Mapped[float | None] = mapped_column(Float)
+    clip_end_s: Mapped[float | None] = mapped_column(Float)
+    added_by: Mapped[str] = mapped_column(String(200), nullable=False)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    # Redaction: none | queued | running | ready | failed. A new request replaces the previous result.
+    redaction_status: Mapped[str] = mapped_column(String(10), nullable=False, default="none")
+    redaction_run: Mapped[str | None] = mapped_column(String(40))
+    redaction_params: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    redaction_progress: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    redaction_attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    redaction_requested_by: Mapped[str | None] = mapped_column(String(200))
+    redaction_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    redaction_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    redaction_finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    redaction_error: Mapped[str | None] = mapped_column(String(2000))
+    redacted_key: Mapped[str | None] = mapped_column(String(300))
+    redacted_size: Mapped[int | None] = mapped_column(BigInteger)
+    redacted_sha256: Mapped[str | None] = mapped_column(String(64))
+    redacted_crc32: Mapped[int | None] = mapped_column(BigInteger)
+    redaction_log: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+
+    __table_args__ = (Index("ix_sar_items_sar", "sar_id"), Index("ix_sar_items_redaction", "redaction_status"))

@@ -1,0 +1,203 @@
+"""Redacted copies for subject access: a job re-encodes an item through :mod:`service.media.redact`
+(automatic face blurring, the handler's boxes, muted audio), stores the copy beside, never over, the
+original, and keeps a redaction log (who asked, when, what, how, with which detector).
+
+Progress is written to the item while the job runs. A newer request for the same item supersedes an
+older run: the older run's result is discarded, so what is disclosed is always what was last asked for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import tempfile
+from datetime import timedelta
+
+import structlog
+
+from service.audit import service as audit
+from service.auth.schemas import Principal, system_principal
+from service.context import Context
+from service.db import transaction
+from service.devices import service as devices
+from service.errors import Conflict, Invalid, NotFound
+from service.files import file_digest, file_reader
+from service.ids import new_id
+from service.media.redact import Box, MuteRange, RedactionError, check_plan, redact_async
+from service.recordings.access import readable
+from service.recordings.models import Recording
+from service.sar import repository as repo
+from service.sar.models import SarItem
+from service.sar.schemas import RedactionIn
+from service.sar.service import open_sar
+from service.timeutil import iso, utcnow
+
+log = structlog.get_logger(__name__)
+MAX_ATTEMPTS = 3
+PROGRESS_EVERY_S = 1.0
+
+
+def _span(item: SarItem, rec: Recording) -> tuple[float, float | None]:
+    return item.clip_start_s or 0.0, item.clip_end_s or (rec.media or {}).get("duration_s")
+
+
+async def request(ctx: Context, actor: Principal, sar_id: str, item_id: str, body: RedactionIn) -> SarItem:
+    async with transaction(ctx.sessions) as s:
+        sar = await open_sar(s, sar_id)
+        item = await repo.item(s, sar.id, item_id, for_update=True)
+        if item is None:
+            raise NotFound(f"No item {item_id!r} in {sar_id}.", slug="item-not-found")
+        rec = await readable(s, actor, item.recording_id, for_update=True)  # deleted: 410 with the tombstone
+        if item.redaction_status in ("queued", "running"):
+            raise Conflict(f"Item {item.id} is already being redacted ({item.redaction_status}).",
+                           slug="redaction-in-progress")
+        media = rec.media or {}
+        start, end = _span(item, rec)
+        if not media.get("readable") or not media.get("width") or not media.get("height") or end is None:
+            raise Conflict(f"Recording {rec.id} has no readable video to redact.", slug="media-unreadable")
+        # Boxes are drawn on the picture as it is shown: a quarter-turned recording is decoded upright.
+        frame = (media["width"], media["height"])
+        if (media.get("rotation") or 0) % 180 == 90:
+            frame = frame[::-1]
+        try:
+            check_plan(width=frame[0], height=frame[1], clip_start_s=start, clip_end_s=end,
+                       boxes=[Box(**b.model_dump()) for b in body.boxes],
+                       mute=[MuteRange(**m.model_dump()) for m in body.mute])
+        except ValueError as e:
+            raise Invalid(str(e), slug="invalid-redaction", frame=list(frame),
+                          clip=[start, end]) from e
+        now = utcnow()
+        item.redaction_run, item.redaction_status = new_id("rdr"), "queued"
+        item.redaction_params = body.model_dump(mode="json")
+        item.redaction_progress, item.redaction_attempts, item.redaction_error = 0.0, 0, None
+        item.redaction_requested_by, item.redaction_requested_at = actor.sub, now
+        item.redaction_updated_at, item.redaction_finished_at = now, None
+        await audit.record(s, actor, "sar.redaction_requested", "recording", rec.id,
+                           {"sar_id": sar.id, "item_id": item.id, "run": item.redaction_run,
+                            "params": item.redaction_params})
+    await ctx.jobs.enqueue("redact_sar_item", item_id=item.id, run=item.redaction_run)
+    return item
+
+
+async def _claim(ctx: Context, item_id: str, run: str) -> tuple[SarItem, Recording] | None:
+    async with transaction(ctx.sessions) as s:
+        item = await s.get(SarItem, item_id, with_for_update=True, populate_existing=True)
+        if item is None or item.redaction_run != run or item.redaction_status not in ("queued", "running"):
+            return None
+        rec = await s.get(Recording, item.recording_id)
+        item.redaction_status, item.redaction_attempts = "running", item.redaction_attempts + 1
+        item.redaction_progress, item.redaction_updated_at = 0.0, utcnow()
+        return item, rec
+
+
+async def _report_progress(ctx: Context, item_id: str, run: str, latest: list[float]) -> None:
+    written = -1.0
+    while True:
+        await asyncio.sleep(PROGRESS_EVERY_S)
+        value = latest[0]
+        if value - written < 0.01:
+            continue
+        async with transaction(ctx.sessions) as s:
+            item = await s.get(SarItem, item_id, with_for_update=True, populate_existing=True)
+            if item is None or item.redaction_run != run or item.redaction_status != "running":
+                return
+            item.redaction_progress, item.redaction_updated_at = min(value, 0.99), utcnow()
+        written = value
+
+
+async def run(ctx: Context, item_id: str, run: str) -> str:
+    claimed = await _claim(ctx, item_id, run)
+    if claimed is None:
+        return "skipped"
+    item, rec = claimed
+    actor = system_principal("redactor")
+    key = f"sar/{item.sar_id}/{item.id}/{run}.mp4"
+    try:
+        if rec.status != "active":
+            raise RedactionError(f"recording {rec.id} was deleted")
+        params = item.redaction_params or {}
+        start, end = _span(item, rec)
+        source = await ctx.store.local_path(rec.storage_key)
+        if source is None:
+            raise RedactionError(f"the stored file of recording {rec.id} is missing")
+        latest = [0.0]
+        reporter = asyncio.create_task(_report_progress(ctx, item.id, run, latest))
+        try:
+            with tempfile.TemporaryDirectory(prefix="bwv-redact-") as tmp:
+                out = os.path.join(tmp, "redacted.mp4")
+                result = await redact_async(
+                    source, out, clip_start_s=start, clip_end_s=item.clip_end_s,
+                    auto_faces=bool(params.get("auto_faces")),
+                    boxes=[Box(**b) for b in params.get("boxes", [])],
+                    mute=[MuteRange(**m) for m in params.get("mute", [])],
+                    progress=lambda f: latest.__setitem__(0, f),
+                    source_duration_s=(rec.media or {}).get("duration_s"))
+                sha, crc, size = await asyncio.to_thread(file_digest, out)
+                await ctx.store.put(key, file_reader(out)(), content_type="video/mp4")
+        finally:
+            reporter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reporter
+    except Exception as e:
+        await _fail(ctx, item.id, run, e)
+        raise
+    entry = {"sar_id": item.sar_id, "item_id": item.id, "run": run, "recording_id": rec.id,
+             "source_sha256": rec.sha256, "clip": [start, end], "requested_by": item.redaction_requested_by,
+             "requested_at": iso(item.redaction_requested_at), "performed_by": actor.sub, "finished_at": iso(utcnow()),
+             "params": params, "output": {"sha256": sha, "size_bytes": size, "duration_s": result.duration_s,
+                                          "width": result.width, "height": result.height, "frames": result.frames},
+             "faces": {"frames_with_faces": result.frames_with_faces, "boxes_blurred": result.face_boxes},
+             **result.log}
+    async with transaction(ctx.sessions) as s:
+        current = await s.get(SarItem, item.id, with_for_update=True, populate_existing=True)
+        if current is None or current.redaction_run != run:
+            superseded = True
+        else:
+            superseded = False
+            current.redaction_status, current.redaction_progress = "ready", 1.0
+            current.redacted_key, current.redacted_sha256, current.redacted_size, current.redacted_crc32 = key, sha, size, crc
+            current.redaction_log = entry
+            current.redaction_finished_at = current.redaction_updated_at = utcnow()
+            await audit.record(s, actor, "sar.redacted", "recording", rec.id,
+                               {"sar_id": item.sar_id, "item_id": item.id, "run": run, "sha256": sha,
+                                "requested_by": item.redaction_requested_by,
+                                "frames_with_faces": result.frames_with_faces,
+                                "detector": result.log.get("detector", {}).get("name")})
+    if superseded:
+        await ctx.store.delete([key])
+        return "superseded"
+    return "ready"
+
+
+async def _fail(ctx: Context, item_id: str, run: str, error: Exception) -> None:
+    """Bad media fails at once with an alert; anything else (storage, a killed ffmpeg) is retried."""
+    permanent = isinstance(error, RedactionError | ValueError)
+    async with transaction(ctx.sessions) as s:
+        item = await s.get(SarItem, item_id, with_for_update=True, populate_existing=True)
+        if item is None or item.redaction_run != run:
+            return
+        item.redaction_error = f"{type(error).__name__}: {error}"[:2000]
+        item.redaction_updated_at = utcnow()
+        if permanent or item.redaction_attempts >= MAX_ATTEMPTS:
+            item.redaction_status, item.redaction_finished_at = "failed", utcnow()
+            await devices.raise_alert(s, "sar_redaction_failed", "sar", item.sar_id,
+                                      f"Redaction of item {item.id} of {item.sar_id} failed: {error}"[:2000])
+        else:
+            item.redaction_status = "queued"
+
+
+async def requeue_stuck(ctx: Context, older_than: timedelta = timedelta(minutes=30)) -> int:
+    """Redactions a dead worker left queued or running are queued again (failed after MAX_ATTEMPTS)."""
+    async with transaction(ctx.sessions) as s:
+        stuck = await repo.stuck_redactions(s, utcnow() - older_than)
+        for item in stuck:
+            if item.redaction_attempts >= MAX_ATTEMPTS:
+                item.redaction_status, item.redaction_finished_at = "failed", utcnow()
+                item.redaction_error = "gave up after repeated interrupted runs"
+            else:
+                item.redaction_status, item.redaction_updated_at = "queued", utcnow()
+        runs = [(i.id, i.redaction_run) for i in stuck if i.redaction_status == "queued"]
+    for item_id, run_id in runs:
+        await ctx.jobs.enqueue("redact_sar_item", item_id=item_id, run=run_id)
+    return len(stuck)

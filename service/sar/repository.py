@@ -1,0 +1,77 @@
+"""SAR queries. Who may see SARs is decided by the endpoints' roles (sar_handler, auditor): a SAR is not
+owned by one handler, the team works the queue together."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.recordings.models import Recording
+from service.retention.models import HoldRecording
+from service.sar.models import Sar, SarItem
+
+
+async def get(s: AsyncSession, sar_id: str, *, for_update: bool = False) -> Sar | None:
+    return await s.get(Sar, sar_id, with_for_update=for_update, populate_existing=True)
+
+
+async def items(s: AsyncSession, sar_id: str) -> list[SarItem]:
+    q = select(SarItem).where(SarItem.sar_id == sar_id).order_by(SarItem.added_at, SarItem.id)
+    return list((await s.execute(q)).scalars())
+
+
+async def item(s: AsyncSession, sar_id: str, item_id: str, *, for_update: bool = False) -> SarItem | None:
+    q = select(SarItem).where(SarItem.id == item_id, SarItem.sar_id == sar_id)
+    if for_update:
+        q = q.with_for_update().execution_options(populate_existing=True)
+    return (await s.execute(q)).scalars().first()
+
+
+async def item_for_recording(s: AsyncSession, sar_id: str, recording_id: str, start: float | None,
+                             end: float | None) -> SarItem | None:
+    q = select(SarItem).where(SarItem.sar_id == sar_id, SarItem.recording_id == recording_id,
+                              SarItem.clip_start_s.is_(None) if start is None else SarItem.clip_start_s == start,
+                              SarItem.clip_end_s.is_(None) if end is None else SarItem.clip_end_s == end)
+    return (await s.execute(q)).scalars().first()
+
+
+async def held_recordings(s: AsyncSession, hold_id: str) -> list[Recording]:
+    q = (select(Recording).join(HoldRecording, HoldRecording.recording_id == Recording.id)
+         .where(HoldRecording.hold_id == hold_id).order_by(Recording.basis_start, Recording.id))
+    return list((await s.execute(q)).scalars())
+
+
+def overdue_clause(now: datetime):
+    return and_(Sar.status != "closed", Sar.due_at.is_not(None), Sar.due_at < now)
+
+
+async def search(s: AsyncSession, *, now: datetime, overdue: bool | None, status: str | None,
+                 after: str | None, limit: int) -> list[Sar]:
+    q = select(Sar).order_by(Sar.id).limit(limit + 1)
+    if overdue is True:
+        q = q.where(overdue_clause(now))
+    elif overdue is False:
+        q = q.where(or_(Sar.status == "closed", Sar.due_at.is_(None), Sar.due_at >= now))
+    if status:
+        q = q.where(Sar.status == status)
+    if after:
+        q = q.where(Sar.id > after)
+    return list((await s.execute(q)).scalars())
+
+
+async def count_overdue(s: AsyncSession, now: datetime) -> int:
+    return int((await s.execute(select(func.count()).select_from(Sar).where(overdue_clause(now)))).scalar_one())
+
+
+async def due_by(s: AsyncSession, until: datetime) -> list[Sar]:
+    """Open requests due before ``until`` (overdue ones included): the deadline job's worklist."""
+    q = select(Sar).where(Sar.status != "closed", Sar.due_at.is_not(None), Sar.due_at < until).order_by(Sar.due_at)
+    return list((await s.execute(q)).scalars())
+
+
+async def stuck_redactions(s: AsyncSession, before: datetime) -> list[SarItem]:
+    q = select(SarItem).where(SarItem.redaction_status.in_(("queued", "running")),
+                              SarItem.redaction_updated_at < before).with_for_update()
+    return list((await s.execute(q)).scalars())

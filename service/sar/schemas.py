@@ -1,0 +1,220 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from service.recordings.models import Recording
+from service.recordings.schemas import ClipRange
+from service.retention.schemas import _not_blank
+from service.sar.models import Sar, SarItem
+
+Regime = Literal["law_enforcement", "uk_gdpr"]
+
+
+class SarQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    from_: AwareDatetime = Field(alias="from")
+    to: AwareDatetime
+    officer_id: str | None = Field(default=None, min_length=1, max_length=200)
+    device_id: str | None = Field(default=None, min_length=1, max_length=100)
+    location: str | None = Field(default=None, min_length=1, max_length=500,
+                                 description="free text for the handler (footage has no place data to match)")
+
+    @model_validator(mode="after")
+    def _window(self) -> SarQuery:
+        if self.to <= self.from_:
+            raise ValueError("query.to must be after query.from")
+        return self
+
+
+class SarIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    requester: str = Field(min_length=1, max_length=200)
+    contact: str = Field(min_length=1, max_length=300)
+    received_at: AwareDatetime
+    description: str = Field(min_length=1, max_length=4000)
+    regime: Regime | None = None
+    query: SarQuery
+
+    _blank = field_validator("requester", "contact", "description")(_not_blank)
+
+
+class ExtendIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    months: int = Field(ge=1, le=2)
+    reason: str = Field(min_length=1, max_length=2000)
+    _blank = field_validator("reason")(_not_blank)
+
+
+class InfoRequestIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    what: str = Field(min_length=1, max_length=2000, description="the identity proof or clarification asked for")
+    _blank = field_validator("what")(_not_blank)
+
+
+class InfoReceivedIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    received_at: AwareDatetime
+
+
+class ItemIn(ClipRange):
+    model_config = ConfigDict(extra="forbid")
+
+    recording_id: str = Field(min_length=1, max_length=40)
+
+
+class BoxIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    start_s: float = Field(ge=0, allow_inf_nan=False)
+    end_s: float = Field(gt=0, allow_inf_nan=False)
+    x: int = Field(ge=0)
+    y: int = Field(ge=0)
+    w: int = Field(gt=0)
+    h: int = Field(gt=0)
+
+
+class MuteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    start_s: float = Field(ge=0, allow_inf_nan=False)
+    end_s: float = Field(gt=0, allow_inf_nan=False)
+
+
+class RedactionIn(BaseModel):
+    """Times are seconds in the recording (the same clock as the item's clip range)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    auto_faces: bool = True
+    boxes: list[BoxIn] = Field(default_factory=list, max_length=500)
+    mute: list[MuteIn] = Field(default_factory=list, max_length=500)
+
+
+class DiscloseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    expires_at: AwareDatetime | None = None
+    max_downloads: int | None = Field(default=None, ge=1, le=1000)
+
+
+class CloseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: str = Field(min_length=1, max_length=2000,
+                         description="e.g. disclosed, partially disclosed, no footage held, refused (with the exemption)")
+    _blank = field_validator("outcome")(_not_blank)
+
+
+class RedactionOut(BaseModel):
+    status: str
+    progress: float
+    run: str | None = None
+    params: dict[str, Any] | None = None
+    requested_by: str | None = None
+    requested_at: datetime | None = None
+    finished_at: datetime | None = None
+    sha256: str | None = None
+    size_bytes: int | None = None
+    error: str | None = None
+    log: dict[str, Any] | None = None
+
+
+class SarItemOut(BaseModel):
+    id: str
+    recording_id: str
+    clip_start_s: float | None
+    clip_end_s: float | None
+    added_by: str
+    added_at: datetime
+    redaction: RedactionOut
+
+    @classmethod
+    def of(cls, i: SarItem) -> SarItemOut:
+        return cls(id=i.id, recording_id=i.recording_id, clip_start_s=i.clip_start_s, clip_end_s=i.clip_end_s,
+                   added_by=i.added_by, added_at=i.added_at,
+                   redaction=RedactionOut(status=i.redaction_status, progress=round(i.redaction_progress, 3),
+                                          run=i.redaction_run, params=i.redaction_params,
+                                          requested_by=i.redaction_requested_by,
+                                          requested_at=i.redaction_requested_at,
+                                          finished_at=i.redaction_finished_at, sha256=i.redacted_sha256,
+                                          size_bytes=i.redacted_size, error=i.redaction_error,
+                                          log=i.redaction_log))
+
+
+class CandidateOut(BaseModel):
+    id: str
+    officer_id: str
+    device_id: str
+    trusted_start: datetime | None
+    trusted_end: datetime | None
+    recorded_start: datetime
+    received_at: datetime
+    time_trust: str
+    duration_s: float | None
+
+    @classmethod
+    def of(cls, r: Recording) -> CandidateOut:
+        return cls(id=r.id, officer_id=r.officer_id, device_id=r.device_id, trusted_start=r.trusted_start,
+                   trusted_end=r.trusted_end, recorded_start=r.recorded_start, received_at=r.received_at,
+                   time_trust=r.time_trust, duration_s=(r.media or {}).get("duration_s"))
+
+
+class SarOut(BaseModel):
+    id: str
+    regime: str
+    requester: str
+    contact: str
+    description: str
+    received_at: datetime
+    clock_start: date
+    due_date: date | None
+    due_at: datetime | None
+    days_left: int | None
+    overdue: bool
+    extended_months: int
+    extension_reason: str | None
+    status: str
+    info_requested: str | None
+    query: dict[str, Any]
+    hold_id: str
+    bundle_id: str | None
+    share_id: str | None
+    created_by: str
+    created_at: datetime
+    closed_by: str | None
+    closed_at: datetime | None
+    outcome: str | None
+    items: list[SarItemOut] = []
+    candidates: list[CandidateOut] | None = None
+
+    @classmethod
+    def of(cls, sar: Sar, items: list[SarItem] | None = None, *, days_left: int | None, overdue: bool,
+           candidates: list[Recording] | None = None) -> SarOut:
+        query = {"from": sar.q_from, "to": sar.q_to, "officer_id": sar.q_officer_id, "device_id": sar.q_device_id,
+                 "location": sar.q_location}
+        return cls(id=sar.id, regime=sar.regime, requester=sar.requester, contact=sar.contact,
+                   description=sar.description, received_at=sar.received_at, clock_start=sar.clock_start,
+                   due_date=sar.due_date, due_at=sar.due_at, days_left=days_left, overdue=overdue,
+                   extended_months=sar.extended_months, extension_reason=sar.extension_reason, status=sar.status,
+                   info_requested=sar.info_requested, query=query, hold_id=sar.hold_id, bundle_id=sar.bundle_id,
+                   share_id=sar.share_id, created_by=sar.created_by, created_at=sar.created_at,
+                   closed_by=sar.closed_by, closed_at=sar.closed_at, outcome=sar.outcome,
+                   items=[SarItemOut.of(i) for i in items or []],
+                   candidates=None if candidates is None else [CandidateOut.of(r) for r in candidates])
+
+
+class DiscloseOut(BaseModel):
+    bundle_id: str
+    share_id: str
+    url: str
+    status: str
+    expires_at: datetime
+    max_downloads: int

@@ -1,0 +1,217 @@
+"""Subject access requests: intake with an immediate hold, the ICO's calendar-month deadline, items,
+extension, closing. Redaction lives in :mod:`service.sar.redaction`, disclosure in :mod:`service.sar.disclose`.
+
+The requester's personal data (name, contact, description) stays in the ``sars`` row: audit events,
+alerts, logs and metrics name the SAR by its id only.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.audit import service as audit
+from service.auth.schemas import Principal
+from service.context import Context
+from service.db import transaction
+from service.devices import service as devices
+from service.errors import Conflict, Invalid, NotFound
+from service.ids import new_id
+from service.recordings.access import check_clip, readable
+from service.recordings.models import Recording
+from service.retention import service as retention
+from service.retention.models import HoldRecording
+from service.sar import deadline
+from service.sar import repository as repo
+from service.sar.models import Sar, SarItem
+from service.sar.schemas import ExtendIn, ItemIn, SarIn
+from service.timeutil import as_utc, utcnow
+
+# A receipt time may run a little ahead of the server (a clock on the handler's PC), not more.
+RECEIPT_FUTURE_TOLERANCE_S = 300
+
+
+async def get_sar(s: AsyncSession, sar_id: str, *, for_update: bool = False) -> Sar:
+    sar = await repo.get(s, sar_id, for_update=for_update)
+    if sar is None:
+        raise NotFound(f"No subject access request {sar_id!r}.", slug="sar-not-found")
+    return sar
+
+
+async def open_sar(s: AsyncSession, sar_id: str) -> Sar:
+    sar = await get_sar(s, sar_id, for_update=True)
+    if sar.status == "closed":
+        raise Conflict(f"Subject access request {sar_id} is closed.", slug="sar-closed")
+    return sar
+
+
+def standing(sar: Sar, now: datetime) -> tuple[int | None, bool]:
+    """(calendar days left, overdue) as the handler's queue shows them."""
+    if sar.due_date is None or sar.due_at is None:
+        return None, False
+    left = deadline.days_left(sar.due_date, now)
+    return left, sar.status != "closed" and as_utc(sar.due_at) < now
+
+
+def _set_due(ctx: Context, sar: Sar) -> None:
+    months = 1 + sar.extended_months
+    sar.due_date = deadline.due_date(sar.clock_start, months, ctx.policies.sar.bank_holidays)
+    sar.due_at = deadline.due_at(sar.due_date)
+
+
+async def create(ctx: Context, actor: Principal, body: SarIn) -> tuple[Sar, list[Recording]]:
+    policy = ctx.policies.sar
+    q = body.query
+    if (q.to - q.from_).total_seconds() > policy.max_window_days * 86400:
+        raise Invalid(f"The query window spans {(q.to - q.from_).total_seconds() / 86400:.1f} days; the policy "
+                      f"allows at most {policy.max_window_days}. Ask the requester to narrow it, or log "
+                      "several requests.", slug="window-too-long")
+    now = utcnow()
+    if (body.received_at - now).total_seconds() > RECEIPT_FUTURE_TOLERANCE_S:
+        raise Invalid("received_at is in the future.", slug="invalid-received-at")
+    async with transaction(ctx.sessions) as s:
+        sar = Sar(id=new_id("sar"), regime=body.regime or policy.default_regime, requester=body.requester,
+                  contact=body.contact, description=body.description, received_at=body.received_at,
+                  clock_start=deadline.receipt_day(body.received_at), extended_months=0, status="open",
+                  q_from=q.from_, q_to=q.to, q_officer_id=q.officer_id, q_device_id=q.device_id,
+                  q_location=q.location, created_by=actor.sub, created_at=now)
+        _set_due(ctx, sar)
+        # The hold goes on in the same transaction as the request: footage near its 31st day must not
+        # slip away between logging the request and someone looking at it.
+        hold, ids = await retention.create_hold(
+            s, ctx.policies, actor, kind="sar", reference=sar.id, reason=f"subject access request {sar.id}",
+            query={"from": q.from_, "to": q.to, "officer_id": q.officer_id, "device_id": q.device_id})
+        sar.hold_id = hold.id
+        s.add(sar)
+        await s.flush()
+        await audit.record(s, actor, "sar.received", "sar", sar.id,
+                           {"regime": sar.regime, "due_date": sar.due_date.isoformat(), "hold_id": hold.id,
+                            "query": {"from": q.from_, "to": q.to, "officer_id": q.officer_id,
+                                      "device_id": q.device_id}, "candidates": len(ids)})
+        candidates = await repo.held_recordings(s, hold.id)
+    await retention.sync_legal_holds(ctx, ids)
+    return sar, candidates
+
+
+async def get(ctx: Context, sar_id: str) -> tuple[Sar, list[SarItem]]:
+    async with ctx.sessions() as s:
+        sar = await get_sar(s, sar_id)
+        return sar, await repo.items(s, sar_id)
+
+
+async def candidates(ctx: Context, sar_id: str) -> list[Recording]:
+    """What the SAR's hold covers now, footage docked since the request included."""
+    async with ctx.sessions() as s:
+        sar = await get_sar(s, sar_id)
+        return await repo.held_recordings(s, sar.hold_id)
+
+
+async def extend(ctx: Context, actor: Principal, sar_id: str, body: ExtendIn) -> Sar:
+    async with transaction(ctx.sessions) as s:
+        sar = await open_sar(s, sar_id)
+        if sar.regime != "uk_gdpr":
+            raise Conflict("Only UK GDPR requests may be extended; the ICO says DPA 2018 Part 3 (law "
+                           "enforcement) requests must not be.", slug="extension-not-allowed", regime=sar.regime)
+        limit = ctx.policies.sar.max_extension_months
+        if sar.extended_months + body.months > limit:
+            raise Conflict(f"A request may be extended by at most {limit} months in all; this one already has "
+                           f"{sar.extended_months}.", slug="extension-limit", extended_months=sar.extended_months)
+        was = sar.due_date
+        sar.extended_months += body.months
+        sar.extension_reason = body.reason if not sar.extension_reason else f"{sar.extension_reason}; {body.reason}"
+        if sar.due_date is not None:
+            _set_due(ctx, sar)
+        await audit.record(s, actor, "sar.extended", "sar", sar.id,
+                           {"months": body.months, "reason": body.reason, "was_due": was,
+                            "due_date": sar.due_date})
+        return sar
+
+
+async def request_information(ctx: Context, actor: Principal, sar_id: str, what: str) -> Sar:
+    """Identity or clarification asked for: the month stops and restarts the day the answer arrives."""
+    async with transaction(ctx.sessions) as s:
+        sar = await open_sar(s, sar_id)
+        if sar.status == "awaiting_information":
+            raise Conflict(f"Request {sar_id} is already waiting for information.", slug="already-awaiting")
+        sar.status, sar.info_requested, sar.due_date, sar.due_at = "awaiting_information", what, None, None
+        await audit.record(s, actor, "sar.information_requested", "sar", sar.id, {})
+        return sar
+
+
+async def information_received(ctx: Context, actor: Principal, sar_id: str, received_at: datetime) -> Sar:
+    async with transaction(ctx.sessions) as s:
+        sar = await open_sar(s, sar_id)
+        if sar.status != "awaiting_information":
+            raise Conflict(f"Request {sar_id} is not waiting for information.", slug="not-awaiting")
+        if received_at < as_utc(sar.received_at) or (received_at - utcnow()).total_seconds() > RECEIPT_FUTURE_TOLERANCE_S:
+            raise Invalid("received_at must lie between the request's receipt and now.", slug="invalid-received-at")
+        sar.status, sar.clock_start = "open", deadline.receipt_day(received_at)
+        _set_due(ctx, sar)
+        await audit.record(s, actor, "sar.information_received", "sar", sar.id,
+                           {"clock_start": sar.clock_start, "due_date": sar.due_date})
+        return sar
+
+
+async def add_item(ctx: Context, actor: Principal, sar_id: str, body: ItemIn) -> SarItem:
+    async with transaction(ctx.sessions) as s:
+        sar = await open_sar(s, sar_id)
+        rec = await readable(s, actor, body.recording_id, for_update=True)
+        check_clip(rec, body.clip_end_s)
+        if await repo.item_for_recording(s, sar.id, rec.id, body.clip_start_s, body.clip_end_s) is not None:
+            raise Conflict(f"Recording {rec.id} with that clip range is already an item of {sar.id}.",
+                           slug="duplicate-item")
+        if await s.get(HoldRecording, (sar.hold_id, rec.id)) is None:  # picked from outside the query
+            s.add(HoldRecording(hold_id=sar.hold_id, recording_id=rec.id, added_at=utcnow()))
+            await s.flush()
+            await retention.refresh(s, ctx.policies.retention, [rec.id])
+        item = SarItem(id=new_id("sit"), sar_id=sar.id, recording_id=rec.id, clip_start_s=body.clip_start_s,
+                       clip_end_s=body.clip_end_s, added_by=actor.sub, added_at=utcnow(),
+                       redaction_status="none", redaction_progress=0.0, redaction_attempts=0)
+        s.add(item)
+        await s.flush()
+        await audit.record(s, actor, "sar.item_added", "recording", rec.id,
+                           {"sar_id": sar.id, "item_id": item.id, "clip": [item.clip_start_s, item.clip_end_s]})
+    await retention.sync_legal_holds(ctx, [item.recording_id])
+    return item
+
+
+async def close(ctx: Context, actor: Principal, sar_id: str, outcome: str) -> Sar:
+    async with transaction(ctx.sessions) as s:
+        sar = await open_sar(s, sar_id)
+        _, ids = await retention.release_hold_in_session(s, ctx.policies, actor, sar.hold_id,
+                                                         f"subject access request {sar.id} closed")
+        now = utcnow()
+        late = sar.due_at is not None and as_utc(sar.due_at) < now
+        sar.status, sar.closed_by, sar.closed_at, sar.outcome = "closed", actor.sub, now, outcome
+        await audit.record(s, actor, "sar.closed", "sar", sar.id, {"outcome": outcome, "late": late})
+    await retention.sync_legal_holds(ctx, ids)
+    return sar
+
+
+async def search(ctx: Context, *, overdue: bool | None, status: str | None, after: str | None,
+                 limit: int) -> list[Sar]:
+    async with ctx.sessions() as s:
+        return await repo.search(s, now=utcnow(), overdue=overdue, status=status, after=after, limit=limit)
+
+
+async def check_deadlines(ctx: Context) -> dict[str, int]:
+    """Alert supervisors about open requests due within ``due_soon_days`` and overdue ones (by id only:
+    an alert is not a place for the requester's name). An open alert is counted again, not duplicated."""
+    now = utcnow()
+    soon, late = 0, 0
+    async with transaction(ctx.sessions) as s:
+        for sar in await repo.due_by(s, now + timedelta(days=ctx.policies.sar.due_soon_days)):
+            left, overdue = standing(sar, now)
+            details = {"due_date": sar.due_date.isoformat(), "days_left": left, "regime": sar.regime}
+            if overdue:
+                late += 1
+                await devices.raise_alert(s, "sar_overdue", "sar", sar.id,
+                                          f"Subject access request {sar.id} was due on {sar.due_date.isoformat()} "
+                                          "and is not closed.", details, severity="critical")
+            else:
+                soon += 1
+                await devices.raise_alert(s, "sar_due_soon", "sar", sar.id,
+                                          f"Subject access request {sar.id} is due on {sar.due_date.isoformat()} "
+                                          f"({left} days left).", details)
+    return {"due_soon": soon, "overdue": late}
