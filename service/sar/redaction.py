@@ -83,7 +83,9 @@ async def request(ctx: Context, actor: Principal, sar_id: str, item_id: str, bod
 async def _claim(ctx: Context, item_id: str, run: str) -> tuple[SarItem, Recording] | None:
     async with transaction(ctx.sessions) as s:
         item = await s.get(SarItem, item_id, with_for_update=True, populate_existing=True)
-        if item is None or item.redaction_run != run or item.redaction_status not in ("queued", "running"):
+        # Only a queued run is claimed: a "running" one may still be alive in another worker (arq retries a
+        # job whose worker died, and the janitor re-queues it too); the janitor decides when it is dead.
+        if item is None or item.redaction_run != run or item.redaction_status != "queued":
             return None
         rec = await s.get(Recording, item.recording_id)
         item.redaction_status, item.redaction_attempts = "running", item.redaction_attempts + 1

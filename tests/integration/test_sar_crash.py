@@ -1,0 +1,128 @@
+"""Rule 6 for redaction: a real ``bwv worker`` is SIGKILLed while it redacts a SAR item. Nothing is half
+made: the item is still ``running`` with no redacted copy, the original and its hold are untouched, and
+the janitor's re-queue finishes the job, once, with a copy whose hash its log records."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from service.sar.redaction import MAX_ATTEMPTS, requeue_stuck
+from tests.fixtures.media import cached_face_clip
+from tests.fixtures.s3 import TEST_ENV
+from tests.integration.test_sar_api import _rec, _sar_body
+
+BWV = str(Path(sys.executable).parent / "bwv")
+
+
+def _worker_env(stack) -> dict[str, str]:
+    s = stack.settings
+    return {**os.environ, **TEST_ENV, "BWV_DATABASE_URL": s.db_url, "BWV_STORAGE_URL": s.object_store_url,
+            "BWV_S3_ENDPOINT_URL": s.s3_endpoint_url, "BWV_REDIS_URL": s.redis_url, "BWV_QUEUE_NAME": s.queue_name,
+            "BWV_SECRET_KEY": s.secret_key, "BWV_DATA_DIR": str(s.data_dir), "BWV_POLICY_DIR": str(s.policy_dir)}
+
+
+def _start_worker(stack) -> subprocess.Popen:
+    return subprocess.Popen([BWV, "worker"], env=_worker_env(stack), stdout=subprocess.DEVNULL,  # noqa: ASYNC220
+                            stderr=subprocess.DEVNULL)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=20)
+
+
+async def _item(stack, sar_id: str) -> dict:
+    got = await stack.client.get(f"/v1/sars/{sar_id}", headers=stack.auth("sar-1", "sar_handler"))
+    return got.json()["items"][0]
+
+
+@pytest.mark.parametrize("stack", ["pg_s3"], indirect=True)  # the embedded stack has no worker process
+async def test_worker_killed_mid_redaction_then_requeued(stack):
+    sar_h = stack.auth("sar-1", "sar_handler")
+    now = datetime.now(UTC)
+    data = cached_face_clip(seconds=12, width=640, height=360, move=True).read_bytes()
+    rec = await _rec(stack, "face", data=data, start=now - timedelta(hours=2))
+    await stack.drain_jobs()
+    sar = (await stack.client.post("/v1/sars", json=_sar_body(now - timedelta(days=1), now), headers=sar_h)).json()
+    iid = (await stack.client.post(f"/v1/sars/{sar['id']}/items", json={"recording_id": rec["id"]},
+                                   headers=sar_h)).json()["id"]
+    r = await stack.client.post(f"/v1/sars/{sar['id']}/items/{iid}/redaction", json={"auto_faces": True},
+                                headers=sar_h)
+    assert r.status_code == 202, r.text
+
+    proc = _start_worker(stack)
+    try:
+        for _ in range(600):  # until the progress a running job writes shows it is well under way
+            item = await _item(stack, sar["id"])
+            if item["redaction"]["status"] == "running" and item["redaction"]["progress"] >= 0.1:
+                break
+            await asyncio.sleep(0.05)
+        assert item["redaction"]["status"] == "running", item
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=20)
+    finally:
+        _stop(proc)
+
+    item = await _item(stack, sar["id"])
+    assert item["redaction"]["status"] == "running" and item["redaction"]["sha256"] is None
+    assert not await stack.ctx.store.list(f"sar/{sar['id']}/")  # no half-written copy
+    media = await stack.client.get(f"/v1/recordings/{rec['id']}/media", headers=sar_h)
+    assert hashlib.sha256(media.content).hexdigest() == rec["sha256"]
+    got = (await stack.client.get(f"/v1/recordings/{rec['id']}", headers=sar_h)).json()
+    assert got["retention"]["delete_after"] is None
+
+    # arq keeps the dead worker's job "in progress" until its timeout (an hour); the janitor re-queues
+    # the redaction itself, and a new worker process finishes it.
+    assert await requeue_stuck(stack.ctx, older_than=timedelta(0)) == 1
+    proc = _start_worker(stack)
+    try:
+        for _ in range(1200):
+            red = (await _item(stack, sar["id"]))["redaction"]
+            if red["status"] not in ("queued", "running"):
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        _stop(proc)
+    assert red["status"] == "ready" and red["log"]["output"]["sha256"] == red["sha256"], red
+    stored = await stack.ctx.store.list(f"sar/{sar['id']}/")
+    assert [o.key for o in stored] == [f"sar/{sar['id']}/{iid}/{red['run']}.mp4"]
+    body = b"".join([c async for c in stack.ctx.store.read(stored[0].key)])
+    assert hashlib.sha256(body).hexdigest() == red["sha256"]
+
+
+async def test_janitor_gives_up_after_repeated_interrupted_runs(stack):
+    """A redaction that keeps dying (a poison file killing ffmpeg's host) ends ``failed``, not forever queued."""
+    from service.db import transaction
+    from service.sar.models import SarItem
+
+    sar_h = stack.auth("sar-1", "sar_handler")
+    now = datetime.now(UTC)
+    rec = await _rec(stack, "vid", data=cached_face_clip(seconds=2).read_bytes(), start=now - timedelta(hours=2))
+    await stack.drain_jobs()
+    sar = (await stack.client.post("/v1/sars", json=_sar_body(now - timedelta(days=1), now), headers=sar_h)).json()
+    iid = (await stack.client.post(f"/v1/sars/{sar['id']}/items", json={"recording_id": rec["id"]},
+                                   headers=sar_h)).json()["id"]
+    async with transaction(stack.ctx.sessions) as s:  # as a worker leaves it when killed on its last attempt
+        item = await s.get(SarItem, iid)
+        item.redaction_status, item.redaction_run, item.redaction_attempts = "running", "rdr_dead", MAX_ATTEMPTS
+        item.redaction_updated_at = now - timedelta(hours=1)
+    assert await requeue_stuck(stack.ctx) == 1
+    red = (await _item(stack, sar["id"]))["redaction"]
+    assert red["status"] == "failed" and "gave up" in red["error"]
+    again = await stack.client.post(f"/v1/sars/{sar['id']}/items/{iid}/redaction", json={"auto_faces": False},
+                                    headers=sar_h)
+    assert again.status_code == 202  # a handler can ask again after a failure
