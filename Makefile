@@ -44,6 +44,8 @@ test-long: deps services-check
 bench: deps services-check
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/retention.py
+	$(BIN)/python bench/bundle.py
+	$(BIN)/python bench/redact.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check service workers tests bench
