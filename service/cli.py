@@ -104,6 +104,9 @@ def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
     from service.migrations import upgrade
 
     settings = _settings()
+    if "public_base_url" not in settings.model_fields_set:
+        # Share links must point where this server listens unless a proxy address is configured.
+        settings.public_base_url = f"http://{host}:{port}"
     configure(settings.log_level, settings.log_format)
     try:
         if settings.is_sqlite:
