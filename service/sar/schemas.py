@@ -3,31 +3,21 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from service.recordings.models import Recording
 from service.recordings.schemas import ClipRange
-from service.retention.schemas import _not_blank
+from service.retention.schemas import HoldQuery, _not_blank
 from service.sar.models import Sar, SarItem
 
 Regime = Literal["law_enforcement", "uk_gdpr"]
 
 
-class SarQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+class SarQuery(HoldQuery):
+    """The hold's query, plus where the requester says it happened (footage has no place data to match
+    against, so it is a note for the handler)."""
 
-    from_: AwareDatetime = Field(alias="from")
-    to: AwareDatetime
-    officer_id: str | None = Field(default=None, min_length=1, max_length=200)
-    device_id: str | None = Field(default=None, min_length=1, max_length=100)
-    location: str | None = Field(default=None, min_length=1, max_length=500,
-                                 description="free text for the handler (footage has no place data to match)")
-
-    @model_validator(mode="after")
-    def _window(self) -> SarQuery:
-        if self.to <= self.from_:
-            raise ValueError("query.to must be after query.from")
-        return self
+    location: str | None = Field(default=None, min_length=1, max_length=500)
 
 
 class SarIn(BaseModel):
