@@ -19,6 +19,7 @@ from service.sar.schemas import (
     InfoRequestIn,
     ItemIn,
     RedactionIn,
+    RedactionJobOut,
     SarIn,
     SarItemOut,
     SarOut,
@@ -90,10 +91,10 @@ async def add_item(request: Request, sar_id: str, body: ItemIn, actor: Principal
     return SarItemOut.of(await service.add_item(request.app.state.ctx, actor, sar_id, body))
 
 
-@router.post("/v1/sars/{sar_id}/items/{item_id}/redaction", status_code=202, response_model=SarItemOut)
+@router.post("/v1/sars/{sar_id}/items/{item_id}/redaction", status_code=202, response_model=RedactionJobOut)
 async def redact(request: Request, sar_id: str, item_id: str, body: RedactionIn,
                  actor: Principal = Depends(handler)):
-    return SarItemOut.of(await redaction.request(request.app.state.ctx, actor, sar_id, item_id, body))
+    return RedactionJobOut.of(await redaction.request(request.app.state.ctx, actor, sar_id, item_id, body))
 
 
 @router.post("/v1/sars/{sar_id}/disclose", status_code=202, response_model=DiscloseOut)

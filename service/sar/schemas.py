@@ -139,6 +139,17 @@ class SarItemOut(BaseModel):
                                           log=i.redaction_log))
 
 
+class RedactionJobOut(SarItemOut):
+    """The 202 answer: the item, and the job that will redact it (poll ``GET /v1/sars/{id}``)."""
+
+    job_id: str
+    status: str
+
+    @classmethod
+    def of(cls, i: SarItem) -> RedactionJobOut:
+        return cls(**SarItemOut.of(i).model_dump(), job_id=i.redaction_run, status=i.redaction_status)
+
+
 class CandidateOut(BaseModel):
     id: str
     officer_id: str

@@ -134,7 +134,8 @@ async def test_redact_disclose_and_close(stack):
             "mute": [{"start_s": 1.0, "end_s": 2.0}]}
     r = await stack.client.post(f"/v1/sars/{sar['id']}/items/{iid}/redaction", json=plan, headers=sar_h)
     assert r.status_code == 202, r.text
-    assert r.json()["redaction"]["status"] == "queued"
+    assert r.json()["redaction"]["status"] == r.json()["status"] == "queued"
+    assert r.json()["job_id"] == r.json()["redaction"]["run"]
     await stack.drain_jobs()
     got = (await stack.client.get(f"/v1/sars/{sar['id']}", headers=sar_h)).json()
     red = got["items"][0]["redaction"]
