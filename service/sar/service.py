@@ -20,6 +20,7 @@ from service.errors import Conflict, Invalid, NotFound
 from service.ids import new_id
 from service.recordings.access import check_clip, readable
 from service.recordings.models import Recording
+from service.recordings.service import parse_range
 from service.retention import service as retention
 from service.retention.models import HoldRecording
 from service.sar import deadline
@@ -94,10 +95,29 @@ async def create(ctx: Context, actor: Principal, body: SarIn) -> tuple[Sar, list
     return sar, candidates
 
 
-async def get(ctx: Context, sar_id: str) -> tuple[Sar, list[SarItem]]:
-    async with ctx.sessions() as s:
+async def get(ctx: Context, sar_id: str, viewer: Principal | None = None) -> tuple[Sar, list[SarItem]]:
+    """A request as the handler sees it; *viewer* given: the view of its personal data is audited."""
+    async with transaction(ctx.sessions) as s:
         sar = await get_sar(s, sar_id)
+        if viewer is not None:
+            await audit.record(s, viewer, "sar.viewed", "sar", sar.id, {"user_agent": viewer.user_agent})
         return sar, await repo.items(s, sar_id)
+
+
+async def open_redacted(ctx: Context, actor: Principal, sar_id: str, item_id: str, range_header: str | None):
+    """The redacted copy, for the handler to check before disclosing it (audited, Range supported)."""
+    async with transaction(ctx.sessions) as s:
+        item = await repo.item(s, (await get_sar(s, sar_id)).id, item_id)
+        if item is None:
+            raise NotFound(f"No item {item_id!r} in {sar_id}.", slug="item-not-found")
+        if item.redaction_status != "ready":
+            raise Conflict(f"Item {item_id} has no finished redaction ({item.redaction_status}).",
+                           slug="redaction-not-ready", status_value=item.redaction_status)
+        rng = parse_range(range_header, item.redacted_size)
+        await audit.record(s, actor, "sar.redacted_viewed", "recording", item.recording_id,
+                           {"sar_id": sar_id, "item_id": item.id, "run": item.redaction_run,
+                            "range": [rng.start, rng.end - 1] if rng.partial else None})
+    return item, rng, ctx.store.read(item.redacted_key, rng.start, rng.end)
 
 
 async def candidates(ctx: Context, sar_id: str) -> list[Recording]:

@@ -69,6 +69,8 @@ async def test_intake_holds_candidates_at_once_and_only_handlers_see_it(stack):
         assert (await stack.client.post("/v1/sars", json=body, headers=who)).status_code == 403
     auditor = stack.auth("aud", "auditor")
     assert (await stack.client.get(f"/v1/sars/{sar['id']}", headers=auditor)).json()["requester"] == REQUESTER
+    viewed = (await stack.client.get(f"/v1/audit?object_id={sar['id']}", headers=auditor)).json()["items"]
+    assert [e["actor"] for e in viewed if e["action"] == "sar.viewed"] == ["aud"]  # reading personal data is audited
     assert (await stack.client.post(f"/v1/sars/{sar['id']}/close", json={"outcome": "x"},
                                     headers=auditor)).status_code == 403
     # The SAR's hold is released by closing the SAR, not through the generic hold endpoint.
@@ -143,6 +145,10 @@ async def test_redact_disclose_and_close(stack):
     assert red["log"]["requested_by"] == "sar-1" and red["log"]["source_sha256"] == rec["sha256"]
     assert red["log"]["detector"]["name"] and red["log"]["params"] == plan
     assert red["sha256"] != rec["sha256"]
+    review = await stack.client.get(f"/v1/sars/{sar['id']}/items/{iid}/redacted", headers=sar_h)
+    assert review.status_code == 200 and hashlib.sha256(review.content).hexdigest() == red["sha256"]
+    part = await stack.client.get(f"/v1/sars/{sar['id']}/items/{iid}/redacted", headers={**sar_h, "Range": "bytes=0-9"})
+    assert part.status_code == 206 and part.content == review.content[:10]
     original = await stack.client.get(f"/v1/recordings/{rec['id']}/media", headers=sar_h)
     assert hashlib.sha256(original.content).hexdigest() == rec["sha256"]  # the original is untouched
 

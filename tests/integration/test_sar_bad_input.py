@@ -80,6 +80,8 @@ async def test_bad_items_redactions_and_closing_change_nothing(stack):
                                                headers=sar_h), 404)
         assert_problem(await stack.client.post(f"/v1/sars/{sar['id']}/disclose", json={}, headers=sar_h), 409,
                        slug="unredacted-item")
+        assert_problem(await stack.client.get(red.replace("/redaction", "/redacted"), headers=sar_h), 409,
+                       slug="redaction-not-ready")
         assert_problem(await stack.client.post(f"/v1/sars/{gdpr['id']}/disclose", json={}, headers=sar_h), 409,
                        slug="sar-no-items")
         assert_problem(await stack.client.post(f"/v1/sars/{sar['id']}/extend", json={"months": 1, "reason": "x"},
