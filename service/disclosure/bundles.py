@@ -34,6 +34,7 @@ from service.errors import Conflict, NotFound
 from service.files import file_digest, file_reader
 from service.ids import new_id
 from service.media.clip import cut_async
+from service.recordings import repository as recordings_repo
 from service.recordings.models import Recording
 from service.timeutil import iso, utcnow
 
@@ -127,8 +128,7 @@ async def _case_members(ctx: Context, actor: Principal, bundle_id: str, case_id:
     async with ctx.sessions() as s:
         case = await repo.get_case(s, case_id)
         items = await repo.items(s, case.id)
-        recs = {r.id: r for r in (await s.execute(select(Recording).where(
-            Recording.id.in_([i.recording_id for i in items])))).scalars()}
+        recs = await recordings_repo.by_ids(s, [i.recording_id for i in items])
     members, rows, verified, digesting = [], [], set(), []
     for n, item in enumerate(items, start=1):
         rec = recs[item.recording_id]

@@ -36,6 +36,13 @@ async def get(session: AsyncSession, recording_id: str, *, for_update: bool = Fa
     return await session.get(Recording, recording_id, with_for_update=for_update, populate_existing=True)
 
 
+async def by_ids(session: AsyncSession, ids: list[str]) -> dict[str, Recording]:
+    """The recordings behind a list of items (exhibits, SAR items), by id. For jobs whose caller was
+    authorised when the item was added."""
+    rows = await session.execute(select(Recording).where(Recording.id.in_(ids)))
+    return {r.id: r for r in rows.scalars()}
+
+
 async def get_readable(session: AsyncSession, p: Principal, recording_id: str, *,
                        for_update: bool = False) -> Recording | None:
     q = select(Recording).where(Recording.id == recording_id, readable_by(p))

@@ -12,8 +12,6 @@ import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
-from sqlalchemy import select
-
 from service.audit import service as audit
 from service.auth.schemas import Principal
 from service.context import Context
@@ -25,7 +23,7 @@ from service.disclosure.shares import issue
 from service.disclosure.zipstream import Member
 from service.errors import Conflict
 from service.ids import new_id
-from service.recordings.models import Recording
+from service.recordings import repository as recordings_repo
 from service.sar import repository as repo
 from service.sar.schemas import DiscloseIn
 from service.sar.service import open_sar
@@ -43,8 +41,7 @@ async def disclose(ctx: Context, actor: Principal, sar_id: str, body: DiscloseIn
         items = await repo.items(s, sar.id)
         if not items:
             raise Conflict(f"{sar.id} has no items to disclose.", slug="sar-no-items")
-        recs = {r.id: r for r in (await s.execute(select(Recording).where(
-            Recording.id.in_([i.recording_id for i in items])))).scalars()}
+        recs = await recordings_repo.by_ids(s, [i.recording_id for i in items])
         for item in items:
             if recs[item.recording_id].status != "active":
                 raise Conflict(f"Recording {item.recording_id} of item {item.id} was deleted; remove the item.",
@@ -88,8 +85,7 @@ async def sar_members(ctx: Context, bundle_id: str, sar_id: str) -> tuple[list[M
     async with ctx.sessions() as s:
         sar = await repo.get(s, sar_id)
         items = await repo.items(s, sar.id)
-        recs = {r.id: r for r in (await s.execute(select(Recording).where(
-            Recording.id.in_([i.recording_id for i in items])))).scalars()}
+        recs = await recordings_repo.by_ids(s, [i.recording_id for i in items])
         for item in items:
             try:
                 await refuse_if_marked(s, item.recording_id)
