@@ -19,7 +19,7 @@ from service.context import Context, build_context
 from service.devices.endpoints import router as devices_router
 from service.disclosure.endpoints import router as disclosure_router
 from service.ingest.endpoints import router as ingest_router
-from service.jobs import start_jobs
+from service.jobs import InProcessJobs, resume_unfinished, start_jobs
 from service.recordings.endpoints import router as recordings_router
 from service.retention import repository as retention_repo
 from service.retention.endpoints import router as retention_router
@@ -41,6 +41,8 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
         if ctx.jobs is None:
             await start_jobs(ctx)
         await check_policy(ctx, system_principal("retention-policy"))
+        if isinstance(ctx.jobs, InProcessJobs):
+            await resume_unfinished(ctx)
         log.info("started", version=__version__, database=ctx.engine.dialect.name,
                  storage=ctx.settings.object_store_url.split("://")[0],
                  jobs="arq" if ctx.settings.redis_url else "in-process")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any, Protocol
 
 import structlog
@@ -120,6 +121,17 @@ class ArqJobs:
     async def close(self) -> None:
         if self._owns:
             await self.pool.aclose()
+
+
+async def resume_unfinished(ctx: Context) -> None:
+    """Embedded mode is one process: the bundles and redactions it left queued or running died with it,
+    so they are queued again at start-up. (Worker fleets cannot know that; their janitor waits until
+    such work has gone stale.)"""
+    from service.disclosure import bundles
+    from service.sar import redaction
+
+    await bundles.requeue_stuck(ctx, older_than=timedelta(0))
+    await redaction.requeue_stuck(ctx, older_than=timedelta(0))
 
 
 async def start_jobs(ctx: Context, *, cron: bool = True) -> Jobs:

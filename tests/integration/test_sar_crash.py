@@ -1,6 +1,7 @@
-"""Rule 6 for redaction: a real ``bwv worker`` is SIGKILLed while it redacts a SAR item. Nothing is half
-made: the item is still ``running`` with no redacted copy, the original and its hold are untouched, and
-the janitor's re-queue finishes the job, once, with a copy whose hash its log records."""
+"""Rule 6 for redaction: a real ``bwv worker`` (and, embedded, ``bwv serve``) is SIGKILLed while it
+redacts a SAR item. Nothing is half made: the item is still ``running`` with no redacted copy, the
+original and its hold are untouched, and the re-queue (the janitor's; embedded, the restart's) finishes
+the job, once, with a copy whose hash its log records."""
 
 from __future__ import annotations
 
@@ -13,11 +14,14 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
 from service.sar.redaction import MAX_ATTEMPTS, requeue_stuck
 from tests.fixtures.media import cached_face_clip
 from tests.fixtures.s3 import TEST_ENV
+from tests.fixtures.stack import iso
+from tests.integration.test_crash import put, server, upload_meta  # noqa: F401,F811 - server is a fixture
 from tests.integration.test_sar_api import _rec, _sar_body
 
 BWV = str(Path(sys.executable).parent / "bwv")
@@ -126,3 +130,52 @@ async def test_janitor_gives_up_after_repeated_interrupted_runs(stack):
     again = await stack.client.post(f"/v1/sars/{sar['id']}/items/{iid}/redaction", json={"auto_faces": False},
                                     headers=sar_h)
     assert again.status_code == 202  # a handler can ask again after a failure
+
+
+@pytest.mark.parametrize("server", ["embedded"], indirect=True)  # one process: jobs run inside bwv serve
+async def test_embedded_server_killed_mid_redaction_resumes_at_restart(server):  # noqa: F811
+    """SIGKILL ``bwv serve`` (SQLite + disk + in-process jobs) while it redacts: the restarted server
+    picks the redaction up at once and finishes it; nothing half-made is ever stored."""
+    data = cached_face_clip(seconds=12, width=640, height=360, move=True).read_bytes()
+    dock = {"Authorization": f"Bearer {server.bwv('dock', 'register', 'dock-sar').stdout.strip()}"}
+    sar_h = server.token("sar-1", "sar_handler")
+    server.start()
+    now = datetime.now(UTC)
+    async with httpx.AsyncClient(base_url=server.url, timeout=60) as c:
+        meta = {**upload_meta(data, "cam-sar"), "recorded_start": iso(now - timedelta(hours=2)),
+                "recorded_end": iso(now - timedelta(hours=1))}
+        up = (await c.post("/v1/uploads", json=meta, headers=dock)).json()["upload_id"]
+        await put(c, dock, up, 1, data)
+        rec = (await c.post(f"/v1/uploads/{up}/complete", headers=dock)).json()
+        await _until(c, f"/v1/recordings/{rec['id']}", sar_h, lambda r: (r["media"] or {}).get("readable"))
+        sar = (await c.post("/v1/sars", json=_sar_body(now - timedelta(days=1), now), headers=sar_h)).json()
+        iid = (await c.post(f"/v1/sars/{sar['id']}/items", json={"recording_id": rec["id"]}, headers=sar_h)).json()["id"]
+        assert (await c.post(f"/v1/sars/{sar['id']}/items/{iid}/redaction", json={"auto_faces": True},
+                             headers=sar_h)).status_code == 202
+        await _until(c, f"/v1/sars/{sar['id']}", sar_h,
+                     lambda s: s["items"][0]["redaction"]["progress"] >= 0.1, step=0.05)
+    server.kill()
+    assert not [k for k in server.objects() if k.startswith("sar/")] and not server.in_progress()
+
+    server.start()
+    async with httpx.AsyncClient(base_url=server.url, timeout=60) as c:
+        got = await _until(c, f"/v1/sars/{sar['id']}", sar_h,
+                           lambda s: s["items"][0]["redaction"]["status"] not in ("queued", "running"))
+        red = got["items"][0]["redaction"]
+        assert red["status"] == "ready", red
+        copy = await c.get(f"/v1/sars/{sar['id']}/items/{iid}/redacted", headers=sar_h)
+        assert hashlib.sha256(copy.content).hexdigest() == red["sha256"]
+        original = await c.get(f"/v1/recordings/{rec['id']}/media", headers=sar_h)
+        assert hashlib.sha256(original.content).hexdigest() == rec["sha256"]
+        assert (await c.get("/v1/audit/verify", headers=server.token("aud", "auditor"))).json()["ok"] is True
+    assert [k for k in server.objects() if k.startswith("sar/")] == [f"sar/{sar['id']}/{iid}/{red['run']}.mp4"]
+
+
+async def _until(client, path: str, headers: dict, cond, within: float = 120, step: float = 0.2) -> dict:
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        got = (await client.get(path, headers=headers)).json()
+        if cond(got):
+            return got
+        assert asyncio.get_running_loop().time() < deadline, got
+        await asyncio.sleep(step)
