@@ -89,7 +89,9 @@ async def build(ctx: Context, bundle_id: str) -> str:
     actor = system_principal("bundle-builder")
     async with transaction(ctx.sessions) as s:
         bundle = await s.get(Bundle, bundle_id, with_for_update=True, populate_existing=True)
-        if bundle is None or bundle.status in ("ready", "failed"):
+        # Only a queued bundle is claimed: a "building" one may still be alive in another worker (arq
+        # retries a dead worker's job as well); the janitor re-queues it once it has gone stale.
+        if bundle is None or bundle.status != "queued":
             return "skipped"
         bundle.status, bundle.attempts, bundle.items_done = "building", bundle.attempts + 1, 0
         bundle.updated_at = utcnow()
