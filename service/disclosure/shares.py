@@ -69,9 +69,14 @@ async def revoke(ctx: Context, actor: Principal, share_id: str) -> Share:
             raise NotFound(f"No share {share_id!r}.", slug="share-not-found")
         if share.revoked_at is not None:
             raise Conflict(f"Share {share_id} was already revoked.", slug="share-revoked")
-        share.revoked_at, share.revoked_by = utcnow(), actor.sub
-        await audit.record(s, actor, "share.revoked", "bundle", share.bundle_id, {"share_id": share.id})
+        await revoke_in_session(s, actor, share)
         return share
+
+
+async def revoke_in_session(s: AsyncSession, actor: Principal, share: Share, reason: str | None = None) -> None:
+    share.revoked_at, share.revoked_by = utcnow(), actor.sub
+    await audit.record(s, actor, "share.revoked", "bundle", share.bundle_id,
+                       {"share_id": share.id, **({"reason": reason} if reason else {})})
 
 
 def _dead(share: Share, now: datetime) -> str | None:

@@ -19,7 +19,7 @@ from service.db import transaction
 from service.disclosure.bundles import BuildFailed, csv_bytes, set_progress, text_member
 from service.disclosure.models import Bundle, Share
 from service.disclosure.service import refuse_if_marked
-from service.disclosure.shares import issue
+from service.disclosure.shares import issue, revoke_in_session
 from service.disclosure.zipstream import Member
 from service.errors import Conflict
 from service.ids import new_id
@@ -57,6 +57,10 @@ async def disclose(ctx: Context, actor: Principal, sar_id: str, body: DiscloseIn
         await s.flush()
         share, token = await issue(s, actor, bundle, f"data subject of {sar.id}", expires_at,
                                    body.max_downloads or policy.share_max_downloads)
+        if sar.share_id is not None:  # one live link per request: the new bundle replaces what it held
+            old = await s.get(Share, sar.share_id, with_for_update=True, populate_existing=True)
+            if old is not None and old.revoked_at is None:
+                await revoke_in_session(s, actor, old, f"replaced by {share.id}")
         sar.bundle_id, sar.share_id = bundle.id, share.id
         await audit.record(s, actor, "sar.disclosed", "sar", sar.id,
                            {"bundle_id": bundle.id, "share_id": share.id, "items": [i.id for i in items],

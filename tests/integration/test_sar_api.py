@@ -175,6 +175,14 @@ async def test_redact_disclose_and_close(stack):
     manifest = json.loads(z.read("manifest.json"))
     assert manifest["files"][0]["sha256"] == red["sha256"] and REQUESTER not in json.dumps(manifest)
 
+    # Disclosing again (say after a re-redaction) replaces the link: the old one stops working.
+    again = await stack.client.post(f"/v1/sars/{sar['id']}/disclose", json={}, headers=sar_h)
+    assert again.status_code == 202 and again.json()["share_id"] != d.json()["share_id"]
+    old = await stack.client.get(path, headers={"Range": "bytes=10-"})
+    assert old.status_code == 410 and old.json()["reason"] == "revoked"
+    await stack.drain_jobs()
+    assert (await stack.client.get("/" + again.json()["url"].split("/", 3)[3])).status_code == 200
+
     closed = (await stack.client.post(f"/v1/sars/{sar['id']}/close", json={"outcome": "disclosed"},
                                       headers=sar_h)).json()
     assert closed["status"] == "closed" and closed["outcome"] == "disclosed"
