@@ -16,7 +16,6 @@ from service.errors import Conflict, NotFound
 from service.ids import new_id
 from service.recordings.access import check_clip, readable
 from service.retention import service as retention
-from service.retention.models import HoldRecording
 from service.retention.schemas import FlagIn
 from service.timeutil import utcnow
 
@@ -70,10 +69,7 @@ async def add_item(ctx: Context, actor: Principal, case_id: str, body: ItemIn) -
             s, ctx.policies, actor, rec.id,
             FlagIn(category="evidence", reference=case.urn, reason=f"exhibit {body.exhibit_ref} in case {case.urn}",
                    clip_start_s=body.clip_start_s, clip_end_s=body.clip_end_s), source=f"case:{case.id}")
-        if await s.get(HoldRecording, (case.hold_id, rec.id)) is None:
-            s.add(HoldRecording(hold_id=case.hold_id, recording_id=rec.id, added_at=utcnow()))
-            await s.flush()
-            await retention.refresh(s, ctx.policies.retention, [rec.id])
+        await retention.add_to_hold(s, ctx.policies, case.hold_id, rec.id)
         item = CaseItem(id=new_id("itm"), case_id=case.id, recording_id=rec.id, exhibit_ref=body.exhibit_ref,
                         clip_start_s=body.clip_start_s, clip_end_s=body.clip_end_s, accurate=body.accurate,
                         flag_id=flag.id, added_by=actor.sub, added_at=utcnow())

@@ -179,6 +179,17 @@ async def create_hold(s: AsyncSession, policies: Policies, actor: Principal, *, 
     return hold, ids
 
 
+async def add_to_hold(s: AsyncSession, policies: Policies, hold_id: str, recording_id: str) -> bool:
+    """Put one more recording under an existing hold (an exhibit, a SAR item picked from outside the
+    query) and recompute its retention; False when the hold already covered it."""
+    if await s.get(HoldRecording, (hold_id, recording_id)) is not None:
+        return False
+    s.add(HoldRecording(hold_id=hold_id, recording_id=recording_id, added_at=utcnow()))
+    await s.flush()
+    await refresh(s, policies.retention, [recording_id])
+    return True
+
+
 async def place_hold(ctx: Context, actor: Principal, body: HoldIn) -> tuple[Hold, list[str]]:
     query = None
     if body.query is not None:
