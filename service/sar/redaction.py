@@ -21,7 +21,7 @@ from service.auth.schemas import Principal, system_principal
 from service.context import Context
 from service.db import transaction
 from service.devices import service as devices
-from service.errors import Conflict, Invalid, NotFound
+from service.errors import Conflict, Invalid
 from service.files import file_digest, file_reader
 from service.ids import new_id
 from service.media.redact import Box, MuteRange, RedactionError, check_plan, redact_async
@@ -30,7 +30,7 @@ from service.recordings.models import Recording
 from service.sar import repository as repo
 from service.sar.models import SarItem
 from service.sar.schemas import RedactionIn
-from service.sar.service import open_sar
+from service.sar.service import get_item, open_sar
 from service.timeutil import iso, utcnow
 
 log = structlog.get_logger(__name__)
@@ -45,9 +45,7 @@ def _span(item: SarItem, rec: Recording) -> tuple[float, float | None]:
 async def request(ctx: Context, actor: Principal, sar_id: str, item_id: str, body: RedactionIn) -> SarItem:
     async with transaction(ctx.sessions) as s:
         sar = await open_sar(s, sar_id)
-        item = await repo.item(s, sar.id, item_id, for_update=True)
-        if item is None:
-            raise NotFound(f"No item {item_id!r} in {sar_id}.", slug="item-not-found")
+        item = await get_item(s, sar, item_id, for_update=True)
         rec = await readable(s, actor, item.recording_id, for_update=True)  # deleted: 410 with the tombstone
         if item.redaction_status in ("queued", "running"):
             raise Conflict(f"Item {item.id} is already being redacted ({item.redaction_status}).",

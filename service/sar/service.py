@@ -22,7 +22,6 @@ from service.recordings.access import check_clip, readable
 from service.recordings.models import Recording
 from service.recordings.service import parse_range
 from service.retention import service as retention
-from service.retention.models import HoldRecording
 from service.sar import deadline
 from service.sar import repository as repo
 from service.sar.models import Sar, SarItem
@@ -31,6 +30,10 @@ from service.timeutil import as_utc, utcnow
 
 # A receipt time may run a little ahead of the server (a clock on the handler's PC), not more.
 RECEIPT_FUTURE_TOLERANCE_S = 300
+
+
+def _in_future(at: datetime) -> bool:
+    return (at - utcnow()).total_seconds() > RECEIPT_FUTURE_TOLERANCE_S
 
 
 async def get_sar(s: AsyncSession, sar_id: str, *, for_update: bool = False) -> Sar:
@@ -45,6 +48,13 @@ async def open_sar(s: AsyncSession, sar_id: str) -> Sar:
     if sar.status == "closed":
         raise Conflict(f"Subject access request {sar_id} is closed.", slug="sar-closed")
     return sar
+
+
+async def get_item(s: AsyncSession, sar: Sar, item_id: str, *, for_update: bool = False) -> SarItem:
+    item = await repo.item(s, sar.id, item_id, for_update=for_update)
+    if item is None:
+        raise NotFound(f"No item {item_id!r} in {sar.id}.", slug="item-not-found")
+    return item
 
 
 def standing(sar: Sar, now: datetime) -> tuple[int | None, bool]:
@@ -69,7 +79,7 @@ async def create(ctx: Context, actor: Principal, body: SarIn) -> tuple[Sar, list
                       f"allows at most {policy.max_window_days}. Ask the requester to narrow it, or log "
                       "several requests.", slug="window-too-long")
     now = utcnow()
-    if (body.received_at - now).total_seconds() > RECEIPT_FUTURE_TOLERANCE_S:
+    if _in_future(body.received_at):
         raise Invalid("received_at is in the future.", slug="invalid-received-at")
     async with transaction(ctx.sessions) as s:
         sar = Sar(id=new_id("sar"), regime=body.regime or policy.default_regime, requester=body.requester,
@@ -107,9 +117,7 @@ async def get(ctx: Context, sar_id: str, viewer: Principal | None = None) -> tup
 async def open_redacted(ctx: Context, actor: Principal, sar_id: str, item_id: str, range_header: str | None):
     """The redacted copy, for the handler to check before disclosing it (audited, Range supported)."""
     async with transaction(ctx.sessions) as s:
-        item = await repo.item(s, (await get_sar(s, sar_id)).id, item_id)
-        if item is None:
-            raise NotFound(f"No item {item_id!r} in {sar_id}.", slug="item-not-found")
+        item = await get_item(s, await get_sar(s, sar_id), item_id)
         if item.redaction_status != "ready":
             raise Conflict(f"Item {item_id} has no finished redaction ({item.redaction_status}).",
                            slug="redaction-not-ready", status_value=item.redaction_status)
@@ -164,7 +172,7 @@ async def information_received(ctx: Context, actor: Principal, sar_id: str, rece
         sar = await open_sar(s, sar_id)
         if sar.status != "awaiting_information":
             raise Conflict(f"Request {sar_id} is not waiting for information.", slug="not-awaiting")
-        if received_at < as_utc(sar.received_at) or (received_at - utcnow()).total_seconds() > RECEIPT_FUTURE_TOLERANCE_S:
+        if received_at < as_utc(sar.received_at) or _in_future(received_at):
             raise Invalid("received_at must lie between the request's receipt and now.", slug="invalid-received-at")
         sar.status, sar.clock_start = "open", deadline.receipt_day(received_at)
         _set_due(ctx, sar)
@@ -181,10 +189,7 @@ async def add_item(ctx: Context, actor: Principal, sar_id: str, body: ItemIn) ->
         if await repo.item_for_recording(s, sar.id, rec.id, body.clip_start_s, body.clip_end_s) is not None:
             raise Conflict(f"Recording {rec.id} with that clip range is already an item of {sar.id}.",
                            slug="duplicate-item")
-        if await s.get(HoldRecording, (sar.hold_id, rec.id)) is None:  # picked from outside the query
-            s.add(HoldRecording(hold_id=sar.hold_id, recording_id=rec.id, added_at=utcnow()))
-            await s.flush()
-            await retention.refresh(s, ctx.policies.retention, [rec.id])
+        await retention.add_to_hold(s, ctx.policies, sar.hold_id, rec.id)  # picked from outside the query
         item = SarItem(id=new_id("sit"), sar_id=sar.id, recording_id=rec.id, clip_start_s=body.clip_start_s,
                        clip_end_s=body.clip_end_s, added_by=actor.sub, added_at=utcnow(),
                        redaction_status="none", redaction_progress=0.0, redaction_attempts=0)
