@@ -25,6 +25,7 @@ import httpx
 import pytest
 from jose import jwt
 
+from service.ingest.assembly import HASH_BUFFER_MAX
 from tests.fixtures.s3 import TEST_ENV, make_bucket, s3_client
 from tests.fixtures.services import create_database, drop_database, pg_url, run_async
 
@@ -209,7 +210,7 @@ async def check_recording(server: Server, rec: dict[str, Any], data: bytes) -> N
 
 
 async def kill_mid_part(server: Server, data: bytes, parts: int, device_id: str) -> tuple[str, dict, list]:
-    """Upload part 1, then SIGKILL the server while part 2 streams in slowly; restart it."""
+    """Upload part 1, then SIGKILL the server while part 2 is half-way in; restart it."""
     dock = {"Authorization": f"Bearer {server.bwv('dock', 'register', 'dock-crash').stdout.strip()}"}
     server.start()
     b = bounds(len(data), parts)
@@ -219,15 +220,21 @@ async def kill_mid_part(server: Server, data: bytes, parts: int, device_id: str)
         upload_id = r.json()["upload_id"]
         await put(c, dock, upload_id, 1, data[b[0][0]:b[0][1]])
 
-        sent = asyncio.Event()
+        sent, killed = asyncio.Event(), asyncio.Event()
         a2, b2 = b[1]
+        # The body stops part-way until the kill, so the server is mid-part however it is scheduled.
+        # Embedded: a part up to HASH_BUFFER_MAX is held in memory and written in one go at its end,
+        # so only past that point is there a temp file to see (waiting for a short part's brief write
+        # was a race CI lost). S3: an 8 MiB part goes to the multipart assembly as it arrives.
+        pause_at = a2 + (HASH_BUFFER_MAX + MiB if server.mode == "embedded" else 9 * 256 * 1024)
+        assert pause_at < b2
 
         async def slowly() -> AsyncIterator[bytes]:
-            for i, off in enumerate(range(a2, b2, 256 * 1024)):
-                yield data[off:min(off + 256 * 1024, b2)]
-                if i == 8:  # 2.25 MiB of the part are on their way
+            for off in range(a2, b2, 256 * 1024):
+                if off >= pause_at and not sent.is_set():
                     sent.set()
-                await asyncio.sleep(0.05)
+                    await killed.wait()
+                yield data[off:min(off + 256 * 1024, b2)]
 
         task = asyncio.create_task(c.put(f"/v1/uploads/{upload_id}/parts/2", content=slowly(),
                                          headers={**dock, "Content-Length": str(b2 - a2)}))
@@ -238,6 +245,7 @@ async def kill_mid_part(server: Server, data: bytes, parts: int, device_id: str)
         else:
             await asyncio.sleep(0.3)
         server.kill()
+        killed.set()
         with pytest.raises(httpx.TransportError):
             await task
     server.start()
@@ -245,7 +253,10 @@ async def kill_mid_part(server: Server, data: bytes, parts: int, device_id: str)
 
 
 async def test_sigkill_mid_part_then_resume(server, tmp_path):
-    data = make_file(tmp_path / "shift-24m.mp4", 24 * MiB)
+    # Embedded parts must outgrow the in-memory buffer to be mid-write on disk; S3 parts of 8 MiB go
+    # straight into the multipart assembly, which is what this test checks there.
+    size = 54 * MiB if server.mode == "embedded" else 24 * MiB
+    data = make_file(tmp_path / "shift.mp4", size)
     upload_id, dock, b = await kill_mid_part(server, data, 3, "cam-crash-part")
     async with httpx.AsyncClient(base_url=server.url, timeout=120) as c:
         st = (await c.get(f"/v1/uploads/{upload_id}", headers=dock)).json()
@@ -331,7 +342,7 @@ async def run_janitor(server: Server) -> None:
 
 @pytest.mark.parametrize("server", ["embedded"], indirect=True)  # S3 gets an 8 MiB part in one PutObject
 async def test_sigkill_mid_part_leaves_no_temp_file(server, tmp_path):
-    data = make_file(tmp_path / "shift-24m.mp4", 24 * MiB)
+    data = make_file(tmp_path / "shift-54m.mp4", 54 * MiB)
     upload_id, dock, b = await kill_mid_part(server, data, 3, "cam-crash-tmp")
     async with httpx.AsyncClient(base_url=server.url, timeout=120) as c:
         for n in (2, 3):
