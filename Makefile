@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-long bench lint ffmpeg deps demo clean services-check
+.PHONY: run test test-long bench lint ffmpeg chromium apt deps demo clean services-check
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,10 +20,16 @@ deps: $(STAMP) ffmpeg
 
 # Debian's ffmpeg brings ffprobe. Installed only when missing; needs root (or sudo).
 ffmpeg:
-	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || { \
-	  echo "installing ffmpeg (Debian package)"; \
+	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || $(MAKE) --no-print-directory apt PKGS=ffmpeg
+
+# The console's end-to-end tests drive Debian's Chromium with Playwright (which never downloads a browser).
+chromium:
+	@test -x /usr/bin/chromium || $(MAKE) --no-print-directory apt PKGS=chromium
+
+apt:
+	@echo "installing $(PKGS) (Debian packages)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends ffmpeg >/dev/null; }
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(PKGS) >/dev/null
 
 run: deps
 	$(BIN)/bwv serve --host $(HOST) --port $(PORT)
@@ -34,11 +40,11 @@ demo: deps
 services-check:
 	@$(BIN)/python -m tests.fixtures.services
 
-test: deps services-check
+test: deps chromium services-check
 	$(BIN)/pytest -q
 
 # Soak and crash campaigns (marker `long`): run before resolving an issue.
-test-long: deps services-check
+test-long: deps chromium services-check
 	$(BIN)/pytest -q -m long -o addopts="-p no:cacheprovider"
 
 bench: deps services-check

@@ -65,6 +65,10 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
                                        str(response.status_code)).observe(time.perf_counter() - started)
         return response
 
+    from service import web
+
+    web.install(app)
+
     for router in (ingest_router, recordings_router, retention_router, disclosure_router, sar_router, devices_router,
                    audit_router, stats_router):
         app.include_router(router)

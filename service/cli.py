@@ -20,11 +20,13 @@ dock_app = typer.Typer(no_args_is_help=True, help="Register and revoke docking s
 audit_app = typer.Typer(no_args_is_help=True, help="Check the audit chain.")
 retention_app = typer.Typer(no_args_is_help=True, help="Retention sweeps.")
 bundle_app = typer.Typer(no_args_is_help=True, help="CPS bundles.")
+user_app = typer.Typer(no_args_is_help=True, help="Web console accounts.")
 app.add_typer(token_app, name="token")
 app.add_typer(dock_app, name="dock")
 app.add_typer(audit_app, name="audit")
 app.add_typer(retention_app, name="retention")
 app.add_typer(bundle_app, name="bundle")
+app.add_typer(user_app, name="user")
 
 # soft_wrap: an operator's one-line message must stay one line, whatever the terminal width.
 out = Console(soft_wrap=True)
@@ -255,6 +257,44 @@ def bundle_verify(path: Path = typer.Argument(..., help="a downloaded bundle ZIP
     raise typer.Exit(1)
 
 
+@user_app.command("add")
+def user_add(name: str = typer.Argument(..., help="the username they sign in with"),
+             role: list[str] = typer.Option(..., "--role", help="a console role; repeat for several"),
+             password: str | None = typer.Option(None, help="omit to be prompted (not echoed, asked twice)")) -> None:
+    """Create a local console account (argon2id-hashed password)."""
+    from service.auth import accounts
+    from service.db import transaction
+    from service.errors import Problem
+
+    if password is None:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+    async def go(ctx):
+        async with transaction(ctx.sessions) as s:
+            await accounts.add_user(s, cli_principal(), name, role, password)
+
+    try:
+        run_with_context(go)
+    except Problem as e:
+        err.print(f"[red]error:[/red] {e.detail}", highlight=False)
+        raise typer.Exit(2) from e
+    out.print(f"user {name} added with roles {', '.join(sorted(set(role)))}", highlight=False)
+
+
+@user_app.command("list")
+def user_list() -> None:
+    """List console accounts: roles, source, lockout."""
+    from service.auth import accounts
+
+    async def go(ctx):
+        async with ctx.sessions() as s:
+            return await accounts.list_users(s)
+
+    for u in run_with_context(go):
+        locked = f" locked until {u.locked_until.isoformat()}" if u.locked_until else ""
+        print(f"{u.username}\t{','.join(u.roles)}\t{u.source}{locked}")
+
+
 @app.command()
 def demo(host: str = "127.0.0.1", port: int = 8000) -> None:
     """Load sample footage (generated with ffmpeg) and print tokens and URLs to try."""
@@ -265,6 +305,8 @@ def demo(host: str = "127.0.0.1", port: int = 8000) -> None:
     out.print("[bold]Demo data loaded.[/bold] Start the server with `make run`, then try:")
     for line in result.lines(base):
         print(line)
+    print("")
+    print(f"  Console: {base}/ui/  sign in as any of {', '.join(result.accounts)}, password {result.password!r}")
 
 
 def main() -> None:  # pragma: no cover

@@ -54,6 +54,17 @@ class Settings(BaseSettings):
     sweep_interval_s: int = Field(default=900, ge=1)
     sar_deadline_interval_s: int = Field(default=3600, ge=1)
 
+    # Web console (service/web): browser sessions, sign-in lockout, the force's OpenID Connect provider.
+    web_session_ttl_s: int = Field(default=8 * 3600, ge=60)  # one shift
+    cookie_secure: bool = True  # browsers treat http://127.0.0.1 and localhost as secure, so make run works
+    login_max_failures: int = Field(default=5, ge=1)
+    login_lockout_s: int = Field(default=15 * 60, ge=1)
+    oidc_issuer: str | None = None  # e.g. https://login.force.example/realms/bwv (discovery document below it)
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_roles_claim: str = "roles"  # the ID token claim that lists bodycam roles
+    oidc_scopes: str = "openid profile"
+
     public_base_url: str = "http://127.0.0.1:8000"
     log_level: str = "INFO"
     log_format: str = "json"  # json | console
@@ -116,6 +127,8 @@ class Settings(BaseSettings):
             raise ConfigError(f"BWV_POLICY_DIR {self.policy_dir} is not a readable directory")
         if self.redis_url and urlparse(self.redis_url).scheme not in ("redis", "rediss", "unix"):
             raise ConfigError(f"BWV_REDIS_URL {self.redis_url!r} is not a redis:// URL")
+        if bool(self.oidc_issuer) != bool(self.oidc_client_id):
+            raise ConfigError("BWV_OIDC_ISSUER and BWV_OIDC_CLIENT_ID are set together or not at all")
         if self.jwks_file and not self.jwks_file.is_file():
             raise ConfigError(f"BWV_JWKS_FILE {self.jwks_file} does not exist")
         try:

@@ -16,6 +16,7 @@ from service.media.synth import make_clip
 from service.timeutil import utcnow
 
 DEMO_ADMIN = Principal(sub="demo-loader", roles=frozenset({"admin"}))
+DEMO_PASSWORD = "bodycam-demo"  # demo data only: printed by bwv demo for anyone to use
 PEOPLE = [("pc-101", ["officer"]), ("pc-102", ["officer"]), ("sgt-1", ["supervisor"]),
           ("disclosure-1", ["disclosure"]), ("sar-1", ["sar_handler"]), ("auditor-1", ["auditor"]),
           ("admin-1", ["admin"])]
@@ -26,6 +27,8 @@ class DemoResult:
     dock_token: str
     tokens: dict[str, str] = field(default_factory=dict)
     recordings: list[tuple[str, str]] = field(default_factory=list)
+    accounts: list[str] = field(default_factory=list)
+    password: str = DEMO_PASSWORD
 
     def lines(self, base: str) -> list[str]:
         out = [f"  dock 'demo-dock' token: {self.dock_token}", ""]
@@ -91,4 +94,17 @@ async def load_demo(ctx: Context) -> DemoResult:
         await ctx.jobs.drain()
     for sub, roles in PEOPLE:
         result.tokens[sub] = ctx.tokens.issue(sub, roles, 12 * 3600)[0]
+    await _demo_accounts(ctx)
+    result.accounts = [sub for sub, _ in PEOPLE]
     return result
+
+
+async def _demo_accounts(ctx: Context) -> None:
+    """Console accounts for each demo person (kept as they are when the demo is loaded again)."""
+    from service.auth import accounts
+    from service.auth.models import User
+
+    async with transaction(ctx.sessions) as s:
+        for sub, roles in PEOPLE:
+            if await s.get(User, sub) is None:
+                await accounts.add_user(s, DEMO_ADMIN, sub, roles, DEMO_PASSWORD)

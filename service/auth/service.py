@@ -31,7 +31,8 @@ class TokenService:
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
 
-    def issue(self, sub: str, roles: list[str], ttl_s: int = 3600, *, jti: str | None = None) -> tuple[str, dict]:
+    def issue(self, sub: str, roles: list[str], ttl_s: int = 3600, *, jti: str | None = None,
+              extra: dict | None = None) -> tuple[str, dict]:
         if not sub or len(sub) > 200:
             raise Invalid("sub must be 1-200 characters")
         unknown = sorted(set(roles) - set(ROLES))
@@ -42,6 +43,7 @@ class TokenService:
         now = utcnow()
         claims = {"sub": sub, "roles": sorted(set(roles)), "iat": int(now.timestamp()),
                   "exp": int((now + timedelta(seconds=ttl_s)).timestamp()), "jti": jti or secrets.token_hex(16)}
+        claims.update(extra or {})
         if self._issuer:
             claims["iss"] = self._issuer
         return jwt.encode(claims, self._hs_key, algorithm="HS256"), claims
@@ -76,6 +78,12 @@ async def principal_from_claims(session: AsyncSession, claims: dict, ip: str | N
         dock = await repo.get_dock(session, claims["sub"])
         if dock is None or dock.revoked_at is not None or dock.token_jti != claims.get("jti"):
             raise Unauthorized("This dock is not registered or its token was revoked.", slug="dock-revoked")
+    sid = claims.get("sid")
+    if sid is not None:  # a console session's token: only while that session is live
+        from service.auth.accounts import session_is_live
+
+        if not isinstance(sid, str) or not await session_is_live(session, sid):
+            raise Unauthorized("This console session has ended; sign in again.", slug="session-ended")
     return Principal(sub=claims["sub"], roles=roles, jti=claims.get("jti"), ip=ip, user_agent=user_agent)
 
 

@@ -1,0 +1,173 @@
+"""What every console page needs: who is signed in, CSRF, and calling the API's own endpoint functions.
+
+The console holds no rules of its own. A page or form calls the same endpoint function the JSON API
+serves (:func:`call_api`), with the same role check, validation, audit and errors; only the
+rendering differs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import inspect
+import secrets
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from fastapi import Request
+from fastapi.params import Depends as DependsParam
+from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
+
+from service.auth.endpoints import client_ip
+from service.auth.schemas import Principal
+from service.auth.service import principal_from_claims
+from service.errors import Forbidden, Invalid, Unauthorized
+from service.paging import page_params
+
+SESSION_COOKIE = "bwv_session"
+PRESESSION_COOKIE = "bwv_pre"  # binds the sign-in form's CSRF token to this browser before a session exists
+FLASH_COOKIE = "bwv_flash"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+M = TypeVar("M", bound=BaseModel)
+
+
+class SignInRequired(Exception):
+    """Raised by page dependencies; the console's route class turns it into a redirect to sign-in."""
+
+
+async def optional_principal(request: Request) -> Principal | None:
+    """The signed-in person, or None. Only console-session tokens (with ``sid``) are taken from the cookie."""
+    if "web_principal" in request.state._state:
+        return request.state.web_principal
+    principal = None
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        ctx = request.app.state.ctx
+        try:
+            claims = ctx.tokens.decode(token)
+            if isinstance(claims.get("sid"), str):
+                async with ctx.sessions() as s:
+                    principal = await principal_from_claims(s, claims, client_ip(request),
+                                                            request.headers.get("user-agent"))
+        except Unauthorized:
+            principal = None
+    request.state.web_principal = principal
+    return principal
+
+
+def signed_in(*roles: str) -> Callable[..., Any]:
+    """Page dependency: the signed-in person, holding one of ``roles`` (any role when none are named)."""
+
+    async def dep(request: Request) -> Principal:
+        principal = await optional_principal(request)
+        if principal is None:
+            raise SignInRequired()
+        if roles and not principal.has(*roles):
+            raise Forbidden(f"This page needs one of the roles: {', '.join(roles)}.", slug="wrong-role")
+        return principal
+
+    dep.roles = roles
+    return dep
+
+
+# --- CSRF: a synchronizer token, HMAC-bound to the session (or, before sign-in, to a random cookie) ---
+
+def _csrf_key(request: Request) -> bytes:
+    key = getattr(request.app.state, "csrf_key", None)
+    if key is None:
+        secret = request.app.state.ctx.settings.signing_key()
+        key = request.app.state.csrf_key = hashlib.sha256(b"bwv-csrf:" + secret.encode()).digest()
+    return key
+
+
+def presession_id(request: Request) -> str:
+    """This browser's pre-sign-in id; a new one is set on the response by the console middleware."""
+    value = request.cookies.get(PRESESSION_COOKIE)
+    if not value or len(value) != 32:
+        value = getattr(request.state, "new_presession", None) or secrets.token_hex(16)
+        request.state.new_presession = value
+    return value
+
+
+def csrf_token(request: Request) -> str:
+    principal: Principal | None = getattr(request.state, "web_principal", None)
+    binding = f"s:{principal.jti}" if principal is not None and principal.jti else f"p:{presession_id(request)}"
+    return hmac.new(_csrf_key(request), binding.encode(), hashlib.sha256).hexdigest()
+
+
+async def csrf_guard(request: Request) -> None:
+    """Every console request that changes something carries the token (form field or htmx header)."""
+    if request.method in SAFE_METHODS:
+        return
+    await optional_principal(request)
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None:
+        ctype = request.headers.get("content-type", "")
+        if ctype.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+            sent = (await request.form()).get(CSRF_FIELD)
+    if not isinstance(sent, str) or not hmac.compare_digest(sent, csrf_token(request)):
+        raise Forbidden("The form's security token is missing or out of date; reload the page and try again.",
+                        slug="csrf-failed", title="Form expired")
+
+
+# --- Calling the API's endpoint functions ---
+
+def _default(param: inspect.Parameter) -> Any:
+    d = param.default
+    if isinstance(d, FieldInfo):
+        return None if d.default is PydanticUndefined else d.default
+    return d
+
+
+async def call_api(fn: Callable[..., Any], request: Request, actor: Principal, *, limit: int = 50,
+                   cursor: str | None = None, **kw: Any) -> Any:
+    """Call an API endpoint function as the signed-in person, applying its role check as the API does."""
+    args: dict[str, Any] = {}
+    for name, param in inspect.signature(fn).parameters.items():
+        if name == "request":
+            args[name] = request
+        elif name in kw:
+            args[name] = kw[name]
+        elif isinstance(param.default, DependsParam):
+            dep = param.default.dependency
+            if dep is page_params:
+                args[name] = page_params(limit=limit, cursor=cursor)
+            else:  # a require(...) principal dependency
+                roles = getattr(dep, "roles", None)
+                if roles is None:
+                    raise TypeError(f"{fn.__name__}: unknown dependency {name}")
+                if roles and not actor.has(*roles):
+                    raise Forbidden(f"This needs one of the roles: {', '.join(roles)}.", slug="wrong-role")
+                args[name] = actor
+        elif param.default is not inspect.Parameter.empty:
+            args[name] = _default(param)
+        else:
+            raise TypeError(f"{fn.__name__}: argument {name} is required")
+    return await fn(**args)
+
+
+def form_model(model: type[M], data: dict[str, Any]) -> M:
+    """A form's fields as the API's own request model; blank fields are absent. Errors read as the API's."""
+    clean = {k: v for k, v in data.items() if v not in ("", None) and k != CSRF_FIELD}
+    try:
+        return model.model_validate(clean)
+    except ValidationError as e:
+        where = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or 'form'}: {err['msg']}" for err in e.errors()[:5])
+        raise Invalid(f"The form is not valid: {where}", slug="validation-error", title="Validation failed") from e
+
+
+def safe_next(target: str | None, default: str = "/ui/") -> str:
+    """Only a local console path may be a redirect target (no open redirects)."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return default
+
+
+def sign_in_url(request: Request) -> str:
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return f"/ui/login?next={quote(here, safe='')}"
