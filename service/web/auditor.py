@@ -1,7 +1,56 @@
-"""Console pages: auditor. (Being built.)"""
+"""Console pages: audit search, one-click chain verification, and a recording's continuity."""
 
 from __future__ import annotations
 
-from service.web.render import console_router
+from fastapi import Depends, Query, Request
+
+from service.audit import endpoints as audit_api
+from service.auth.schemas import Principal
+from service.errors import Gone
+from service.recordings import endpoints as recordings_api
+from service.web.deps import call_api, signed_in
+from service.web.render import console_router, fragment, render
 
 router = console_router()
+auditor = signed_in("auditor", "admin")
+
+
+@router.get("/ui/audit")
+async def search(request: Request, object_id: str = "", actor: str = "", action: str = "",
+                 from_: str = Query("", alias="from"), to: str = "", cursor: str | None = None,
+                 me: Principal = Depends(auditor)):
+    filters = {"object_id": object_id.strip(), "actor": actor.strip(), "action": action.strip(),
+               "from": from_.strip(), "to": to.strip()}
+    page = await call_api(audit_api.list_audit, request, me, cursor=cursor, limit=100,
+                          object_id=filters["object_id"] or None, actor=filters["actor"] or None,
+                          action=filters["action"] or None, from_=_utc(filters["from"]), to=_utc(filters["to"]))
+    return render(request, "audit/search.html", me, title="Audit", page=page, filters=filters)
+
+
+@router.get("/ui/audit/verify")
+async def verify(request: Request, me: Principal = Depends(auditor)):
+    """The whole chain, re-hashed now (the same check as ``bwv audit verify``)."""
+    result = await call_api(audit_api.verify, request, me)
+    return fragment(request, "audit/_verify.html", result=result)
+
+
+@router.get("/ui/recordings/{recording_id}/continuity")
+async def continuity(request: Request, recording_id: str, cursor: str | None = None,
+                     me: Principal = Depends(auditor)):
+    """Who held, viewed, flagged, clipped, shared or deleted this recording, in chain order."""
+    try:
+        rec = await call_api(recordings_api.get_recording, request, me, recording_id=recording_id)
+    except Gone:  # a deleted recording keeps its continuity
+        rec = None
+    page = await call_api(audit_api.list_audit, request, me, object_id=recording_id, cursor=cursor, limit=200)
+    return render(request, "audit/continuity.html", me, title=f"Continuity of {recording_id}", rec=rec,
+                  recording_id=recording_id, page=page)
+
+
+def _utc(value: str) -> str | None:
+    """A datetime-local field (no zone) read as UTC, as the label says; full ISO times pass through."""
+    if not value:
+        return None
+    if len(value) == 10:
+        return value + "T00:00:00Z"
+    return value if value.endswith("Z") or "+" in value[10:] else value + ("Z" if value.count(":") == 2 else ":00Z")

@@ -124,7 +124,7 @@ def _default(param: inspect.Parameter) -> Any:
     return d
 
 
-async def call_api(fn: Callable[..., Any], request: Request, actor: Principal, *, limit: int = 50,
+async def call_api(fn: Callable[..., Any], request: Request, actor: Principal, /, *, limit: int = 50,
                    cursor: str | None = None, **kw: Any) -> Any:
     """Call an API endpoint function as the signed-in person, applying its role check as the API does."""
     args: dict[str, Any] = {}
