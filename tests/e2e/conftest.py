@@ -70,15 +70,29 @@ class Console:
         return m.group(1)
 
 
+# People the test identity provider knows, with the roles claim it asserts for each.
+IDP_PEOPLE = {"insp-oidc": ["supervisor", "not-a-bodycam-role"], "visitor-oidc": [], "pc-101": ["officer"]}
+
+
 @pytest.fixture(scope="session")
-def console(tmp_path_factory) -> Iterator[Console]:
+def idp():
+    from tests.fixtures.idp import RunningProvider
+
+    with RunningProvider(IDP_PEOPLE) as provider:
+        yield provider
+
+
+@pytest.fixture(scope="session")
+def console(tmp_path_factory, idp) -> Iterator[Console]:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: run `make deps` (it installs Debian's chromium package)")
     data = tmp_path_factory.mktemp("e2e") / "data"
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("BWV_")}
     env.update(BWV_DATA_DIR=str(data), BWV_SECRET_KEY=SECRET, BWV_POLICY_DIR=str(ROOT / "policies"),
-               BWV_LOG_LEVEL="WARNING", BWV_SAR_DEADLINE_INTERVAL_S="2", COLUMNS="200", NO_COLOR="1")
+               BWV_LOG_LEVEL="WARNING", BWV_SAR_DEADLINE_INTERVAL_S="2", COLUMNS="200", NO_COLOR="1",
+               BWV_OIDC_ISSUER=idp.issuer, BWV_OIDC_CLIENT_ID="bodycam-console",
+               BWV_OIDC_CLIENT_SECRET="idp-test-client-secret")
     demo = subprocess.run([bwv(), "demo", "--port", str(port)], env=env, capture_output=True, text=True, timeout=300)
     assert demo.returncode == 0, demo.stderr
     log = (data.parent / "serve.log").open("w")

@@ -143,3 +143,40 @@ def test_user_add_prompts_for_the_password_when_it_is_omitted(console):
     assert p.returncode == 2 and "at least" in p.stderr
     p = console.bwv("user", "add", "dockish", "--role", "dock", "--password", "a-long-password")
     assert p.returncode == 2 and "roles" in p.stderr
+
+
+def test_sign_in_through_the_force_identity_provider(page, console, idp):
+    page.goto("/ui/login")
+    page.get_by_role("link", name="Sign in with your force account").click()
+    page.get_by_label("Force username").fill("insp-oidc")
+    page.get_by_role("button", name="Continue").click()
+    page.wait_for_url("**/ui/supervisor/alerts")
+    assert page.get_by_test_id("whoami").inner_text() == "insp-oidc"
+    assert "(supervisor)" in page.locator(".whoami").inner_text()  # the unknown role claim is dropped
+    with console.api("auditor-x", "auditor") as api:
+        events = api.get("/v1/audit", params={"action": "auth.signed_in", "actor": "insp-oidc"}).json()["items"]
+    assert events and events[-1]["details"]["method"] == "oidc"
+
+
+def test_the_provider_cannot_grant_a_console_without_a_bodycam_role(page, console, idp):
+    page.goto("/ui/login")
+    page.get_by_role("link", name="Sign in with your force account").click()
+    page.get_by_label("Force username").fill("visitor-oidc")
+    page.get_by_role("button", name="Continue").click()
+    assert "no bodycam role" in page.locator("#signin-error").inner_text()
+    assert not [c for c in page.context.cookies() if c["name"] == "bwv_session"]
+
+
+def test_a_local_account_cannot_be_taken_over_through_the_provider(page, console, idp):
+    # pc-101 is a local (demo) account; the provider also knows a "pc-101": it must not become them.
+    page.goto("/ui/login")
+    page.get_by_role("link", name="Sign in with your force account").click()
+    page.get_by_label("Force username").fill("pc-101")
+    page.get_by_role("button", name="Continue").click()
+    assert "local account" in page.locator("#signin-error").inner_text()
+
+
+def test_a_forged_callback_is_refused(console):
+    c = httpx.Client(base_url=console.base, timeout=30)
+    r = c.get("/ui/login/oidc/callback", params={"code": "made-up", "state": "made-up"})
+    assert r.status_code == 401 and "try again" in r.text
