@@ -123,6 +123,8 @@ def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
     err.print(f"bodycam on http://{host}:{port}  (API docs: /docs)  "
               f"mode: {'embedded' if settings.embedded_jobs else 'arq'}; "
               f"get a token: bwv token issue --sub YOU --role supervisor", highlight=False)
+    err.print(f"console: http://{host}:{port}/ui/  (accounts: `bwv demo` makes demo ones; "
+              f"`bwv user add NAME --role ROLE` adds yours)", highlight=False)
     uvicorn.run(application, host=host, port=port, log_level=settings.log_level.lower(),
                 access_log=False, timeout_graceful_shutdown=10)
 

@@ -32,7 +32,7 @@ NAV: list[tuple[str, str, tuple[str, ...]]] = [
     ("Footage", "/ui/recordings", ("supervisor", "disclosure", "admin")),
     ("Cases", "/ui/disclosure/cases", ("disclosure", "admin")),
     ("Subject access", "/ui/sar", ("sar_handler",)),
-    ("Audit", "/ui/audit", ("auditor",)),
+    ("Audit", "/ui/audit", ("auditor", "admin")),
 ]
 
 
