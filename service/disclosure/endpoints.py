@@ -1,26 +1,30 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
 from service.audit import service as audit
 from service.auth.endpoints import client_ip, require
 from service.auth.schemas import Principal
 from service.db import transaction
-from service.disclosure import bundles, service, shares
+from service.disclosure import bundles, listing, service, shares
 from service.disclosure.models import Bundle
 from service.disclosure.schemas import (
     BundleOut,
     CaseIn,
     CaseOut,
+    CaseSummaryOut,
     ItemIn,
     ItemOut,
     MarkOut,
     ReasonIn,
+    ShareDetailOut,
     ShareIn,
+    ShareInfoOut,
     ShareOut,
 )
 from service.errors import Conflict, NotFound
+from service.paging import Page, PageParams, after_id, cut, page_params
 from service.recordings.service import parse_range, ranged_response
 
 router = APIRouter(tags=["disclosure"])
@@ -33,6 +37,15 @@ async def create_case(request: Request, body: CaseIn, actor: Principal = Depends
     return CaseOut.of(await service.create_case(request.app.state.ctx, actor, body), [])
 
 
+@router.get("/v1/cases", response_model=Page[CaseSummaryOut])
+async def list_cases(request: Request, status: str | None = Query(None, pattern="^(open|closed)$"),
+                     page: PageParams = Depends(page_params), _: Principal = Depends(disclosure)):
+    """Newest first; each with its number of exhibits (``GET /v1/cases/{id}`` lists them)."""
+    rows = await listing.list_cases(request.app.state.ctx, status=status, before=after_id(page), limit=page.limit + 1)
+    rows, nxt = cut(rows, page, lambda r: [r[0].id])
+    return Page[CaseSummaryOut](items=[CaseSummaryOut.of(c, n) for c, n in rows], next_cursor=nxt)
+
+
 @router.get("/v1/cases/{case_id}", response_model=CaseOut)
 async def get_case(request: Request, case_id: str, _: Principal = Depends(disclosure)):
     return CaseOut.of(*await service.get_case(request.app.state.ctx, case_id))
@@ -40,7 +53,9 @@ async def get_case(request: Request, case_id: str, _: Principal = Depends(disclo
 
 @router.post("/v1/cases/{case_id}/items", status_code=201, response_model=ItemOut)
 async def add_item(request: Request, case_id: str, body: ItemIn, actor: Principal = Depends(disclosure)):
-    return ItemOut.of(await service.add_item(request.app.state.ctx, actor, case_id, body))
+    ctx = request.app.state.ctx
+    item = await service.add_item(ctx, actor, case_id, body)
+    return ItemOut.of(item, (await service.recording_hashes(ctx, [item.recording_id])).get(item.recording_id))
 
 
 @router.post("/v1/cases/{case_id}/close", response_model=CaseOut)
@@ -64,6 +79,15 @@ async def lift(request: Request, recording_id: str, body: ReasonIn = Body(...), 
 @router.post("/v1/cases/{case_id}/bundles", status_code=202, response_model=BundleOut)
 async def request_bundle(request: Request, case_id: str, actor: Principal = Depends(disclosure)):
     return BundleOut.of(await bundles.request_bundle(request.app.state.ctx, actor, case_id))
+
+
+@router.get("/v1/cases/{case_id}/bundles", response_model=Page[BundleOut])
+async def list_case_bundles(request: Request, case_id: str, page: PageParams = Depends(page_params),
+                            _: Principal = Depends(disclosure)):
+    """The bundles built (or being built) from a case, newest first."""
+    rows = await listing.case_bundles(request.app.state.ctx, case_id, before=after_id(page), limit=page.limit + 1)
+    rows, nxt = cut(rows, page, lambda b: [b.id])
+    return Page[BundleOut](items=[BundleOut.of(b) for b in rows], next_cursor=nxt)
 
 
 @router.get("/v1/bundles/{bundle_id}", response_model=BundleOut)
@@ -99,6 +123,21 @@ async def create_share(request: Request, bundle_id: str, body: ShareIn, actor: P
     share, token = await shares.create_share(ctx, actor, bundle_id, body.recipient, body.expires_at, body.max_downloads)
     return ShareOut(share_id=share.id, url=f"{ctx.settings.public_base_url.rstrip('/')}/v1/shared/{token}",
                     recipient=share.recipient, expires_at=share.expires_at, max_downloads=share.max_downloads)
+
+
+@router.get("/v1/bundles/{bundle_id}/shares", response_model=Page[ShareInfoOut])
+async def list_shares(request: Request, bundle_id: str, page: PageParams = Depends(page_params),
+                      _: Principal = Depends(disclosure)):
+    """A bundle's share links, newest first, with their state; never their URLs (only a hash is kept)."""
+    rows = await listing.bundle_shares(request.app.state.ctx, bundle_id, before=after_id(page), limit=page.limit + 1)
+    rows, nxt = cut(rows, page, lambda sh: [sh.share_id])
+    return Page[ShareInfoOut](items=rows, next_cursor=nxt)
+
+
+@router.get("/v1/shares/{share_id}", response_model=ShareDetailOut)
+async def get_share(request: Request, share_id: str, _: Principal = Depends(disclosure)):
+    """A share and its access log (every use of the link, refused ones too, from the audit)."""
+    return await listing.share_detail(request.app.state.ctx, share_id)
 
 
 @router.delete("/v1/shares/{share_id}", status_code=204)

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from service.disclosure.models import Bundle, Case, CaseItem
+from service.disclosure.models import Bundle, Case, CaseItem, Share
 from service.recordings.schemas import ClipRange
 from service.retention.schemas import ReasonIn  # noqa: F401  (re-exported for the endpoints)
 
@@ -43,10 +44,11 @@ class ItemOut(BaseModel):
     flag_id: str
     added_by: str
     added_at: datetime
+    recording_sha256: str | None = Field(None, description="the source recording's SHA-256, computed at upload")
 
     @classmethod
-    def of(cls, i: CaseItem) -> ItemOut:
-        return cls.model_validate(i, from_attributes=True)
+    def of(cls, i: CaseItem, recording_sha256: str | None = None) -> ItemOut:
+        return cls.model_validate(i, from_attributes=True).model_copy(update={"recording_sha256": recording_sha256})
 
 
 class CaseOut(BaseModel):
@@ -63,10 +65,11 @@ class CaseOut(BaseModel):
     items: list[ItemOut]
 
     @classmethod
-    def of(cls, c: Case, items: list[CaseItem]) -> CaseOut:
+    def of(cls, c: Case, items: list[CaseItem], hashes: dict[str, str] | None = None) -> CaseOut:
+        hashes = hashes or {}
         return cls(id=c.id, urn=c.urn, title=c.title, status=c.status, hold_id=c.hold_id, created_by=c.created_by,
                    created_at=c.created_at, closed_by=c.closed_by, closed_at=c.closed_at,
-                   close_reason=c.close_reason, items=[ItemOut.of(i) for i in items])
+                   close_reason=c.close_reason, items=[ItemOut.of(i, hashes.get(i.recording_id)) for i in items])
 
 
 class MarkOut(BaseModel):
@@ -112,3 +115,67 @@ class ShareOut(BaseModel):
     recipient: str
     expires_at: datetime
     max_downloads: int
+
+
+# --- Lists (reads the console needs) ---
+
+class CaseSummaryOut(BaseModel):
+    id: str
+    urn: str
+    title: str
+    status: str
+    hold_id: str
+    created_by: str
+    created_at: datetime
+    closed_by: str | None
+    closed_at: datetime | None
+    close_reason: str | None
+    exhibits: int
+
+    @classmethod
+    def of(cls, c: Case, exhibits: int) -> CaseSummaryOut:
+        return cls(id=c.id, urn=c.urn, title=c.title, status=c.status, hold_id=c.hold_id, created_by=c.created_by,
+                   created_at=c.created_at, closed_by=c.closed_by, closed_at=c.closed_at,
+                   close_reason=c.close_reason, exhibits=exhibits)
+
+
+ShareState = Literal["active", "expired", "revoked", "used up"]
+
+
+class ShareInfoOut(BaseModel):
+    """A share as listed: never its URL (only the token's hash is stored)."""
+
+    share_id: str
+    bundle_id: str
+    recipient: str
+    expires_at: datetime
+    max_downloads: int
+    downloads: int
+    state: ShareState
+    created_by: str
+    created_at: datetime
+    revoked_by: str | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, s: Share, state: str) -> ShareInfoOut:
+        return cls(share_id=s.id, bundle_id=s.bundle_id, recipient=s.recipient, expires_at=s.expires_at,
+                   max_downloads=s.max_downloads, downloads=s.downloads, state=state, created_by=s.created_by,
+                   created_at=s.created_at, revoked_by=s.revoked_by, revoked_at=s.revoked_at)
+
+
+class ShareAccessOut(BaseModel):
+    """One use of a share link, as audited: ``downloaded`` (counted, from byte 0), ``resumed`` (a Range
+    request later in the file, not counted) or ``refused`` (``reason`` says why)."""
+
+    at: datetime
+    ip: str | None
+    user_agent: str | None
+    outcome: Literal["downloaded", "resumed", "refused"]
+    reason: str | None
+    range: list[int] | None
+
+
+class ShareDetailOut(ShareInfoOut):
+    accesses: list[ShareAccessOut] = Field(description="newest first, at most 200 of them (accesses_total counts all)")
+    accesses_total: int

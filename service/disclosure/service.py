@@ -41,10 +41,17 @@ async def create_case(ctx: Context, actor: Principal, body: CaseIn) -> Case:
         return case
 
 
-async def get_case(ctx: Context, case_id: str) -> tuple[Case, list[CaseItem]]:
+async def get_case(ctx: Context, case_id: str) -> tuple[Case, list[CaseItem], dict[str, str]]:
+    """The case, its exhibits, and each exhibit's source SHA-256 (by recording id)."""
     async with ctx.sessions() as s:
         case = await _case(s, case_id)
-        return case, await repo.items(s, case_id)
+        items = await repo.items(s, case_id)
+        return case, items, await repo.recording_hashes(s, [i.recording_id for i in items])
+
+
+async def recording_hashes(ctx: Context, recording_ids: list[str]) -> dict[str, str]:
+    async with ctx.sessions() as s:
+        return await repo.recording_hashes(s, recording_ids)
 
 
 async def refuse_if_marked(s: AsyncSession, recording_id: str) -> None:

@@ -79,6 +79,11 @@ async def revoke_in_session(s: AsyncSession, actor: Principal, share: Share, rea
                        {"share_id": share.id, **({"reason": reason} if reason else {})})
 
 
+def state(share: Share, now: datetime) -> str:
+    """What a new download from this link would meet: active, or why it is dead."""
+    return _dead(share, now) or "active"
+
+
 def _dead(share: Share, now: datetime) -> str | None:
     if share.revoked_at is not None:
         return "revoked"
