@@ -9,10 +9,12 @@ from service.audit import service as audit
 from service.auth.endpoints import require
 from service.auth.schemas import Principal
 from service.db import transaction
+from service.disclosure import repository as disclosure_repo
 from service.paging import Page, PageParams, after_time_id, cut, page_params
 from service.recordings import repository as repo
 from service.recordings import service
-from service.recordings.schemas import RecordingOut
+from service.recordings.access import readable
+from service.recordings.schemas import AccessOut, DoNotDiscloseMark, RecordingOut
 from service.retention import repository as retention_repo
 from service.retention.schemas import FlagOut, ReasonIn, RestrictIn
 from service.timeutil import iso, parse_time
@@ -83,6 +85,20 @@ async def unrestrict(request: Request, recording_id: str, body: ReasonIn = Body(
     ctx = request.app.state.ctx
     rec = await service.unrestrict(ctx, actor, recording_id, body.reason)
     return (await with_retention(ctx, [rec]))[0]
+
+
+@router.get("/{recording_id}/access", response_model=AccessOut)
+async def get_access(request: Request, recording_id: str,
+                     actor: Principal = Depends(require("supervisor", "admin", "auditor"))):
+    """Who a restricted recording is limited to, and its do-not-disclose mark (404 when the caller may
+    not see the recording itself)."""
+    async with request.app.state.ctx.sessions() as s:
+        rec = await readable(s, actor, recording_id)
+        people = await repo.access_list(s, rec.id) if rec.restricted else []
+        mark = await disclosure_repo.mark(s, rec.id)
+    return AccessOut(recording_id=rec.id, restricted=rec.restricted, people=people,
+                     do_not_disclose=DoNotDiscloseMark(reason=mark.reason, marked_by=mark.marked_by,
+                                                       marked_at=mark.marked_at) if mark else None)
 
 
 @router.get("/{recording_id}/media", response_class=StreamingResponse,

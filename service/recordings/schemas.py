@@ -78,3 +78,22 @@ class RecordingOut(BaseModel):
 class CreatedRecordingOut(RecordingOut):
     recording_id: str
     duplicate: bool = False
+
+
+class DoNotDiscloseMark(BaseModel):
+    """The disclosure domain's mark, as a recording's access read shows it (its own MarkOut cannot be
+    imported here: disclosure's schemas import this module)."""
+
+    reason: str
+    marked_by: str
+    marked_at: datetime
+
+
+class AccessOut(BaseModel):
+    """Who may see a recording and whether it may be disclosed: what a supervisor needs before
+    restricting, lifting, or marking it."""
+
+    recording_id: str
+    restricted: bool
+    people: list[str]
+    do_not_disclose: DoNotDiscloseMark | None

@@ -29,8 +29,8 @@ NAV: list[tuple[str, str, tuple[str, ...]]] = [
     ("Alerts", "/ui/supervisor/alerts", ("supervisor", "admin")),
     ("Devices", "/ui/supervisor/devices", ("supervisor", "admin")),
     ("Holds", "/ui/supervisor/holds", ("supervisor", "admin")),
-    ("Footage", "/ui/recordings", ("supervisor", "disclosure", "admin")),
     ("Cases", "/ui/disclosure/cases", ("disclosure", "admin")),
+    ("Footage", "/ui/recordings", ("supervisor", "disclosure", "admin")),
     ("Subject access", "/ui/sar", ("sar_handler",)),
     ("Audit", "/ui/audit", ("auditor", "admin")),
 ]

@@ -65,7 +65,7 @@ class Console:
 
     def demo_recording(self, what: str) -> str:
         """The id of a demo recording by its description in ``bwv demo``'s output (e.g. 'street stop')."""
-        m = re.search(rf"{re.escape(what)}[^:]*: \S+/v1/recordings/(\S+)", self.demo_output)
+        m = re.search(rf"{re.escape(what)}[^\n]*?: \S+/v1/recordings/(\S+)", self.demo_output)
         assert m, self.demo_output
         return m.group(1)
 
