@@ -135,7 +135,7 @@ def browser():
 @pytest.fixture
 def page(browser, console, request):
     """A fresh browser profile (no cookies) per test, on a laptop-sized screen."""
-    context = browser.new_context(base_url=console.base, viewport={"width": 1366, "height": 900})
+    context = browser.new_context(base_url=console.base, viewport={"width": 1366, "height": 900}, locale="en-GB")
     context.set_default_timeout(20_000)
     pg = context.new_page()
     errors: list[str] = []
