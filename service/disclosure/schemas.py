@@ -51,7 +51,9 @@ class ItemOut(BaseModel):
         return cls.model_validate(i, from_attributes=True).model_copy(update={"recording_sha256": recording_sha256})
 
 
-class CaseOut(BaseModel):
+class CaseFields(BaseModel):
+    """A case as every answer about it shows it."""
+
     id: str
     urn: str
     title: str
@@ -62,6 +64,9 @@ class CaseOut(BaseModel):
     closed_by: str | None
     closed_at: datetime | None
     close_reason: str | None
+
+
+class CaseOut(CaseFields):
     items: list[ItemOut]
 
     @classmethod
@@ -119,17 +124,7 @@ class ShareOut(BaseModel):
 
 # --- Lists (reads the console needs) ---
 
-class CaseSummaryOut(BaseModel):
-    id: str
-    urn: str
-    title: str
-    status: str
-    hold_id: str
-    created_by: str
-    created_at: datetime
-    closed_by: str | None
-    closed_at: datetime | None
-    close_reason: str | None
+class CaseSummaryOut(CaseFields):
     exhibits: int
 
     @classmethod

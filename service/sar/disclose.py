@@ -19,14 +19,14 @@ from service.db import transaction
 from service.disclosure.bundles import BuildFailed, csv_bytes, set_progress, text_member
 from service.disclosure.models import Bundle, Share
 from service.disclosure.service import refuse_if_marked
-from service.disclosure.shares import issue, revoke_in_session
+from service.disclosure.shares import issue, revoke_in_session, state
 from service.disclosure.zipstream import Member
-from service.errors import Conflict
+from service.errors import Conflict, NotFound
 from service.ids import new_id
 from service.recordings import repository as recordings_repo
 from service.sar import repository as repo
 from service.sar.schemas import DiscloseIn
-from service.sar.service import open_sar
+from service.sar.service import get_sar, open_sar
 from service.timeutil import iso, utcnow
 
 MANIFEST_COLUMNS = ["file", "sha256", "size_bytes", "redaction_log", "source_recording_id", "clip_start_s",
@@ -67,6 +67,18 @@ async def disclose(ctx: Context, actor: Principal, sar_id: str, body: DiscloseIn
                             "redacted_sha256": [i.redacted_sha256 for i in items], "expires_at": expires_at})
     await ctx.jobs.enqueue("build_bundle", bundle_id=bundle.id)
     return bundle, share, token
+
+
+async def current(ctx: Context, sar_id: str) -> tuple[Bundle, Share, str]:
+    """The request's latest disclosure: its bundle, its link and what a download would meet now (the
+    link itself is shown once, when disclosing: only its hash is kept)."""
+    async with ctx.sessions() as s:
+        sar = await get_sar(s, sar_id)
+        bundle = await s.get(Bundle, sar.bundle_id) if sar.bundle_id else None
+        share = await s.get(Share, sar.share_id) if sar.share_id else None
+    if bundle is None or share is None:
+        raise NotFound(f"{sar_id} has not been disclosed.", slug="sar-not-disclosed")
+    return bundle, share, state(share, utcnow())
 
 
 def _verified(ctx: Context, key: str, sha256: str, on_done):

@@ -8,6 +8,7 @@ from fastapi.responses import StreamingResponse
 
 from service.auth.endpoints import require
 from service.auth.schemas import Principal
+from service.disclosure.schemas import BundleOut
 from service.paging import Page, PageParams, after_id, cut, page_params
 from service.recordings.service import ranged_response
 from service.sar import disclose, redaction, service
@@ -22,9 +23,11 @@ from service.sar.schemas import (
     ItemIn,
     RedactionIn,
     RedactionJobOut,
+    SarDisclosureOut,
     SarIn,
     SarItemOut,
     SarOut,
+    SarShareOut,
 )
 from service.timeutil import utcnow
 
@@ -33,9 +36,9 @@ handler = require("sar_handler")
 reader = require("sar_handler", "auditor")
 
 
-def _out(sar, items=None, candidates=None) -> SarOut:
+def _out(sar, items=None, candidates=None, item_count=None) -> SarOut:
     left, overdue = service.standing(sar, utcnow())
-    return SarOut.of(sar, items, days_left=left, overdue=overdue, candidates=candidates)
+    return SarOut.of(sar, items, days_left=left, overdue=overdue, candidates=candidates, item_count=item_count)
 
 
 async def _full(request: Request, sar_id: str, viewer: Principal | None = None) -> SarOut:
@@ -55,12 +58,19 @@ async def search(request: Request, overdue: bool | None = None,
     rows = await service.search(request.app.state.ctx, overdue=overdue, status=status, after=after_id(page),
                                 limit=page.limit)
     rows, nxt = cut(rows, page, lambda r: [r.id])
-    return Page[SarOut](items=[_out(r) for r in rows], next_cursor=nxt)
+    counts = await service.item_counts(request.app.state.ctx, [r.id for r in rows])
+    return Page[SarOut](items=[_out(r, item_count=counts.get(r.id, 0)) for r in rows], next_cursor=nxt)
 
 
 @router.get("/v1/sars/{sar_id}", response_model=SarOut)
 async def get(request: Request, sar_id: str, actor: Principal = Depends(reader)):
     return await _full(request, sar_id, actor)
+
+
+@router.get("/v1/sars/{sar_id}/items/{item_id}", response_model=SarItemOut)
+async def get_item(request: Request, sar_id: str, item_id: str, _: Principal = Depends(reader)):
+    """One item and its redaction's progress: what a page polls while a redaction runs."""
+    return SarItemOut.of(await service.item(request.app.state.ctx, sar_id, item_id))
 
 
 @router.get("/v1/sars/{sar_id}/items/{item_id}/redacted", response_class=StreamingResponse)
@@ -116,6 +126,13 @@ async def disclose_sar(request: Request, sar_id: str, body: DiscloseIn | None = 
     return DiscloseOut(bundle_id=bundle.id, share_id=share.id, status=bundle.status,
                        url=f"{ctx.settings.public_base_url.rstrip('/')}/v1/shared/{token}",
                        expires_at=share.expires_at, max_downloads=share.max_downloads)
+
+
+@router.get("/v1/sars/{sar_id}/disclosure", response_model=SarDisclosureOut)
+async def disclosure(request: Request, sar_id: str, _: Principal = Depends(reader)):
+    """The latest disclosure's bundle progress and link standing (404 before the first disclosure)."""
+    bundle, share, state = await disclose.current(request.app.state.ctx, sar_id)
+    return SarDisclosureOut(sar_id=sar_id, bundle=BundleOut.of(bundle), share=SarShareOut.of(share, state))
 
 
 @router.post("/v1/sars/{sar_id}/close", response_model=SarOut)

@@ -22,6 +22,13 @@ async def items(s: AsyncSession, sar_id: str) -> list[SarItem]:
     return list((await s.execute(q)).scalars())
 
 
+async def item_counts(s: AsyncSession, sar_ids: list[str]) -> dict[str, int]:
+    if not sar_ids:
+        return {}
+    q = select(SarItem.sar_id, func.count()).where(SarItem.sar_id.in_(sar_ids)).group_by(SarItem.sar_id)
+    return {sar_id: int(n) for sar_id, n in (await s.execute(q)).all()}
+
+
 async def item(s: AsyncSession, sar_id: str, item_id: str, *, for_update: bool = False) -> SarItem | None:
     q = select(SarItem).where(SarItem.id == item_id, SarItem.sar_id == sar_id)
     if for_update:

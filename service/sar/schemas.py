@@ -5,6 +5,8 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from service.disclosure.models import Share
+from service.disclosure.schemas import BundleOut
 from service.recordings.models import Recording
 from service.recordings.schemas import ClipRange
 from service.retention.schemas import HoldQuery, _not_blank
@@ -194,11 +196,12 @@ class SarOut(BaseModel):
     closed_at: datetime | None
     outcome: str | None
     items: list[SarItemOut] = []
+    item_count: int = Field(0, description="how many items the request has (lists leave `items` empty)")
     candidates: list[CandidateOut] | None = None
 
     @classmethod
     def of(cls, sar: Sar, items: list[SarItem] | None = None, *, days_left: int | None, overdue: bool,
-           candidates: list[Recording] | None = None) -> SarOut:
+           candidates: list[Recording] | None = None, item_count: int | None = None) -> SarOut:
         query = {"from": sar.q_from, "to": sar.q_to, "officer_id": sar.q_officer_id, "device_id": sar.q_device_id,
                  "location": sar.q_location}
         return cls(id=sar.id, regime=sar.regime, requester=sar.requester, contact=sar.contact,
@@ -209,6 +212,7 @@ class SarOut(BaseModel):
                    share_id=sar.share_id, created_by=sar.created_by, created_at=sar.created_at,
                    closed_by=sar.closed_by, closed_at=sar.closed_at, outcome=sar.outcome,
                    items=[SarItemOut.of(i) for i in items or []],
+                   item_count=len(items or []) if item_count is None else item_count,
                    candidates=None if candidates is None else [CandidateOut.of(r) for r in candidates])
 
 
@@ -219,3 +223,26 @@ class DiscloseOut(BaseModel):
     status: str
     expires_at: datetime
     max_downloads: int
+
+
+class SarShareOut(BaseModel):
+    share_id: str
+    state: str = Field(description="active, or why a download is refused: revoked, expired, used up")
+    expires_at: datetime
+    max_downloads: int
+    downloads: int
+    created_at: datetime
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, share: Share, state: str) -> SarShareOut:
+        return cls(share_id=share.id, state=state, expires_at=share.expires_at, max_downloads=share.max_downloads,
+                   downloads=share.downloads, created_at=share.created_at, revoked_at=share.revoked_at)
+
+
+class SarDisclosureOut(BaseModel):
+    """The latest disclosure of a request: how far its bundle is, and its link's standing (not the URL)."""
+
+    sar_id: str
+    bundle: BundleOut
+    share: SarShareOut

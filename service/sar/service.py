@@ -114,6 +114,12 @@ async def get(ctx: Context, sar_id: str, viewer: Principal | None = None) -> tup
         return sar, await repo.items(s, sar_id)
 
 
+async def item(ctx: Context, sar_id: str, item_id: str) -> SarItem:
+    """One item and its redaction state (no personal data of the requester: not a ``sar.viewed``)."""
+    async with ctx.sessions() as s:
+        return await get_item(s, await get_sar(s, sar_id), item_id)
+
+
 async def open_redacted(ctx: Context, actor: Principal, sar_id: str, item_id: str, range_header: str | None):
     """The redacted copy, for the handler to check before disclosing it (audited, Range supported)."""
     async with transaction(ctx.sessions) as s:
@@ -218,6 +224,11 @@ async def search(ctx: Context, *, overdue: bool | None, status: str | None, afte
                  limit: int) -> list[Sar]:
     async with ctx.sessions() as s:
         return await repo.search(s, now=utcnow(), overdue=overdue, status=status, after=after, limit=limit)
+
+
+async def item_counts(ctx: Context, sar_ids: list[str]) -> dict[str, int]:
+    async with ctx.sessions() as s:
+        return await repo.item_counts(s, sar_ids)
 
 
 async def check_deadlines(ctx: Context) -> dict[str, int]:
