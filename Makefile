@@ -26,6 +26,12 @@ ffmpeg:
 chromium:
 	@test -x /usr/bin/chromium || $(MAKE) --no-print-directory apt PKGS=chromium
 
+# The e2e suite checks every page it screenshots with axe-core (WCAG 2.1 A/AA), from the npm registry.
+AXE := $(VENV)/npm/node_modules/axe-core/axe.min.js
+$(AXE):
+	@command -v npm >/dev/null || { echo "npm is needed for the accessibility checks (Debian: apt-get install npm)"; exit 1; }
+	npm install --silent --no-audit --no-fund --prefix $(VENV)/npm axe-core@4.14.1
+
 apt:
 	@echo "installing $(PKGS) (Debian packages)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
@@ -40,11 +46,11 @@ demo: deps
 services-check:
 	@$(BIN)/python -m tests.fixtures.services
 
-test: deps chromium services-check
+test: deps chromium $(AXE) services-check
 	$(BIN)/pytest -q
 
 # Soak and crash campaigns (marker `long`): run before resolving an issue.
-test-long: deps chromium services-check
+test-long: deps chromium $(AXE) services-check
 	$(BIN)/pytest -q -m long -o addopts="-p no:cacheprovider"
 
 bench: deps services-check

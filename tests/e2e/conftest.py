@@ -23,6 +23,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
 CHROMIUM = os.environ.get("BWV_TEST_CHROMIUM", "/usr/bin/chromium")
+AXE = Path(os.environ.get("BWV_TEST_AXE", ROOT / ".venv/npm/node_modules/axe-core/axe.min.js"))
+AXE_RULES = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 SECRET = "e2e-secret-key-not-for-production"
 DEMO_PASSWORD = "bodycam-demo"
 # As the machine's notes say: without the background-networking flags Chromium keeps dialling out.
@@ -150,7 +152,24 @@ def page(browser, console, request):
     assert not [e for e in errors if not e.startswith("Failed to load resource")], errors
 
 
+def accessibility_violations(page) -> list[dict]:
+    """axe-core's WCAG 2.1 A/AA findings for the page as it is now. Injected through the DevTools protocol,
+    which the page's CSP does not govern, so the page under test keeps its real policy."""
+    if not AXE.exists():
+        pytest.fail(f"{AXE} is missing: run `make test` (it installs axe-core from the npm registry)")
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.evaluate(AXE.read_text())
+    return page.evaluate("""async (rules) => {
+        const r = await axe.run(document, {runOnly: {type: 'tag', values: rules}});
+        return r.violations.map(v => ({rule: v.id, impact: v.impact, help: v.help,
+                                       where: v.nodes.slice(0, 3).map(n => n.target.join(' '))}));
+    }""", AXE_RULES)
+
+
 def shot(page, name: str) -> Path:
+    """Screenshot the page, and hold it to WCAG 2.1 AA: every page a test shows is also checked."""
+    violations = accessibility_violations(page)
+    assert not violations, f"{name}: {violations}"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)

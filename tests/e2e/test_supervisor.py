@@ -138,7 +138,10 @@ def test_unflag_with_a_reason(page, console):
     assert f"Flag {ref} removed" in page.locator("#flash").inner_text()
     with _sup(console) as api:
         rec = api.get(f"/v1/recordings/{rid}").json()
-        assert rec["retention"]["flags"] == [] and rec["retention"]["delete_after"] is not None
+        # Back on the default rule: a date to be deleted, unless another test's open query hold (a SAR's
+        # window covers footage docked later) keeps it; the shared server runs every e2e file.
+        assert rec["retention"]["flags"] == [] and rec["retention"]["category"] == "default"
+        assert rec["retention"]["delete_after"] is not None or rec["retention"]["holds"]
     with client(console, "auditor-e2e", "auditor") as api:
         ev = api.get("/v1/audit", params={"object_id": rid, "action": "recording.unflagged"}).json()["items"]
         assert [(e["actor"], e["details"]["reason"]) for e in ev] == [("sgt-1", "no offence disclosed on review")]
