@@ -9,6 +9,7 @@ from service.auth.schemas import Principal
 from service.errors import Gone
 from service.recordings import endpoints as recordings_api
 from service.web.deps import call_api, signed_in
+from service.web.pageutil import utc_field
 from service.web.render import console_router, fragment, render
 
 router = console_router()
@@ -23,7 +24,7 @@ async def search(request: Request, object_id: str = "", actor: str = "", action:
                "from": from_.strip(), "to": to.strip()}
     page = await call_api(audit_api.list_audit, request, me, cursor=cursor, limit=100,
                           object_id=filters["object_id"] or None, actor=filters["actor"] or None,
-                          action=filters["action"] or None, from_=_utc(filters["from"]), to=_utc(filters["to"]))
+                          action=filters["action"] or None, from_=utc_field(filters["from"]), to=utc_field(filters["to"]))
     return render(request, "audit/search.html", me, title="Audit", page=page, filters=filters)
 
 
@@ -46,11 +47,3 @@ async def continuity(request: Request, recording_id: str, cursor: str | None = N
     return render(request, "audit/continuity.html", me, title=f"Continuity of {recording_id}", rec=rec,
                   recording_id=recording_id, page=page)
 
-
-def _utc(value: str) -> str | None:
-    """A datetime-local field (no zone) read as UTC, as the label says; full ISO times pass through."""
-    if not value:
-        return None
-    if len(value) == 10:
-        return value + "T00:00:00Z"
-    return value if value.endswith("Z") or "+" in value[10:] else value + ("Z" if value.count(":") == 2 else ":00Z")

@@ -17,6 +17,7 @@ from service.disclosure import endpoints as api
 from service.disclosure.schemas import CaseIn, ItemIn, ReasonIn, ShareIn
 from service.recordings import endpoints as recordings_api
 from service.web.deps import call_api, form_model, signed_in
+from service.web.pageutil import utc_field
 from service.web.render import console_router, done, fragment, render
 
 router = console_router()
@@ -24,20 +25,6 @@ staff = signed_in("disclosure", "admin")
 SEARCH_FIELDS = ("officer_id", "device_id", "from", "to")
 SEARCH_LIMIT = 25
 FINISHED = ("ready", "failed")
-
-
-def _utc(value: str | None) -> str | None:
-    """A ``datetime-local`` field (it has no zone; the labels say UTC) as ISO 8601 UTC. Anything that
-    does not parse is passed on as typed, so the API's own validation explains what is wrong."""
-    if not value:
-        return None
-    try:
-        dt = datetime.fromisoformat(value)
-    except ValueError:
-        return value
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _local(dt: datetime) -> str:
@@ -75,7 +62,7 @@ async def _search(request: Request, me: Principal, query: dict[str, str]):
     """Footage matching the search, through the recordings API (so it is scoped and audited as a search)."""
     return await call_api(recordings_api.list_recordings, request, me, limit=SEARCH_LIMIT, status="active",
                           officer_id=query.get("officer_id"), device_id=query.get("device_id"),
-                          from_=_utc(query.get("from")), to=_utc(query.get("to")))
+                          from_=utc_field(query.get("from")), to=utc_field(query.get("to")))
 
 
 @router.get("/ui/disclosure/cases/{case_id}")
@@ -158,7 +145,7 @@ async def download(request: Request, bundle_id: str, me: Principal = Depends(sta
 @router.post("/ui/disclosure/bundles/{bundle_id}/shares")
 async def create_share(request: Request, bundle_id: str, me: Principal = Depends(staff)):
     form = dict(await request.form())
-    form["expires_at"] = _utc(form.get("expires_at"))
+    form["expires_at"] = utc_field(form.get("expires_at"))
     body = form_model(ShareIn, form)
     new_share = await call_api(api.create_share, request, me, bundle_id=bundle_id, body=body)
     # The link exists only in this answer (the server keeps a hash of its token), so this is rendered

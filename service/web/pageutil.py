@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -30,6 +30,21 @@ def day_param(value: str | None, name: str, *, end: bool = False) -> str | None:
     except ValueError as e:
         raise Invalid(f"{name} is not a date (YYYY-MM-DD): {value!r}", slug="invalid-time") from e
     return f"{(day + timedelta(days=1)) if end else day}T00:00:00Z"
+
+
+def utc_field(value: str | None) -> str | None:
+    """A ``date`` or ``datetime-local`` field (it has no zone; the labels say UTC) as ISO 8601 UTC. Anything
+    that does not parse is passed on as typed, so the API's own validation explains what is wrong."""
+    value = value.strip() if isinstance(value, str) else None
+    if not value:
+        return None
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def yes_no(value: str | None) -> bool | None:

@@ -30,6 +30,7 @@ from service.sar.schemas import (
 )
 from service.timeutil import utcnow
 from service.web.deps import call_api, form_model, signed_in
+from service.web.pageutil import utc_field
 from service.web.render import console_router, done, fragment, render
 
 router = console_router()
@@ -45,16 +46,6 @@ REGIMES = {"law_enforcement": "Law enforcement (DPA 2018 Part 3)", "uk_gdpr": "U
 ROW_FIELD = re.compile(r"^(box|mute)-(\d{1,4})-(start_s|end_s|x|y|w|h)$")
 BUSY = ("queued", "running")
 BUNDLE_BUSY = ("queued", "building")
-
-
-def _utc(value: Any) -> str | None:
-    """A datetime-local field (no zone) read as UTC, as its label says; a date as the start of that day."""
-    value = (value or "").strip() if isinstance(value, str) else None
-    if not value:
-        return None
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        return f"{value}T00:00:00Z"
-    return value if value.endswith("Z") or "+" in value[10:] else f"{value}Z"
 
 
 def _clean(data: dict[str, Any]) -> dict[str, Any]:
@@ -97,11 +88,11 @@ async def queue(request: Request, status: str = "active", overdue: str | None = 
 @router.post("/ui/sar")
 async def create(request: Request, me: Principal = Depends(handler)):
     f = await request.form()
-    query = _clean({"from": _utc(f.get("query_from")), "to": _utc(f.get("query_to")),
+    query = _clean({"from": utc_field(f.get("query_from")), "to": utc_field(f.get("query_to")),
                     "officer_id": f.get("officer_id"), "device_id": f.get("device_id"),
                     "location": f.get("location")})
     body = form_model(SarIn, {"requester": f.get("requester"), "contact": f.get("contact"),
-                              "received_at": _utc(f.get("received_at")), "description": f.get("description"),
+                              "received_at": utc_field(f.get("received_at")), "description": f.get("description"),
                               "regime": f.get("regime"), "query": query})
     sar = await call_api(sar_api.create, request, me, body=body)
     return done(f"/ui/sar/{sar.id}", f"Request {sar.id} logged: due {sar.due_date}; "
@@ -159,7 +150,7 @@ async def information_request(request: Request, sar_id: str, me: Principal = Dep
 @router.post("/ui/sar/{sar_id}/information-received")
 async def information_received(request: Request, sar_id: str, me: Principal = Depends(handler)):
     f = await request.form()
-    body = form_model(InfoReceivedIn, {"received_at": _utc(f.get("received_at"))})
+    body = form_model(InfoReceivedIn, {"received_at": utc_field(f.get("received_at"))})
     sar = await call_api(sar_api.information_received, request, me, sar_id=sar_id, body=body)
     return done(f"/ui/sar/{sar_id}", f"Information received: the clock restarted; now due {sar.due_date}.")
 
@@ -177,7 +168,7 @@ async def close(request: Request, sar_id: str, me: Principal = Depends(handler))
 async def disclose(request: Request, sar_id: str, me: Principal = Depends(handler)):
     """The link exists only in this answer (the server keeps its hash): shown once, never redirected."""
     f = await request.form()
-    body = form_model(DiscloseIn, {"expires_at": _utc(f.get("expires_at")), "max_downloads": f.get("max_downloads")})
+    body = form_model(DiscloseIn, {"expires_at": utc_field(f.get("expires_at")), "max_downloads": f.get("max_downloads")})
     out = await call_api(sar_api.disclose_sar, request, me, sar_id=sar_id, body=body)
     if request.headers.get("hx-request"):
         disc = await _disclosure(request, me, sar_id)
