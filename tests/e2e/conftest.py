@@ -2,6 +2,9 @@
 through Debian's Chromium by Playwright. No browser is downloaded: Playwright only drives /usr/bin/chromium.
 
 Every test takes screenshots into tests/e2e/screenshots/ (kept on every run; the README shows some).
+
+The fixtures are package-scoped, not session-scoped: Playwright's sync API runs an event loop of its own,
+which must be gone before the asynchronous integration tests run theirs on the same thread.
 """
 
 from __future__ import annotations
@@ -76,7 +79,7 @@ class Console:
 IDP_PEOPLE = {"insp-oidc": ["supervisor", "not-a-bodycam-role"], "visitor-oidc": [], "pc-101": ["officer"]}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def idp():
     from tests.fixtures.idp import RunningProvider
 
@@ -84,7 +87,7 @@ def idp():
         yield provider
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def console(tmp_path_factory, idp) -> Iterator[Console]:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: run `make deps` (it installs Debian's chromium package)")
@@ -122,7 +125,7 @@ def console(tmp_path_factory, idp) -> Iterator[Console]:
         log.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser():
     from playwright.sync_api import sync_playwright
 
