@@ -58,6 +58,7 @@ bench: deps services-check
 	$(BIN)/python bench/retention.py
 	$(BIN)/python bench/bundle.py
 	$(BIN)/python bench/redact.py
+	$(BIN)/python bench/console.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check service workers tests bench
