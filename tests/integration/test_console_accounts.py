@@ -125,3 +125,20 @@ def test_a_redirect_target_never_leaves_the_console(target):
     out = safe_next(target)
     assert out.startswith("/") and not out.startswith("//") and "\\" not in out
     assert out == target or out == "/ui/"
+
+
+async def test_concurrent_wrong_passwords_lock_once_and_count_every_attempt(stack):
+    """A password-guessing burst in parallel: the attempts serialise on the account's row, so the lock
+    comes at exactly the limit, once, and no attempt goes uncounted or unaudited."""
+    import asyncio
+
+    name = await _add(stack)
+    limit = stack.ctx.settings.login_max_failures
+    burst = limit + 4
+    results = await asyncio.gather(*[_attempt(stack, name, f"guess-{i:04d}-wrong") for i in range(burst)])
+    slugs = sorted(r.slug for r in results)
+    assert slugs.count("sign-in-failed") == limit and slugs.count("account-locked") == burst - limit, slugs
+    events = await _events(stack, name)
+    assert len(events) == burst
+    assert [e["action"] for e in events].count("auth.locked") == 1
+    assert isinstance(await _attempt(stack, name, PASSWORD), Problem)  # still locked for the right one
