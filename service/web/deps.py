@@ -36,14 +36,18 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 M = TypeVar("M", bound=BaseModel)
 
 
+_UNKNOWN = object()  # request.state has no web_principal yet (None means: looked, nobody signed in)
+
+
 class SignInRequired(Exception):
     """Raised by page dependencies; the console's route class turns it into a redirect to sign-in."""
 
 
 async def optional_principal(request: Request) -> Principal | None:
     """The signed-in person, or None. Only console-session tokens (with ``sid``) are taken from the cookie."""
-    if "web_principal" in request.state._state:
-        return request.state.web_principal
+    known = getattr(request.state, "web_principal", _UNKNOWN)
+    if known is not _UNKNOWN:
+        return known
     principal = None
     token = request.cookies.get(SESSION_COOKIE)
     if token:
