@@ -17,7 +17,7 @@ from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
 from service.auth.schemas import Principal
-from service.errors import Problem
+from service.errors import Invalid, Problem
 from service.web.deps import FLASH_COOKIE, SignInRequired, csrf_guard, csrf_token, sign_in_url
 
 HERE = Path(__file__).parent
@@ -159,8 +159,6 @@ class ConsoleRoute(APIRoute):
                 return problem_page(request, p)
             except RequestValidationError as e:
                 where = "; ".join(f"{'.'.join(str(x) for x in err['loc'][1:])}: {err['msg']}" for err in e.errors()[:5])
-                from service.errors import Invalid
-
                 return problem_page(request, Invalid(f"The form is not valid: {where}", slug="validation-error",
                                                      title="Validation failed"))
 
