@@ -10,14 +10,14 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit import service as audit
+from service.auth import repository as repo
 from service.auth.models import User, WebSession
 from service.auth.schemas import ROLES, Principal
 from service.auth.service import TokenService
@@ -33,7 +33,7 @@ CONSOLE_ROLES = tuple(r for r in ROLES if r != "dock")  # a dock never signs in 
 MIN_PASSWORD = 10
 
 
-def _anonymous(username: str, ip: str | None) -> Principal:
+def _anonymous(ip: str | None) -> Principal:
     # Before sign-in nobody is authenticated: the audit names the attempt, not a person.
     return Principal(sub="anonymous", roles=frozenset(), ip=ip)
 
@@ -54,7 +54,7 @@ async def add_user(session: AsyncSession, actor: Principal, username: str, roles
     roles = check_roles(roles)
     if len(password) < MIN_PASSWORD:
         raise Invalid(f"A password has at least {MIN_PASSWORD} characters.", slug="weak-password")
-    if await session.get(User, username) is not None:
+    if await repo.get_user(session, username) is not None:
         raise Conflict(f"User {username!r} already exists.", slug="user-exists")
     user = User(username=username, roles=roles, source="local", password_hash=_hasher.hash(password),
                 created_at=utcnow(), failed_logins=0)
@@ -91,18 +91,18 @@ async def sign_in(session: AsyncSession, tokens: TokenService, settings: Setting
     """Check a local password. Failures count towards a lockout; the answer never says which part was
     wrong. A refusal is returned, not raised: its audit event and failure count must commit."""
     now = utcnow()
-    user = await session.get(User, username, with_for_update=True) if username else None
+    user = await repo.get_user(session, username, for_update=True) if username else None
     hashed = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
     try:
         ok = _hasher.verify(hashed, password)
     except (VerificationError, InvalidHashError):
         ok = False
     if user is None or user.password_hash is None:
-        await audit.record(session, _anonymous(username, ip), "auth.sign_in_failed", "user", username[:200] or "-",
+        await audit.record(session, _anonymous(ip), "auth.sign_in_failed", "user", username[:200] or "-",
                            {"reason": "unknown-user"})
         return _refuse()
     if user.locked_until is not None and user.locked_until > now:
-        await audit.record(session, _anonymous(username, ip), "auth.sign_in_failed", "user", username,
+        await audit.record(session, _anonymous(ip), "auth.sign_in_failed", "user", username,
                            {"reason": "locked", "locked_until": iso(user.locked_until)})
         return Unauthorized(f"This account is locked after repeated failed sign-ins until {iso(user.locked_until)}.",
                             slug="account-locked", locked_until=iso(user.locked_until))
@@ -115,9 +115,9 @@ async def sign_in(session: AsyncSession, tokens: TokenService, settings: Setting
             user.locked_until = now + timedelta(seconds=settings.login_lockout_s)
             user.failed_logins = 0
             details["locked_until"] = iso(user.locked_until)
-            await audit.record(session, _anonymous(username, ip), "auth.locked", "user", username, details)
+            await audit.record(session, _anonymous(ip), "auth.locked", "user", username, details)
         else:
-            await audit.record(session, _anonymous(username, ip), "auth.sign_in_failed", "user", username, details)
+            await audit.record(session, _anonymous(ip), "auth.sign_in_failed", "user", username, details)
         return _refuse()
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
@@ -134,7 +134,7 @@ async def sign_in_external(session: AsyncSession, tokens: TokenService, settings
     roles = [r for r in roles if r in CONSOLE_ROLES]
     if not roles:
         raise Unauthorized("The identity provider gave this account no bodycam role.", slug="no-role")
-    user = await session.get(User, username, with_for_update=True)
+    user = await repo.get_user(session, username, for_update=True)
     if user is None:
         user = User(username=username, roles=sorted(set(roles)), source="oidc", created_at=utcnow(), failed_logins=0)
         session.add(user)
@@ -147,21 +147,10 @@ async def sign_in_external(session: AsyncSession, tokens: TokenService, settings
     return await _open_session(session, tokens, settings, user, ip, user_agent, "oidc")
 
 
-async def session_is_live(session: AsyncSession, sid: str, now: datetime | None = None) -> bool:
-    now = now or utcnow()
-    ws = await session.get(WebSession, sid)
-    if ws is None or ws.ended_at is not None or ws.expires_at <= now:
-        return False
-    user = await session.get(User, ws.username)
-    return user is not None and user.disabled_at is None
-
-
 async def sign_out(session: AsyncSession, actor: Principal, sid: str) -> None:
-    res = await session.execute(update(WebSession).where(WebSession.id == sid, WebSession.ended_at.is_(None))
-                                .values(ended_at=utcnow(), ended_reason="signed-out"))
-    if res.rowcount:
+    if await repo.end_web_session(session, sid, utcnow(), "signed-out"):
         await audit.record(session, actor, "auth.signed_out", "user", actor.sub, {"session": sid})
 
 
 async def list_users(session: AsyncSession) -> list[User]:
-    return list((await session.scalars(select(User).order_by(User.username))).all())
+    return await repo.list_users(session)

@@ -71,6 +71,15 @@ class TokenService:
         return claims
 
 
+async def session_is_live(session: AsyncSession, sid: str) -> bool:
+    """A console session works until it is signed out, expires, or its account is disabled."""
+    ws = await repo.get_web_session(session, sid)
+    if ws is None or ws.ended_at is not None or ws.expires_at <= utcnow():
+        return False
+    user = await repo.get_user(session, ws.username)
+    return user is not None and user.disabled_at is None
+
+
 async def principal_from_claims(session: AsyncSession, claims: dict, ip: str | None,
                                 user_agent: str | None) -> Principal:
     roles = frozenset(r for r in claims["roles"] if r in ROLES)
@@ -80,8 +89,6 @@ async def principal_from_claims(session: AsyncSession, claims: dict, ip: str | N
             raise Unauthorized("This dock is not registered or its token was revoked.", slug="dock-revoked")
     sid = claims.get("sid")
     if sid is not None:  # a console session's token: only while that session is live
-        from service.auth.accounts import session_is_live
-
         if not isinstance(sid, str) or not await session_is_live(session, sid):
             raise Unauthorized("This console session has ended; sign in again.", slug="session-ended")
     return Principal(sub=claims["sub"], roles=roles, jti=claims.get("jti"), ip=ip, user_agent=user_agent)
