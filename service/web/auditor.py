@@ -13,7 +13,7 @@ from service.web.pageutil import utc_field
 from service.web.render import console_router, fragment, render
 
 router = console_router()
-auditor = signed_in("auditor", "admin")
+auditor = signed_in(*audit_api.auditor.roles)
 
 
 @router.get("/ui/audit")

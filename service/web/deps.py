@@ -65,7 +65,9 @@ async def optional_principal(request: Request) -> Principal | None:
 
 
 def signed_in(*roles: str) -> Callable[..., Any]:
-    """Page dependency: the signed-in person, holding one of ``roles`` (any role when none are named)."""
+    """Page dependency: the signed-in person, holding one of ``roles`` (any role when none are named).
+    Pages take their roles from the API dependency they serve (``signed_in(*api.viewer.roles)``), so the
+    console never keeps a second list that could drift from the API's."""
 
     async def dep(request: Request) -> Principal:
         principal = await optional_principal(request)
@@ -170,6 +172,10 @@ def safe_next(target: str | None, default: str = "/ui/") -> str:
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
     return default
+
+
+def is_htmx(request: Request) -> bool:
+    return bool(request.headers.get("hx-request"))
 
 
 def sign_in_url(request: Request) -> str:

@@ -16,12 +16,12 @@ from service.auth.schemas import Principal
 from service.disclosure import endpoints as api
 from service.disclosure.schemas import CaseIn, ItemIn, ReasonIn, ShareIn
 from service.recordings import endpoints as recordings_api
-from service.web.deps import call_api, form_model, signed_in
+from service.web.deps import call_api, form_model, is_htmx, signed_in
 from service.web.pageutil import utc_field
 from service.web.render import console_router, done, fragment, render
 
 router = console_router()
-staff = signed_in("disclosure", "admin")
+staff = signed_in(*api.disclosure.roles)
 SEARCH_FIELDS = ("officer_id", "device_id", "from", "to")
 SEARCH_LIMIT = 25
 FINISHED = ("ready", "failed")
@@ -30,10 +30,6 @@ FINISHED = ("ready", "failed")
 def _local(dt: datetime) -> str:
     """The value a ``datetime-local`` input shows for a UTC time."""
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
-
-
-def _is_htmx(request: Request) -> bool:
-    return bool(request.headers.get("hx-request"))
 
 
 # --- Cases ---
@@ -151,7 +147,7 @@ async def create_share(request: Request, bundle_id: str, me: Principal = Depends
     # The link exists only in this answer (the server keeps a hash of its token), so this is rendered
     # straight from the POST rather than redirected: a redirect would have to store the link somewhere.
     view = await _bundle_view(request, me, bundle_id)
-    if _is_htmx(request):
+    if is_htmx(request):
         return fragment(request, "disclosure/_share_list.html", new_share=new_share, **view)
     return render(request, "disclosure/bundle.html", me, title=f"Bundle {bundle_id}", new_share=new_share, **view)
 

@@ -16,7 +16,7 @@ from service.web.pageutil import day_param, limit_of, next_url, yes_no
 from service.web.render import console_router, done, render
 
 router = console_router()
-viewer = signed_in("officer", "supervisor", "disclosure", "sar_handler", "auditor", "admin")
+viewer = signed_in(*recordings_api.viewer.roles)
 officer = signed_in("officer")
 
 

@@ -18,7 +18,7 @@ from fastapi.templating import Jinja2Templates
 
 from service.auth.schemas import Principal
 from service.errors import Invalid, Problem
-from service.web.deps import FLASH_COOKIE, SignInRequired, csrf_guard, csrf_token, sign_in_url
+from service.web.deps import FLASH_COOKIE, SignInRequired, csrf_guard, csrf_token, is_htmx, sign_in_url
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -128,7 +128,7 @@ def _back(request: Request) -> str:
 
 
 def problem_page(request: Request, p: Problem) -> Response:
-    if request.headers.get("hx-request"):
+    if is_htmx(request):
         r = fragment(request, "_problem.html", problem=p)
         r.status_code = p.status
         r.headers["HX-Retarget"] = "#flash"
@@ -152,7 +152,7 @@ class ConsoleRoute(APIRoute):
             try:
                 return await handler(request)
             except SignInRequired:
-                if request.headers.get("hx-request"):
+                if is_htmx(request):
                     return Response(status_code=401, headers={"HX-Redirect": sign_in_url(request)})
                 return RedirectResponse(sign_in_url(request), status_code=303)
             except Problem as p:

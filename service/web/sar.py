@@ -29,13 +29,13 @@ from service.sar.schemas import (
     SarIn,
 )
 from service.timeutil import utcnow
-from service.web.deps import call_api, form_model, signed_in
+from service.web.deps import call_api, form_model, is_htmx, signed_in
 from service.web.pageutil import utc_field
 from service.web.render import console_router, done, fragment, render
 
 router = console_router()
-reader = signed_in("sar_handler", "auditor")  # auditors may read requests, as in the API; only handlers act
-handler = signed_in("sar_handler")
+reader = signed_in(*sar_api.reader.roles)  # auditors may read requests, as in the API; only handlers act
+handler = signed_in(*sar_api.handler.roles)
 
 # The queue's status filter; "active" (the default) is everything not closed.
 STATUS_FILTERS: dict[str, tuple[str | None, ...]] = {
@@ -170,7 +170,7 @@ async def disclose(request: Request, sar_id: str, me: Principal = Depends(handle
     f = await request.form()
     body = form_model(DiscloseIn, {"expires_at": utc_field(f.get("expires_at")), "max_downloads": f.get("max_downloads")})
     out = await call_api(sar_api.disclose_sar, request, me, sar_id=sar_id, body=body)
-    if request.headers.get("hx-request"):
+    if is_htmx(request):
         disc = await _disclosure(request, me, sar_id)
         return fragment(request, "sar/_disclosure_result.html", sar_id=sar_id, disc=disc, link=out.url, **_ctx(me))
     return await _request_page(request, me, sar_id, link=out.url)

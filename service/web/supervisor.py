@@ -12,14 +12,14 @@ from service.errors import Invalid
 from service.retention import endpoints as retention_api
 from service.retention.schemas import HoldIn, ReasonIn
 from service.web import supervisor_controls
-from service.web.deps import call_api, form_model, safe_next, signed_in
+from service.web.deps import call_api, form_model, is_htmx, safe_next, signed_in
 from service.web.drift import drift_chart
 from service.web.pageutil import day_param, limit_of, next_url, split_ids
 from service.web.render import console_router, done, fragment, render
 
 router = console_router()
 router.include_router(supervisor_controls.router)
-supervisor = signed_in("supervisor", "admin")
+supervisor = signed_in(*devices_api.supervisor.roles)
 
 ALERT_KINDS = {
     "clock_fault": "Clock fault",
@@ -58,7 +58,7 @@ async def ack(request: Request, alert_id: str, me: Principal = Depends(superviso
     form = dict(await request.form())
     body = form_model(AckIn, {"note": form.get("note", "")})
     alert = await call_api(devices_api.ack_alert, request, me, alert_id=alert_id, body=body)
-    if request.headers.get("hx-request"):
+    if is_htmx(request):
         return fragment(request, "supervisor/_alert_row.html", a=alert, words=_words, swapped=True)
     return done("/ui/supervisor/alerts", f"{_words(alert.kind)} alert on {alert.subject_id} acknowledged.")
 

@@ -15,7 +15,7 @@ from service.web.pageutil import split_ids
 from service.web.render import console_router, done
 
 router = console_router()
-supervisor = signed_in("supervisor", "admin")
+supervisor = signed_in(*retention_api.supervisor.roles)
 
 
 def _page(recording_id: str) -> str:
