@@ -88,6 +88,9 @@ class Share(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     max_downloads: Mapped[int] = mapped_column(nullable=False)
     downloads: Mapped[int] = mapped_column(nullable=False, default=0)
+    # Bytes granted to requests so far (reserved before a response streams, the unsent part given back
+    # after it ends): never more than max_downloads x the bundle's size.
+    bytes_served: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0, server_default="0")
     created_by: Mapped[str] = mapped_column(String(200), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     revoked_by: Mapped[str | None] = mapped_column(String(200))
