@@ -38,9 +38,10 @@ async def get_device(request: Request, device_id: str, _: Principal = Depends(de
 
 @router.get("/v1/alerts", response_model=Page[AlertOut])
 async def list_alerts(request: Request, open: bool | None = Query(None), kind: str | None = None,
-                      page: PageParams = Depends(page_params), _: Principal = Depends(supervisor)):
+                      page: PageParams = Depends(page_params), actor: Principal = Depends(supervisor)):
     async with request.app.state.ctx.sessions() as s:
-        rows = await repo.list_alerts(s, open_only=open, kind=kind, after=after_id(page), limit=page.limit + 1)
+        rows = await repo.list_alerts(s, open_only=open, kind=kind, after=after_id(page), limit=page.limit + 1,
+                                      viewer=actor)
     rows, nxt = cut(rows, page, lambda a: [a.id])
     return Page[AlertOut](items=[AlertOut.of(a) for a in rows], next_cursor=nxt)
 

@@ -3,7 +3,9 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.auth.schemas import Principal
 from service.devices.models import Alert, ClockCheck, Device
+from service.recordings.repository import subject_readable
 
 
 async def get_device(session: AsyncSession, device_id: str, *, for_update: bool = False) -> Device | None:
@@ -37,8 +39,9 @@ async def get_alert(session: AsyncSession, alert_id: str, *, for_update: bool = 
 
 
 async def list_alerts(session: AsyncSession, *, open_only: bool | None, kind: str | None,
-                      after: str | None, limit: int) -> list[Alert]:
-    q = select(Alert)
+                      after: str | None, limit: int, viewer: Principal) -> list[Alert]:
+    """Alerts about a recording are listed only to those who may see it (restricted footage)."""
+    q = select(Alert).where(subject_readable(viewer, Alert.subject_type, Alert.subject_id))
     if open_only is True:
         q = q.where(Alert.acked_at.is_(None))
     elif open_only is False:

@@ -39,16 +39,17 @@ async def create_case(request: Request, body: CaseIn, actor: Principal = Depends
 
 @router.get("/v1/cases", response_model=Page[CaseSummaryOut])
 async def list_cases(request: Request, status: str | None = Query(None, pattern="^(open|closed)$"),
-                     page: PageParams = Depends(page_params), _: Principal = Depends(disclosure)):
+                     page: PageParams = Depends(page_params), actor: Principal = Depends(disclosure)):
     """Newest first; each with its number of exhibits (``GET /v1/cases/{id}`` lists them)."""
-    rows = await listing.list_cases(request.app.state.ctx, status=status, before=after_id(page), limit=page.limit + 1)
+    rows = await listing.list_cases(request.app.state.ctx, actor, status=status, before=after_id(page),
+                                    limit=page.limit + 1)
     rows, nxt = cut(rows, page, lambda r: [r[0].id])
     return Page[CaseSummaryOut](items=[CaseSummaryOut.of(c, n) for c, n in rows], next_cursor=nxt)
 
 
 @router.get("/v1/cases/{case_id}", response_model=CaseOut)
-async def get_case(request: Request, case_id: str, _: Principal = Depends(disclosure)):
-    return CaseOut.of(*await service.get_case(request.app.state.ctx, case_id))
+async def get_case(request: Request, case_id: str, actor: Principal = Depends(disclosure)):
+    return CaseOut.of(*await listing.case_view(request.app.state.ctx, actor, case_id))
 
 
 @router.post("/v1/cases/{case_id}/items", status_code=201, response_model=ItemOut)
@@ -62,7 +63,7 @@ async def add_item(request: Request, case_id: str, body: ItemIn, actor: Principa
 async def close_case(request: Request, case_id: str, body: ReasonIn, actor: Principal = Depends(disclosure)):
     ctx = request.app.state.ctx
     await service.close_case(ctx, actor, case_id, body.reason)
-    return CaseOut.of(*await service.get_case(ctx, case_id))
+    return CaseOut.of(*await listing.case_view(ctx, actor, case_id))
 
 
 @router.post("/v1/recordings/{recording_id}/do-not-disclose", status_code=201, response_model=MarkOut)

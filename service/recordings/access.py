@@ -3,10 +3,11 @@ confirm it exists), 410 with the tombstone when it was deleted."""
 
 from __future__ import annotations
 
+from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth.schemas import Principal
-from service.errors import Gone, Invalid, NotFound
+from service.errors import Conflict, Gone, Invalid, NotFound
 from service.recordings import repository as repo
 from service.recordings.models import Recording
 from service.timeutil import iso
@@ -35,3 +36,15 @@ def check_clip(rec: Recording, clip_end_s: float | None) -> None:
     if clip_end_s is not None and duration and clip_end_s > duration + 0.5:
         raise Invalid(f"clip_end_s {clip_end_s} is past the end of the recording ({duration:.1f} s).",
                       slug="invalid-clip-range")
+
+
+async def refuse_restricted(s: AsyncSession, actor: Principal, among: ColumnElement[bool], what: str) -> None:
+    """Work that carries footage out (a bundle, a disclosure) is refused while some of it is restricted
+    away from the person asking. Added before the restriction, it is still theirs to send, but not
+    theirs to see: they are told how many and whom to ask, never which."""
+    count, contact = await repo.restricted_contacts(s, actor, among)
+    if count:
+        raise Conflict(f"{count} recording(s) of this {what} are restricted and not opened to you; ask "
+                       f"{', '.join(contact)} (the people it is opened to), or a supervisor to change the "
+                       "restriction.", slug="restricted-footage", title="Restricted footage",
+                       count=count, contact=contact)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
+from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth.schemas import Principal
@@ -30,6 +30,30 @@ def readable_by(p: Principal) -> ColumnElement[bool]:
     else:
         return false()
     return or_(and_(Recording.restricted.is_(False), by_role), and_(Recording.restricted.is_(True), named))
+
+
+def hidden_restricted(p: Principal) -> ColumnElement[bool]:
+    """Restricted footage ``p`` may not see: what a list leaves out but a SAR handler is told about."""
+    return and_(Recording.restricted.is_(True), ~readable_by(p))
+
+
+def subject_readable(p: Principal, subject_type: ColumnElement[str], subject_id: ColumnElement[str]) -> ColumnElement[bool]:
+    """For rows that may name a recording (alerts): those about a recording only when ``p`` may see it."""
+    return or_(subject_type != "recording",
+               exists().where(Recording.id == subject_id, readable_by(p)))
+
+
+async def restricted_contacts(session: AsyncSession, p: Principal,
+                              among: ColumnElement[bool]) -> tuple[int, list[str]]:
+    """How many recordings matching ``among`` are restricted away from ``p``, and the people they are
+    opened to (whom to ask): never which recordings they are."""
+    hidden = and_(among, hidden_restricted(p))
+    count = (await session.execute(select(func.count()).select_from(Recording).where(hidden))).scalar_one()
+    if not count:
+        return 0, []
+    q = (select(RecordingAccess.sub).join(Recording, Recording.id == RecordingAccess.recording_id)
+         .where(hidden).distinct())
+    return int(count), sorted((await session.execute(q)).scalars())
 
 
 async def get(session: AsyncSession, recording_id: str, *, for_update: bool = False) -> Recording | None:

@@ -35,33 +35,39 @@ async def remove_flag(request: Request, flag_id: str, body: ReasonIn = Body(...)
 
 @router.post("/v1/holds", status_code=201, response_model=HoldOut)
 async def place_hold(request: Request, body: HoldIn, actor: Principal = Depends(holder)):
-    hold, ids = await service.place_hold(request.app.state.ctx, actor, body)
-    return HoldOut.of(hold, ids)
+    hold, _ = await service.place_hold(request.app.state.ctx, actor, body)
+    return await _hold_out(request, hold, actor)
+
+
+async def _hold_out(request: Request, hold, viewer: Principal) -> HoldOut:
+    """A hold as ``viewer`` may see it: restricted footage it covers is protected but not listed."""
+    async with request.app.state.ctx.sessions() as s:
+        return HoldOut.of(hold, await repo.hold_recording_ids(s, hold.id, visible_to=viewer))
 
 
 @router.get("/v1/holds", response_model=Page[HoldOut])
 async def list_holds(request: Request, active: bool | None = None, page: PageParams = Depends(page_params),
-                     _: Principal = Depends(holder)):
+                     actor: Principal = Depends(holder)):
     async with request.app.state.ctx.sessions() as s:
         rows, nxt = cut(await repo.list_holds(s, active=active, after=after_id(page), limit=page.limit + 1),
                         page, lambda h: [h.id])
-        items = [HoldOut.of(h, await repo.hold_recording_ids(s, h.id)) for h in rows]
+        items = [HoldOut.of(h, await repo.hold_recording_ids(s, h.id, visible_to=actor)) for h in rows]
     return Page[HoldOut](items=items, next_cursor=nxt)
 
 
 @router.get("/v1/holds/{hold_id}", response_model=HoldOut)
-async def get_hold(request: Request, hold_id: str, _: Principal = Depends(holder)):
+async def get_hold(request: Request, hold_id: str, actor: Principal = Depends(holder)):
     async with request.app.state.ctx.sessions() as s:
         hold = await repo.get_hold(s, hold_id)
         if hold is None:
             raise NotFound(f"No hold {hold_id!r}.", slug="hold-not-found")
-        return HoldOut.of(hold, await repo.hold_recording_ids(s, hold_id))
+        return HoldOut.of(hold, await repo.hold_recording_ids(s, hold_id, visible_to=actor))
 
 
 @router.delete("/v1/holds/{hold_id}", response_model=HoldOut)
 async def release_hold(request: Request, hold_id: str, body: ReasonIn = Body(...), actor: Principal = Depends(holder)):
-    hold, ids = await service.release_hold(request.app.state.ctx, actor, hold_id, body.reason)
-    return HoldOut.of(hold, ids)
+    hold, _ = await service.release_hold(request.app.state.ctx, actor, hold_id, body.reason)
+    return await _hold_out(request, hold, actor)
 
 
 def _items(rows) -> list[DueItem]:
@@ -69,7 +75,8 @@ def _items(rows) -> list[DueItem]:
                     filename=r.filename, trusted_start=r.trusted_start, size_bytes=r.size_bytes) for r in rows]
 
 
-async def _due(request: Request, as_of, page: PageParams, extra) -> Forecast:
+async def _due(request: Request, as_of, page: PageParams, extra: list) -> Forecast:
+    """``extra`` always holds the caller's readable statement: counts and bytes are of what they may see."""
     ctx = request.app.state.ctx
     keep = keep_categories(ctx.policies.retention)
     async with ctx.sessions() as s:
@@ -81,9 +88,10 @@ async def _due(request: Request, as_of, page: PageParams, extra) -> Forecast:
 
 @router.get("/v1/retention/forecast", response_model=Forecast)
 async def forecast(request: Request, as_of: str | None = None, page: PageParams = Depends(page_params),
-                   _: Principal = Depends(overseer)):
-    """What a sweep as of ``as_of`` would delete (the same rule the sweep applies)."""
-    return await _due(request, parse_time(as_of, "as_of") or utcnow(), page, None)
+                   actor: Principal = Depends(overseer)):
+    """What a sweep as of ``as_of`` would delete (the same rule the sweep applies), of what the caller
+    may see: restricted footage counts only for the people it is opened to (and auditors)."""
+    return await _due(request, parse_time(as_of, "as_of") or utcnow(), page, [readable_by(actor)])
 
 
 @router.get("/v1/retention/upcoming", response_model=Forecast)

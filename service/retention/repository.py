@@ -8,8 +8,10 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.auth.schemas import Principal
 from service.db import is_postgres
 from service.recordings.models import Recording
+from service.recordings.repository import readable_by
 from service.retention.models import Flag, Hold, HoldRecording, PolicyVersion, Sweep
 
 
@@ -150,9 +152,13 @@ async def get_hold(s: AsyncSession, hold_id: str, *, for_update: bool = False) -
     return await s.get(Hold, hold_id, with_for_update=for_update, populate_existing=True)
 
 
-async def hold_recording_ids(s: AsyncSession, hold_id: str) -> list[str]:
+async def hold_recording_ids(s: AsyncSession, hold_id: str, *, visible_to: Principal | None = None) -> list[str]:
+    """Everything the hold covers, or (``visible_to``) what that person may see of it: a hold still
+    protects restricted footage, but lists it only to the people it is opened to."""
     q = select(HoldRecording.recording_id).where(HoldRecording.hold_id == hold_id)
-    return list((await s.execute(q)).scalars())
+    if visible_to is not None:
+        q = q.join(Recording, Recording.id == HoldRecording.recording_id).where(readable_by(visible_to))
+    return list((await s.execute(q.order_by(HoldRecording.recording_id))).scalars())
 
 
 async def list_holds(s: AsyncSession, *, active: bool | None, after: str | None, limit: int) -> list[Hold]:

@@ -24,6 +24,7 @@ from service.disclosure.zipstream import Member
 from service.errors import Conflict, NotFound
 from service.ids import new_id
 from service.recordings import repository as recordings_repo
+from service.recordings.access import refuse_restricted
 from service.sar import repository as repo
 from service.sar.schemas import DiscloseIn
 from service.sar.service import get_sar, open_sar
@@ -41,6 +42,7 @@ async def disclose(ctx: Context, actor: Principal, sar_id: str, body: DiscloseIn
         items = await repo.items(s, sar.id)
         if not items:
             raise Conflict(f"{sar.id} has no items to disclose.", slug="sar-no-items")
+        await refuse_restricted(s, actor, repo.item_recordings(sar.id), "request's items")
         recs = await recordings_repo.by_ids(s, [i.recording_id for i in items])
         for item in items:
             if recs[item.recording_id].status != "active":

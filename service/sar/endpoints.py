@@ -36,41 +36,43 @@ handler = require("sar_handler")
 reader = require("sar_handler", "auditor")
 
 
-def _out(sar, items=None, candidates=None, item_count=None) -> SarOut:
+def _out(sar, items=None, restricted=None, candidates=None, item_count=None) -> SarOut:
     left, overdue = service.standing(sar, utcnow())
-    return SarOut.of(sar, items, days_left=left, overdue=overdue, candidates=candidates, item_count=item_count)
+    return SarOut.of(sar, items, days_left=left, overdue=overdue, candidates=candidates, item_count=item_count,
+                     restricted=restricted)
 
 
-async def _full(request: Request, sar_id: str, viewer: Principal | None = None) -> SarOut:
-    return _out(*await service.get(request.app.state.ctx, sar_id, viewer))
+async def _full(request: Request, sar_id: str, viewer: Principal, *, audit_view: bool = False) -> SarOut:
+    sar, items, restricted = await service.get(request.app.state.ctx, sar_id, viewer, audit_view=audit_view)
+    return _out(sar, items, restricted)
 
 
 @router.post("/v1/sars", status_code=201, response_model=SarOut)
 async def create(request: Request, body: SarIn, actor: Principal = Depends(handler)):
-    sar, candidates = await service.create(request.app.state.ctx, actor, body)
-    return _out(sar, [], candidates)
+    sar, candidates, restricted = await service.create(request.app.state.ctx, actor, body)
+    return _out(sar, [], restricted, candidates)
 
 
 @router.get("/v1/sars", response_model=Page[SarOut])
 async def search(request: Request, overdue: bool | None = None,
                  status: str | None = Query(None, pattern="^(open|awaiting_information|closed)$"),
-                 page: PageParams = Depends(page_params), _: Principal = Depends(reader)):
+                 page: PageParams = Depends(page_params), actor: Principal = Depends(reader)):
     rows = await service.search(request.app.state.ctx, overdue=overdue, status=status, after=after_id(page),
                                 limit=page.limit)
     rows, nxt = cut(rows, page, lambda r: [r.id])
-    counts = await service.item_counts(request.app.state.ctx, [r.id for r in rows])
+    counts = await service.item_counts(request.app.state.ctx, [r.id for r in rows], actor)
     return Page[SarOut](items=[_out(r, item_count=counts.get(r.id, 0)) for r in rows], next_cursor=nxt)
 
 
 @router.get("/v1/sars/{sar_id}", response_model=SarOut)
 async def get(request: Request, sar_id: str, actor: Principal = Depends(reader)):
-    return await _full(request, sar_id, actor)
+    return await _full(request, sar_id, actor, audit_view=True)
 
 
 @router.get("/v1/sars/{sar_id}/items/{item_id}", response_model=SarItemOut)
-async def get_item(request: Request, sar_id: str, item_id: str, _: Principal = Depends(reader)):
+async def get_item(request: Request, sar_id: str, item_id: str, actor: Principal = Depends(reader)):
     """One item and its redaction's progress: what a page polls while a redaction runs."""
-    return SarItemOut.of(await service.item(request.app.state.ctx, sar_id, item_id))
+    return SarItemOut.of(await service.item(request.app.state.ctx, sar_id, item_id, actor))
 
 
 @router.get("/v1/sars/{sar_id}/items/{item_id}/redacted", response_class=StreamingResponse)
@@ -83,28 +85,28 @@ async def redacted(request: Request, sar_id: str, item_id: str, actor: Principal
 
 
 @router.get("/v1/sars/{sar_id}/candidates", response_model=list[CandidateOut])
-async def candidates(request: Request, sar_id: str, _: Principal = Depends(reader)):
-    return [CandidateOut.of(r) for r in await service.candidates(request.app.state.ctx, sar_id)]
+async def candidates(request: Request, sar_id: str, actor: Principal = Depends(reader)):
+    return [CandidateOut.of(r) for r in await service.candidates(request.app.state.ctx, sar_id, actor)]
 
 
 @router.post("/v1/sars/{sar_id}/extend", response_model=SarOut)
 async def extend(request: Request, sar_id: str, body: ExtendIn, actor: Principal = Depends(handler)):
     await service.extend(request.app.state.ctx, actor, sar_id, body)
-    return await _full(request, sar_id)
+    return await _full(request, sar_id, actor)
 
 
 @router.post("/v1/sars/{sar_id}/information-request", response_model=SarOut)
 async def information_request(request: Request, sar_id: str, body: InfoRequestIn,
                               actor: Principal = Depends(handler)):
     await service.request_information(request.app.state.ctx, actor, sar_id, body.what)
-    return await _full(request, sar_id)
+    return await _full(request, sar_id, actor)
 
 
 @router.post("/v1/sars/{sar_id}/information-received", response_model=SarOut)
 async def information_received(request: Request, sar_id: str, body: InfoReceivedIn,
                                actor: Principal = Depends(handler)):
     await service.information_received(request.app.state.ctx, actor, sar_id, body.received_at)
-    return await _full(request, sar_id)
+    return await _full(request, sar_id, actor)
 
 
 @router.post("/v1/sars/{sar_id}/items", status_code=201, response_model=SarItemOut)
@@ -138,4 +140,4 @@ async def disclosure(request: Request, sar_id: str, _: Principal = Depends(reade
 @router.post("/v1/sars/{sar_id}/close", response_model=SarOut)
 async def close(request: Request, sar_id: str, body: CloseIn, actor: Principal = Depends(handler)):
     await service.close(request.app.state.ctx, actor, sar_id, body.outcome)
-    return await _full(request, sar_id)
+    return await _full(request, sar_id, actor)

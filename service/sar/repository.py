@@ -1,13 +1,17 @@
 """SAR queries. Who may see SARs is decided by the endpoints' roles (sar_handler, auditor): a SAR is not
-owned by one handler, the team works the queue together."""
+owned by one handler, the team works the queue together. Which of its recordings (candidates, items) a
+person sees is the recordings' readable statement (``visible_to``): restricted footage stays held but
+unlisted to anyone it is not opened to."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.auth.schemas import Principal
+from service.recordings import repository as recordings_repo
 from service.recordings.models import Recording
 from service.retention.models import HoldRecording
 from service.sar.models import Sar, SarItem
@@ -17,20 +21,28 @@ async def get(s: AsyncSession, sar_id: str, *, for_update: bool = False) -> Sar 
     return await s.get(Sar, sar_id, with_for_update=for_update, populate_existing=True)
 
 
-async def items(s: AsyncSession, sar_id: str) -> list[SarItem]:
+def _visible(q, visible_to: Principal | None):
+    """Items whose recording ``visible_to`` may see (None: all of them, for jobs and disclosure)."""
+    if visible_to is None:
+        return q
+    return q.where(exists().where(Recording.id == SarItem.recording_id, recordings_repo.readable_by(visible_to)))
+
+
+async def items(s: AsyncSession, sar_id: str, visible_to: Principal | None = None) -> list[SarItem]:
     q = select(SarItem).where(SarItem.sar_id == sar_id).order_by(SarItem.added_at, SarItem.id)
-    return list((await s.execute(q)).scalars())
+    return list((await s.execute(_visible(q, visible_to))).scalars())
 
 
-async def item_counts(s: AsyncSession, sar_ids: list[str]) -> dict[str, int]:
+async def item_counts(s: AsyncSession, sar_ids: list[str], visible_to: Principal | None = None) -> dict[str, int]:
     if not sar_ids:
         return {}
-    q = select(SarItem.sar_id, func.count()).where(SarItem.sar_id.in_(sar_ids)).group_by(SarItem.sar_id)
-    return {sar_id: int(n) for sar_id, n in (await s.execute(q)).all()}
+    q = _visible(select(SarItem.sar_id, func.count()).where(SarItem.sar_id.in_(sar_ids)), visible_to)
+    return {sar_id: int(n) for sar_id, n in (await s.execute(q.group_by(SarItem.sar_id))).all()}
 
 
-async def item(s: AsyncSession, sar_id: str, item_id: str, *, for_update: bool = False) -> SarItem | None:
-    q = select(SarItem).where(SarItem.id == item_id, SarItem.sar_id == sar_id)
+async def item(s: AsyncSession, sar_id: str, item_id: str, *, for_update: bool = False,
+               visible_to: Principal | None = None) -> SarItem | None:
+    q = _visible(select(SarItem).where(SarItem.id == item_id, SarItem.sar_id == sar_id), visible_to)
     if for_update:
         q = q.with_for_update().execution_options(populate_existing=True)
     return (await s.execute(q)).scalars().first()
@@ -44,10 +56,24 @@ async def item_for_recording(s: AsyncSession, sar_id: str, recording_id: str, st
     return (await s.execute(q)).scalars().first()
 
 
-async def held_recordings(s: AsyncSession, hold_id: str) -> list[Recording]:
-    q = (select(Recording).join(HoldRecording, HoldRecording.recording_id == Recording.id)
-         .where(HoldRecording.hold_id == hold_id).order_by(Recording.basis_start, Recording.id))
+def item_recordings(sar_id: str):
+    """The recordings that are items of this request (a disclosure carries them out)."""
+    return exists().where(SarItem.sar_id == sar_id, SarItem.recording_id == Recording.id)
+
+
+def _held_by(hold_id: str):
+    return exists().where(HoldRecording.hold_id == hold_id, HoldRecording.recording_id == Recording.id)
+
+
+async def held_recordings(s: AsyncSession, hold_id: str, visible_to: Principal) -> list[Recording]:
+    q = (select(Recording).where(_held_by(hold_id), recordings_repo.readable_by(visible_to))
+         .order_by(Recording.basis_start, Recording.id))
     return list((await s.execute(q)).scalars())
+
+
+async def restricted_in_hold(s: AsyncSession, hold_id: str, viewer: Principal) -> tuple[int, list[str]]:
+    """How much restricted footage the hold covers that ``viewer`` may not see, and whom to ask."""
+    return await recordings_repo.restricted_contacts(s, viewer, _held_by(hold_id))
 
 
 def overdue_clause(now: datetime):

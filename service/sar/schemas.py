@@ -170,6 +170,16 @@ class CandidateOut(BaseModel):
                    time_trust=r.time_trust, duration_s=(r.media or {}).get("duration_s"))
 
 
+class RestrictedOut(BaseModel):
+    """Restricted footage in the request's window that the caller may not see: it is held all the same
+    (nothing here can be deleted), but named only to the people it is opened to. This says how much
+    there is and whom to ask, never which recordings or what they show."""
+
+    count: int = Field(description="recordings the request's hold covers that are restricted away from you")
+    contact: list[str] = Field(description="the people it is opened to: ask them (or the restricting "
+                                           "supervisor) whether it belongs in the disclosure")
+
+
 class SarOut(BaseModel):
     id: str
     regime: str
@@ -198,10 +208,13 @@ class SarOut(BaseModel):
     items: list[SarItemOut] = []
     item_count: int = Field(0, description="how many items the request has (lists leave `items` empty)")
     candidates: list[CandidateOut] | None = None
+    restricted: RestrictedOut | None = Field(None, description="one request's answers (not lists): restricted "
+                                                               "footage in its window that is not opened to you")
 
     @classmethod
     def of(cls, sar: Sar, items: list[SarItem] | None = None, *, days_left: int | None, overdue: bool,
-           candidates: list[Recording] | None = None, item_count: int | None = None) -> SarOut:
+           candidates: list[Recording] | None = None, item_count: int | None = None,
+           restricted: tuple[int, list[str]] | None = None) -> SarOut:
         query = {"from": sar.q_from, "to": sar.q_to, "officer_id": sar.q_officer_id, "device_id": sar.q_device_id,
                  "location": sar.q_location}
         return cls(id=sar.id, regime=sar.regime, requester=sar.requester, contact=sar.contact,
@@ -213,7 +226,9 @@ class SarOut(BaseModel):
                    closed_by=sar.closed_by, closed_at=sar.closed_at, outcome=sar.outcome,
                    items=[SarItemOut.of(i) for i in items or []],
                    item_count=len(items or []) if item_count is None else item_count,
-                   candidates=None if candidates is None else [CandidateOut.of(r) for r in candidates])
+                   candidates=None if candidates is None else [CandidateOut.of(r) for r in candidates],
+                   restricted=None if restricted is None else RestrictedOut(count=restricted[0],
+                                                                            contact=restricted[1]))
 
 
 class DiscloseOut(BaseModel):

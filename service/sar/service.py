@@ -50,8 +50,10 @@ async def open_sar(s: AsyncSession, sar_id: str) -> Sar:
     return sar
 
 
-async def get_item(s: AsyncSession, sar: Sar, item_id: str, *, for_update: bool = False) -> SarItem:
-    item = await repo.item(s, sar.id, item_id, for_update=for_update)
+async def get_item(s: AsyncSession, sar: Sar, item_id: str, *, for_update: bool = False,
+                   visible_to: Principal | None = None) -> SarItem:
+    """``visible_to``: an item whose recording was restricted away from that person is not found."""
+    item = await repo.item(s, sar.id, item_id, for_update=for_update, visible_to=visible_to)
     if item is None:
         raise NotFound(f"No item {item_id!r} in {sar.id}.", slug="item-not-found")
     return item
@@ -71,7 +73,12 @@ def _set_due(ctx: Context, sar: Sar) -> None:
     sar.due_at = deadline.due_at(sar.due_date)
 
 
-async def create(ctx: Context, actor: Principal, body: SarIn) -> tuple[Sar, list[Recording]]:
+Restricted = tuple[int, list[str]]  # (how many the caller may not see, whom to ask)
+
+
+async def create(ctx: Context, actor: Principal, body: SarIn) -> tuple[Sar, list[Recording], Restricted]:
+    """The request, the candidates its hold covers that ``actor`` may see, and what it covers that they
+    may not (restricted footage: held all the same)."""
     policy = ctx.policies.sar
     q = body.query
     if (q.to - q.from_).total_seconds() > policy.max_window_days * 86400:
@@ -100,30 +107,34 @@ async def create(ctx: Context, actor: Principal, body: SarIn) -> tuple[Sar, list
                            {"regime": sar.regime, "due_date": sar.due_date.isoformat(), "hold_id": hold.id,
                             "query": {"from": q.from_, "to": q.to, "officer_id": q.officer_id,
                                       "device_id": q.device_id}, "candidates": len(ids)})
-        candidates = await repo.held_recordings(s, hold.id)
+        candidates = await repo.held_recordings(s, hold.id, actor)
+        restricted = await repo.restricted_in_hold(s, hold.id, actor)
     await retention.sync_legal_holds(ctx, ids)
-    return sar, candidates
+    return sar, candidates, restricted
 
 
-async def get(ctx: Context, sar_id: str, viewer: Principal | None = None) -> tuple[Sar, list[SarItem]]:
-    """A request as the handler sees it; *viewer* given: the view of its personal data is audited."""
+async def get(ctx: Context, sar_id: str, viewer: Principal, *,
+              audit_view: bool = True) -> tuple[Sar, list[SarItem], Restricted]:
+    """A request as *viewer* sees it: the items they may see, and how much restricted footage its hold
+    covers that they may not. ``audit_view``: this is a view of its personal data (``sar.viewed``)."""
     async with transaction(ctx.sessions) as s:
         sar = await get_sar(s, sar_id)
-        if viewer is not None:
+        if audit_view:
             await audit.record(s, viewer, "sar.viewed", "sar", sar.id, {"user_agent": viewer.user_agent})
-        return sar, await repo.items(s, sar_id)
+        return (sar, await repo.items(s, sar_id, viewer),
+                await repo.restricted_in_hold(s, sar.hold_id, viewer))
 
 
-async def item(ctx: Context, sar_id: str, item_id: str) -> SarItem:
+async def item(ctx: Context, sar_id: str, item_id: str, viewer: Principal) -> SarItem:
     """One item and its redaction state (no personal data of the requester: not a ``sar.viewed``)."""
     async with ctx.sessions() as s:
-        return await get_item(s, await get_sar(s, sar_id), item_id)
+        return await get_item(s, await get_sar(s, sar_id), item_id, visible_to=viewer)
 
 
 async def open_redacted(ctx: Context, actor: Principal, sar_id: str, item_id: str, range_header: str | None):
     """The redacted copy, for the handler to check before disclosing it (audited, Range supported)."""
     async with transaction(ctx.sessions) as s:
-        item = await get_item(s, await get_sar(s, sar_id), item_id)
+        item = await get_item(s, await get_sar(s, sar_id), item_id, visible_to=actor)
         if item.redaction_status != "ready":
             raise Conflict(f"Item {item_id} has no finished redaction ({item.redaction_status}).",
                            slug="redaction-not-ready", status_value=item.redaction_status)
@@ -134,11 +145,12 @@ async def open_redacted(ctx: Context, actor: Principal, sar_id: str, item_id: st
     return item, rng, ctx.store.read(item.redacted_key, rng.start, rng.end)
 
 
-async def candidates(ctx: Context, sar_id: str) -> list[Recording]:
-    """What the SAR's hold covers now, footage docked since the request included."""
+async def candidates(ctx: Context, sar_id: str, viewer: Principal) -> list[Recording]:
+    """What the SAR's hold covers now that *viewer* may see, footage docked since the request included
+    (``GET /v1/sars/{id}`` says how much restricted footage it also covers)."""
     async with ctx.sessions() as s:
         sar = await get_sar(s, sar_id)
-        return await repo.held_recordings(s, sar.hold_id)
+        return await repo.held_recordings(s, sar.hold_id, viewer)
 
 
 async def extend(ctx: Context, actor: Principal, sar_id: str, body: ExtendIn) -> Sar:
@@ -226,9 +238,9 @@ async def search(ctx: Context, *, overdue: bool | None, status: str | None, afte
         return await repo.search(s, now=utcnow(), overdue=overdue, status=status, after=after, limit=limit)
 
 
-async def item_counts(ctx: Context, sar_ids: list[str]) -> dict[str, int]:
+async def item_counts(ctx: Context, sar_ids: list[str], viewer: Principal) -> dict[str, int]:
     async with ctx.sessions() as s:
-        return await repo.item_counts(s, sar_ids)
+        return await repo.item_counts(s, sar_ids, viewer)
 
 
 async def check_deadlines(ctx: Context) -> dict[str, int]:
