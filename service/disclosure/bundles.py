@@ -1,6 +1,7 @@
 """Building a CPS bundle: re-verify each source's SHA-256, cut each exhibit (ffmpeg stream copy, or a
 frame-exact re-encode when ``accurate``), and stream a ZIP with the clips, ``manifest.json``,
-``manifest.csv`` and ``continuity.csv`` (every audit event of every source) into object storage.
+``manifest.csv`` and ``continuity.csv`` (this case's story of every source: see continuity.py) into object
+storage.
 
 Clips are cut one at a time into a temporary folder (a clip, never the bundle, touches local disk). The
 bundle becomes ``ready`` only after the whole ZIP is stored; a worker killed mid-build leaves it
@@ -27,9 +28,11 @@ from service.auth.schemas import Principal, system_principal
 from service.context import Context
 from service.db import transaction
 from service.devices import service as devices
+from service.disclosure import continuity
 from service.disclosure import repository as repo
 from service.disclosure.listing import exhibits_of
 from service.disclosure.models import Bundle
+from service.disclosure.naming import exhibit_file_name, first_collision
 from service.disclosure.zipstream import Member, zip_to_store
 from service.errors import Conflict, NotFound
 from service.files import file_digest, file_reader
@@ -67,10 +70,6 @@ async def request_bundle(ctx: Context, actor: Principal, case_id: str) -> Bundle
         await audit.record(s, actor, "bundle.requested", "case", case.id, {"bundle_id": bundle.id, "items": len(items)})
     await ctx.jobs.enqueue("build_bundle", bundle_id=bundle.id)
     return bundle
-
-
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "-" for c in name)
 
 
 async def _verify_source(ctx: Context, rec: Recording) -> None:
@@ -134,6 +133,9 @@ async def _case_members(ctx: Context, actor: Principal, bundle_id: str, case_id:
         case = await repo.get_case(s, case_id)
         items = await repo.items(s, case.id)
         recs = await recordings_repo.by_ids(s, [i.recording_id for i in items])
+    clash = first_collision([i.exhibit_ref for i in items])
+    if clash is not None:  # only a case from before references were checked at POST can hold one
+        raise BuildFailed(f"exhibits {clash[0]} and {clash[1]} would share the file {exhibit_file_name(clash[1])}")
     members, rows, verified, digesting = [], [], set(), []
     for n, item in enumerate(items, start=1):
         rec = recs[item.recording_id]
@@ -143,7 +145,7 @@ async def _case_members(ctx: Context, actor: Principal, bundle_id: str, case_id:
             mark = await repo.mark(s, rec.id)
             if mark is not None:
                 raise BuildFailed(f"source {rec.id} of exhibit {item.exhibit_ref} is marked do-not-disclose")
-        name = f"{_safe(item.exhibit_ref)}.mp4"
+        name = exhibit_file_name(item.exhibit_ref)
         path = os.path.join(tmp, name)
         source = await ctx.store.local_path(rec.storage_key)
         start = item.clip_start_s or 0.0
@@ -158,7 +160,9 @@ async def _case_members(ctx: Context, actor: Principal, bundle_id: str, case_id:
         digesting.append((item, rec, name, path, start, result, asyncio.create_task(
             asyncio.to_thread(file_digest, path))))
         await set_progress(ctx, bundle_id, n)
-    clipped = []
+    # Each source was re-hashed above (a mismatch fails the build): continuity tells the check.
+    clipped = [("recording.verified", "recording", rid, {"bundle_id": bundle_id, "sha256": recs[rid].sha256,
+                                                          "result": "match"}) for rid in sorted(verified)]
     for item, rec, name, path, start, result, task in digesting:
         digest, crc, size = await task
         members.append(Member(name, file_reader(path), size=size, crc32=crc))
@@ -172,11 +176,13 @@ async def _case_members(ctx: Context, actor: Principal, bundle_id: str, case_id:
                          "clip": [start, item.clip_end_s], "sha256": digest}))
     async with transaction(ctx.sessions) as s:
         await audit.record_many(s, actor, clipped)  # before continuity.csv is read, so it lists them
+    sources = frozenset(r["source_recording_id"] for r in rows)
     async with ctx.sessions() as s:
-        events = await audit_repo.events_for_objects(s, sorted({r["source_recording_id"] for r in rows}))
+        subject = continuity.Subject(case.id, case.urn, frozenset(await repo.case_bundle_ids(s, case.id)), sources)
+        events = await audit_repo.events_for_objects(s, sorted(sources | subject.bundle_ids | {case.id}))
     members += [Member("manifest.json", text_member(_manifest_json(case, bundle_id, rows))),
                 Member("manifest.csv", text_member(csv_bytes(MANIFEST_COLUMNS, rows))),
-                Member("continuity.csv", text_member(_continuity(events)))]
+                Member("continuity.csv", text_member(csv_bytes(continuity.COLUMNS, continuity.rows(events, subject))))]
     return members, len(rows)
 
 
@@ -224,11 +230,3 @@ def _manifest_json(case, bundle_id: str, rows: list[dict]) -> bytes:
            "exhibits": rows,
            "note": "Copy clips start at the key frame at or before clip_start_s; 'accurate' clips are re-encoded."}
     return json.dumps(doc, indent=2).encode()
-
-
-def _continuity(events) -> bytes:
-    cols = ["recording_id", "seq", "at", "actor", "roles", "action", "details", "ip", "hash"]
-    rows = [{"recording_id": e.object_id, "seq": e.seq, "at": iso(e.at), "actor": e.actor,
-             "roles": " ".join(e.roles), "action": e.action, "details": json.dumps(e.details, sort_keys=True),
-             "ip": e.ip or "", "hash": e.hash} for e in events]
-    return csv_bytes(cols, rows)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
@@ -23,7 +25,7 @@ from service.disclosure.schemas import (
     ShareInfoOut,
     ShareOut,
 )
-from service.errors import Conflict, NotFound
+from service.errors import Conflict
 from service.paging import Page, PageParams, after_id, cut, page_params
 from service.recordings.service import parse_range, ranged_response
 
@@ -112,10 +114,7 @@ async def download_bundle(request: Request, bundle_id: str, actor: Principal = D
 
 
 async def _bundle(s, bundle_id: str) -> Bundle:
-    b = await s.get(Bundle, bundle_id)
-    if b is None:
-        raise NotFound(f"No bundle {bundle_id!r}.", slug="bundle-not-found")
-    return b
+    return await shares.case_bundle(s, bundle_id)  # a SAR's bundle answers 404 here
 
 
 @router.post("/v1/bundles/{bundle_id}/shares", status_code=201, response_model=ShareOut)
@@ -150,7 +149,25 @@ async def revoke_share(request: Request, share_id: str, actor: Principal = Depen
 async def shared_download(request: Request, token: str):
     """No login: the token is the capability. Every access is audited with address and user agent."""
     ctx = request.app.state.ctx
-    bundle, rng = await shares.open_download(ctx, token, request.headers.get("range"), client_ip(request),
-                                             request.headers.get("user-agent"))
-    return ranged_response(ctx.store.read(bundle.storage_key, rng.start, rng.end), rng, bundle.size_bytes,
-                           "application/zip", etag=bundle.sha256, filename=f"{bundle.id}.zip")
+    bundle, rng, grant = await shares.open_download(ctx, token, request.headers.get("range"), client_ip(request),
+                                                    request.headers.get("user-agent"))
+    body = shares.metered(grant, ctx.store.read(bundle.storage_key, rng.start, rng.end))
+    inner = ranged_response(body, rng, bundle.size_bytes, "application/zip", etag=bundle.sha256,
+                            filename=f"{bundle.id}.zip")
+    return _Settled(inner, lambda: shares.settle(ctx, grant))
+
+
+class _Settled(StreamingResponse):
+    """The streamed answer of a share link, which gives back the bytes it reserved and did not send
+    however it ends (finished, client gone, cancelled): the generator's own clean-up would run only
+    when it is garbage collected, if at all."""
+
+    def __init__(self, inner: StreamingResponse, settle: Callable[[], Awaitable[None]]):
+        self.__dict__.update(inner.__dict__)
+        self._settle = settle
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self._settle()

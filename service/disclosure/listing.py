@@ -17,7 +17,7 @@ from service.auth.schemas import Principal
 from service.context import Context
 from service.disclosure import repository as repo
 from service.disclosure import shares
-from service.disclosure.models import Bundle, Case, CaseItem, Share
+from service.disclosure.models import Bundle, Case, CaseItem
 from service.disclosure.schemas import ShareAccessOut, ShareDetailOut, ShareInfoOut
 from service.errors import NotFound
 from service.recordings.models import Recording
@@ -75,11 +75,10 @@ async def case_bundles(ctx: Context, case_id: str, *, before: str | None, limit:
 
 async def bundle_shares(ctx: Context, bundle_id: str, *, before: str | None, limit: int) -> list[ShareInfoOut]:
     async with ctx.sessions() as s:
-        if await s.get(Bundle, bundle_id) is None:
-            raise NotFound(f"No bundle {bundle_id!r}.", slug="bundle-not-found")
+        bundle = await shares.case_bundle(s, bundle_id)  # a SAR's bundle answers 404 here
         rows = await repo.bundle_shares(s, bundle_id, before=before, limit=limit)
     now = utcnow()
-    return [ShareInfoOut.of(sh, shares.state(sh, now)) for sh in rows]
+    return [ShareInfoOut.of(sh, shares.state(sh, now, bundle.size_bytes)) for sh in rows]
 
 
 def _access(e: AuditEvent) -> ShareAccessOut:
@@ -94,10 +93,9 @@ def _access(e: AuditEvent) -> ShareAccessOut:
 
 async def share_detail(ctx: Context, share_id: str) -> ShareDetailOut:
     async with ctx.sessions() as s:
-        share = await s.get(Share, share_id)
-        if share is None:
-            raise NotFound(f"No share {share_id!r}.", slug="share-not-found")
+        share = await shares.case_share(s, share_id)
+        size = (await s.get(Bundle, share.bundle_id)).size_bytes
         events = await repo.share_accesses(s, share, limit=ACCESS_LOG_LIMIT)
         total = await repo.count_share_accesses(s, share)
-    info = ShareInfoOut.of(share, shares.state(share, utcnow()))
+    info = ShareInfoOut.of(share, shares.state(share, utcnow(), size))
     return ShareDetailOut(**info.model_dump(), accesses=[_access(e) for e in events], accesses_total=total)

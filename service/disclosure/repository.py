@@ -34,6 +34,10 @@ async def item_by_ref(s: AsyncSession, case_id: str, exhibit_ref: str) -> CaseIt
     return (await s.execute(q)).scalars().first()
 
 
+async def exhibit_refs(s: AsyncSession, case_id: str) -> list[str]:
+    return list((await s.execute(select(CaseItem.exhibit_ref).where(CaseItem.case_id == case_id))).scalars())
+
+
 async def mark(s: AsyncSession, recording_id: str, *, for_update: bool = False) -> DoNotDisclose | None:
     return await s.get(DoNotDisclose, recording_id, with_for_update=for_update, populate_existing=True)
 
@@ -62,6 +66,23 @@ async def case_bundles(s: AsyncSession, case_id: str, *, before: str | None, lim
     if before:
         q = q.where(Bundle.id < before)
     return list((await s.execute(q.order_by(Bundle.id.desc()).limit(limit))).scalars())
+
+
+async def case_bundle(s: AsyncSession, bundle_id: str) -> Bundle | None:
+    q = select(Bundle).where(Bundle.id == bundle_id, Bundle.case_id.is_not(None))
+    return (await s.execute(q)).scalars().first()
+
+
+async def case_share(s: AsyncSession, share_id: str, *, for_update: bool = False) -> Share | None:
+    q = select(Share).join(Bundle, Bundle.id == Share.bundle_id).where(Share.id == share_id,
+                                                                        Bundle.case_id.is_not(None))
+    if for_update:
+        q = q.with_for_update(of=Share)
+    return (await s.execute(q.execution_options(populate_existing=True))).scalars().first()
+
+
+async def case_bundle_ids(s: AsyncSession, case_id: str) -> list[str]:
+    return list((await s.execute(select(Bundle.id).where(Bundle.case_id == case_id))).scalars())
 
 
 async def bundle_shares(s: AsyncSession, bundle_id: str, *, before: str | None, limit: int) -> list[Share]:

@@ -11,6 +11,7 @@ from service.context import Context
 from service.db import transaction
 from service.disclosure import repository as repo
 from service.disclosure.models import Case, CaseItem, DoNotDisclose
+from service.disclosure.naming import collision_key, exhibit_file_name
 from service.disclosure.schemas import CaseIn, ItemIn
 from service.errors import Conflict, NotFound
 from service.ids import new_id
@@ -61,6 +62,18 @@ async def refuse_if_marked(s: AsyncSession, recording_id: str) -> None:
                        "lift the mark first.", slug="do-not-disclose")
 
 
+async def _refuse_file_name_collision(s: AsyncSession, case: Case, exhibit_ref: str) -> None:
+    """Runs under the case's row lock, so two racing references cannot both pass."""
+    key = collision_key(exhibit_ref)
+    other = next((r for r in await repo.exhibit_refs(s, case.id) if collision_key(r) == key), None)
+    if other is not None:
+        name = exhibit_file_name(exhibit_ref)
+        raise Conflict(f"Exhibit reference {exhibit_ref} would be filed as {name} in the bundle, the file of "
+                       f"exhibit {other} in case {case.urn} (file names ignore case and turn '/' into '-'); "
+                       "choose another reference.", slug="exhibit-file-name-taken", exhibit_ref=exhibit_ref,
+                       file=name, conflicts_with=other)
+
+
 async def add_item(ctx: Context, actor: Principal, case_id: str, body: ItemIn) -> CaseItem:
     async with transaction(ctx.sessions) as s:
         case = await _case(s, case_id, for_update=True)
@@ -71,6 +84,7 @@ async def add_item(ctx: Context, actor: Principal, case_id: str, body: ItemIn) -
         if await repo.item_by_ref(s, case.id, body.exhibit_ref) is not None:
             raise Conflict(f"Exhibit reference {body.exhibit_ref} is already used in case {case.urn}.",
                            slug="duplicate-exhibit-ref")
+        await _refuse_file_name_collision(s, case, body.exhibit_ref)
         check_clip(rec, body.clip_end_s)
         flag = await retention.flag_in_session(
             s, ctx.policies, actor, rec.id,

@@ -80,7 +80,7 @@ async def current(ctx: Context, sar_id: str) -> tuple[Bundle, Share, str]:
         share = await s.get(Share, sar.share_id) if sar.share_id else None
     if bundle is None or share is None:
         raise NotFound(f"{sar_id} has not been disclosed.", slug="sar-not-disclosed")
-    return bundle, share, state(share, utcnow())
+    return bundle, share, state(share, utcnow(), bundle.size_bytes)
 
 
 def _verified(ctx: Context, key: str, sha256: str, on_done):
