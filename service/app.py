@@ -14,6 +14,7 @@ from sqlalchemy import text
 from service import __version__, errors, metrics
 from service.audit.endpoints import router as audit_router
 from service.auth.schemas import system_principal
+from service.bodylimit import BodyLimit
 from service.config import Settings
 from service.context import Context, build_context
 from service.devices.endpoints import router as devices_router
@@ -106,4 +107,6 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
         metrics.SARS_OVERDUE.set(overdue)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    # Added last, so it wraps every other middleware: no body is read, authenticated or parsed before it.
+    app.add_middleware(BodyLimit, part_limit=ctx.settings.max_part_size)
     return app

@@ -1,0 +1,154 @@
+"""Issue 12, operational promises under attack (API.md): oversized bodies are refused before they are
+read (6), public statistics cannot single out an event (11), nothing at rest is readable by other local
+users and S3 objects are encrypted (13), and the production stack does not undo the object lock (14)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import AsyncIterator
+
+import pytest
+
+from service.bodylimit import BODY_LIMIT
+from tests.fixtures.s3 import s3_client
+
+MiB = 1024 * 1024
+
+
+# ---- 6. oversized bodies ------------------------------------------------------------------------------
+
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise AssertionError(f"{field} missing from /proc/self/status")
+
+
+def reset_peak_rss() -> None:
+    """Reset VmHWM so it records the peak from now on (Linux: /proc/PID/clear_refs, value 5)."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+class Feed:
+    """A request body the client streams chunk by chunk, counting what the server actually pulled."""
+
+    def __init__(self, total: int, chunk: int = 256 * 1024, data: bytes | None = None) -> None:
+        self.total, self.chunk, self.data, self.pulled = total, chunk, data, 0
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        block = b" " * self.chunk
+        while self.pulled < self.total:
+            n = min(self.chunk, self.total - self.pulled)
+            piece = self.data[self.pulled:self.pulled + n] if self.data is not None else block[:n]
+            self.pulled += n
+            yield piece
+
+
+def _problem(r, status: int, slug: str) -> dict:
+    assert r.status_code == status, r.text[:500]
+    assert r.headers["content-type"].startswith("application/problem+json")
+    body = r.json()
+    assert body["status"] == status and body["type"].endswith("/" + slug)
+    return body
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
+@pytest.mark.parametrize("token", [False, True], ids=["anonymous", "dock"])
+async def test_a_200_mib_json_body_is_refused_before_it_is_read(stack, declared, token):
+    size = 200 * MiB
+    feed = Feed(size)
+    headers = {"Content-Type": "application/json", **(stack.dock if token else {})}
+    if declared:
+        headers["Content-Length"] = str(size)
+    rss_before = _status_kib("VmRSS")
+    reset_peak_rss()
+    r = await stack.client.post("/v1/uploads", content=feed, headers=headers)
+    growth_mib = (_status_kib("VmHWM") - rss_before) / 1024
+    body = _problem(r, 413, "body-too-large")
+    assert body["limit_bytes"] == BODY_LIMIT
+    # The server stopped pulling at the limit (plus the chunk that crossed it), never the whole body.
+    assert feed.pulled <= (0 if declared else BODY_LIMIT + feed.chunk), feed.pulled
+    # A memory bound, not a timing one: buffering the body costs 200-400 MiB, refusing it almost nothing.
+    assert growth_mib < 50, f"peak RSS grew by {growth_mib:.0f} MiB"
+
+
+def _padded(meta: dict, size: int) -> bytes:
+    raw = json.dumps(meta).encode()
+    assert len(raw) <= size
+    return raw + b" " * (size - len(raw))  # trailing whitespace is valid JSON
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
+async def test_json_at_the_limit_is_answered_and_one_byte_more_is_not(stack, declared):
+    data = os.urandom(1000)
+    for size, want in ((BODY_LIMIT - 1, 201), (BODY_LIMIT, 201), (BODY_LIMIT + 1, 413)):
+        meta = stack.upload_meta(data, device_id=f"cam-limit-{size}-{declared}")
+        raw = _padded(meta, size)
+        content = raw if declared else Feed(len(raw), data=raw)
+        r = await stack.client.post("/v1/uploads", content=content,
+                                    headers={"Content-Type": "application/json", **stack.dock})
+        assert r.status_code == want, (size, r.text[:300])
+    # Without a token, a body under the limit gets its ordinary answer (401), not 413.
+    r = await stack.client.post("/v1/uploads", content=_padded({}, BODY_LIMIT - 1),
+                                headers={"Content-Type": "application/json"})
+    _problem(r, 401, "missing-token")
+    # The refused request created nothing: the same upload asked for again is new (201), not resumed (200).
+    again = await stack.client.post("/v1/uploads", json=meta, headers=stack.dock)
+    assert again.status_code == 201, again.text
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
+async def test_a_console_form_post_is_capped_too(stack, declared):
+    size = 8 * MiB
+    feed = Feed(size)
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    if declared:
+        headers["Content-Length"] = str(size)
+    r = await stack.client.post("/ui/login", content=feed, headers=headers)
+    _problem(r, 413, "body-too-large")
+    assert feed.pulled <= BODY_LIMIT + feed.chunk
+
+
+async def _open_multipart_uploads(stack) -> list:
+    if stack.mode != "pg_s3":
+        return []
+    client = s3_client(stack.settings.s3_endpoint_url)
+    try:
+        bucket = stack.settings.object_store_url.removeprefix("s3://").split("/")[0]
+        return client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+    finally:
+        client.close()
+
+
+async def test_a_65_mib_part_is_refused_stores_nothing_and_the_upload_still_completes(stack):
+    data = os.urandom(66 * MiB)
+    meta = stack.upload_meta(data)
+    created = await stack.client.post("/v1/uploads", json=meta, headers=stack.dock)
+    assert created.status_code == 201, created.text
+    up = created.json()["upload_id"]
+    big = data[:65 * MiB]
+    # Declared too large: refused before the token is even looked at (no token here: 413, not 401).
+    r = await stack.client.put(f"/v1/uploads/{up}/parts/1", content=Feed(len(big), data=big),
+                               headers={"Content-Length": str(len(big))})
+    _problem(r, 413, "part-too-large")
+    # Streamed without a length by the dock: cut off at the limit while streaming into storage.
+    feed = Feed(len(big), chunk=MiB, data=big)
+    r = await stack.client.put(f"/v1/uploads/{up}/parts/1", content=feed, headers=stack.dock)
+    _problem(r, 413, "part-too-large")
+    assert feed.pulled <= stack.settings.max_part_size + MiB
+    status = (await stack.client.get(f"/v1/uploads/{up}", headers=stack.dock)).json()
+    assert status["parts"] == [] and status["received_bytes"] == 0
+    assert await stack.ctx.store.list("uploads/") == []
+    assert await _open_multipart_uploads(stack) == []
+    # The dock re-sends the file in parts that fit; it completes with the server's own hash.
+    half = len(data) // 2
+    for n, (a, b) in enumerate(((0, half), (half, len(data))), start=1):
+        pr = await stack.client.put(f"/v1/uploads/{up}/parts/{n}", content=data[a:b], headers=stack.dock)
+        assert pr.status_code == 200, pr.text
+    done = await stack.client.post(f"/v1/uploads/{up}/complete", headers=stack.dock)
+    assert done.status_code == 201, done.text
+    assert done.json()["sha256"] == hashlib.sha256(data).hexdigest()
