@@ -202,6 +202,9 @@ async def place_hold(ctx: Context, actor: Principal, body: HoldIn) -> tuple[Hold
     return hold, ids
 
 
+RELEASE_REASON_MAX = Hold.released_reason.type.length
+
+
 async def release_hold_in_session(s: AsyncSession, policies: Policies, actor: Principal, hold_id: str,
                                   reason: str) -> tuple[Hold, list[str]]:
     hold = await repo.get_hold(s, hold_id, for_update=True)
@@ -209,7 +212,10 @@ async def release_hold_in_session(s: AsyncSession, policies: Policies, actor: Pr
         raise NotFound(f"No hold {hold_id!r}.", slug="hold-not-found")
     if hold.released_at is not None:
         raise Conflict(f"Hold {hold_id} was already released by {hold.released_by}.", slug="hold-released")
-    hold.released_at, hold.released_by, hold.released_reason = utcnow(), actor.sub, reason
+    # A case's close reason (up to 2000 characters) arrives here prefixed with the case's URN; the row keeps
+    # what fits, and the whole reason stays on the case and in the audit event below.
+    stored = reason if len(reason) <= RELEASE_REASON_MAX else reason[:RELEASE_REASON_MAX - 1] + "…"
+    hold.released_at, hold.released_by, hold.released_reason = utcnow(), actor.sub, stored
     ids = await repo.hold_recording_ids(s, hold_id)
     await refresh(s, policies.retention, ids)
     await audit.record(s, actor, "hold.released", "hold", hold.id, {"reason": reason, "recordings": len(ids)})
