@@ -15,7 +15,7 @@ from rich.console import Console
 from service.config import ConfigError, Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="bodycam: body-worn video engine.")
-token_app = typer.Typer(no_args_is_help=True, help="Issue tokens.")
+token_app = typer.Typer(no_args_is_help=True, help="Issue and revoke tokens.")
 dock_app = typer.Typer(no_args_is_help=True, help="Register and revoke docking stations.")
 audit_app = typer.Typer(no_args_is_help=True, help="Check the audit chain.")
 retention_app = typer.Typer(no_args_is_help=True, help="Retention sweeps.")
@@ -146,17 +146,44 @@ def worker() -> None:
 @token_app.command("issue")
 def token_issue(sub: str = typer.Option(..., help="the person's id (audited as the actor)"),
                 role: list[str] = typer.Option(..., help="a role; repeat for several"),
-                ttl: int = typer.Option(3600, help="seconds until it expires")) -> None:
-    """Print a signed JWT."""
-    from service.auth.service import TokenService
+                ttl: int = typer.Option(3600, help="seconds until it expires (at most BWV_MAX_TOKEN_TTL_S)")) -> None:
+    """Print a signed JWT; the issue is audited (who ran it, for whom, roles, expiry; never the token)."""
+    from service.auth import service as auth
+    from service.db import transaction
     from service.errors import Problem
 
+    async def go(ctx):
+        async with transaction(ctx.sessions) as s:
+            token, _ = await auth.issue_person_token(s, ctx.tokens, ctx.settings, cli_principal(), sub, role, ttl)
+        return token
+
     try:
-        token, _ = TokenService(_settings()).issue(sub, role, ttl)
+        token = run_with_context(go)
     except Problem as e:
         err.print(f"[red]error:[/red] {e.detail}", highlight=False)
         raise typer.Exit(2) from e
     print(token)
+
+
+@token_app.command("revoke")
+def token_revoke(sub: str | None = typer.Option(None, "--sub", help="every token this person holds now"),
+                 jti: str | None = typer.Option(None, "--jti", help="one token, by its jti claim")) -> None:
+    """Revoke tokens: every API process refuses them (401) from the next request on. Audited."""
+    from service.auth import service as auth
+    from service.db import transaction
+    from service.errors import Problem
+
+    async def go(ctx):
+        async with transaction(ctx.sessions) as s:
+            await auth.revoke_tokens(s, cli_principal(), sub=sub, jti=jti)
+
+    try:
+        run_with_context(go)
+    except Problem as e:
+        err.print(f"[red]error:[/red] {e.detail}", highlight=False)
+        raise typer.Exit(2) from e
+    out.print(f"revoked every token of {sub} issued until now" if sub is not None else f"revoked token {jti}",
+              highlight=False)
 
 
 @dock_app.command("register")
@@ -285,7 +312,7 @@ def user_add(name: str = typer.Argument(..., help="the username they sign in wit
 
 @user_app.command("list")
 def user_list() -> None:
-    """List console accounts: roles, source, lockout."""
+    """List console accounts: roles, source."""
     from service.auth import accounts
 
     async def go(ctx):
@@ -293,8 +320,7 @@ def user_list() -> None:
             return await accounts.list_users(s)
 
     for u in run_with_context(go):
-        locked = f" locked until {u.locked_until.isoformat()}" if u.locked_until else ""
-        print(f"{u.username}\t{','.join(u.roles)}\t{u.source}{locked}")
+        print(f"{u.username}\t{','.join(u.roles)}\t{u.source}")
 
 
 @app.command()

@@ -41,7 +41,8 @@ class Settings(BaseSettings):
     # RS256 tokens from a force identity provider: a JWKS document on disk or at a URL.
     jwks_file: Path | None = None
     jwt_issuer: str | None = None
-    jwt_audience: str | None = None
+    jwt_audience: str | None = None  # required with a JWKS: every RS256 token must name it in `aud`
+    max_token_ttl_s: int = Field(default=12 * 3600, ge=60)  # `bwv token issue` for people (docks excepted)
 
     # Ingest
     part_size: int = Field(default=8 * 1024 * 1024, ge=5 * 1024 * 1024)
@@ -57,12 +58,20 @@ class Settings(BaseSettings):
     # Web console (service/web): browser sessions, sign-in lockout, the force's OpenID Connect provider.
     web_session_ttl_s: int = Field(default=8 * 3600, ge=60)  # one shift
     cookie_secure: bool = True  # browsers treat http://127.0.0.1 and localhost as secure, so make run works
+    # Sign-in back-off (service/auth/throttle.py): per (account, address), per address, per account.
     login_max_failures: int = Field(default=5, ge=1)
-    login_lockout_s: int = Field(default=15 * 60, ge=1)
+    login_address_max_failures: int = Field(default=20, ge=1)
+    login_account_max_failures: int = Field(default=20, ge=1)
+    login_backoff_base_s: float = Field(default=30, gt=0)
+    login_lockout_s: int = Field(default=15 * 60, ge=1)  # the longest back-off
+    login_forget_s: int = Field(default=24 * 3600, ge=60)  # failures older than this no longer count
     oidc_issuer: str | None = None  # e.g. https://login.force.example/realms/bwv (discovery document below it)
     oidc_client_id: str | None = None
     oidc_client_secret: str | None = None
     oidc_roles_claim: str = "roles"  # the ID token claim that lists bodycam roles
+    # The ID token claim that is the person's bodycam id: stable and not user-editable (never a display name).
+    oidc_id_claim: str = "sub"
+    oidc_id_claims: dict[str, str] = {}  # per issuer, overriding oidc_id_claim: {"https://idp…": "employee_id"}
     oidc_scopes: str = "openid profile"
 
     public_base_url: str = "http://127.0.0.1:8000"
@@ -131,6 +140,8 @@ class Settings(BaseSettings):
             raise ConfigError("BWV_OIDC_ISSUER and BWV_OIDC_CLIENT_ID are set together or not at all")
         if self.jwks_file and not self.jwks_file.is_file():
             raise ConfigError(f"BWV_JWKS_FILE {self.jwks_file} does not exist")
+        if self.jwks_file and not self.jwt_audience:
+            raise ConfigError("BWV_JWKS_FILE needs BWV_JWT_AUDIENCE: the provider's tokens must be meant for bodycam")
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as e:

@@ -1,4 +1,4 @@
-"""Console accounts and browser sessions: argon2id passwords, lockout, sessions that sign-out ends.
+"""Console accounts and browser sessions: argon2id passwords, back-off, sessions that sign-out ends.
 
 A browser session is a row in ``web_sessions`` plus a JWT (issued by the same TokenService as every
 other token) whose ``sid`` claim names the row. The JWT alone is not enough: a session that was
@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -18,10 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit import service as audit
 from service.auth import repository as repo
+from service.auth import throttle
 from service.auth.models import User, WebSession
-from service.auth.schemas import ROLES, Principal
+from service.auth.schemas import ROLES, Principal, reserved_id
 from service.auth.service import TokenService
 from service.config import Settings
+from service.devices.service import raise_alert
 from service.errors import Conflict, Invalid, Unauthorized
 from service.timeutil import iso, utcnow
 
@@ -31,6 +33,8 @@ _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,199}$")
 CONSOLE_ROLES = tuple(r for r in ROLES if r != "dock")  # a dock never signs in to the console
 MIN_PASSWORD = 10
+# One answer for every failed sign-in, throttled or not: it must not tell a guesser which it was.
+REFUSED = "The username or password is wrong, or sign-in is paused after repeated failures; try again later."
 
 
 def _anonymous(ip: str | None) -> Principal:
@@ -48,7 +52,7 @@ def check_roles(roles: list[str]) -> list[str]:
 
 async def add_user(session: AsyncSession, actor: Principal, username: str, roles: list[str],
                    password: str) -> User:
-    if not USERNAME.match(username or ""):
+    if not USERNAME.match(username or "") or reserved_id(username):
         raise Invalid("A username is 1-200 letters, digits, '.', '_', '@' or '-', starting with a letter or digit.",
                       slug="invalid-username")
     roles = check_roles(roles)
@@ -57,7 +61,7 @@ async def add_user(session: AsyncSession, actor: Principal, username: str, roles
     if await repo.get_user(session, username) is not None:
         raise Conflict(f"User {username!r} already exists.", slug="user-exists")
     user = User(username=username, roles=roles, source="local", password_hash=_hasher.hash(password),
-                created_at=utcnow(), failed_logins=0)
+                created_at=utcnow())
     session.add(user)
     await audit.record(session, actor, "user.added", "user", username, {"roles": roles, "source": "local"})
     return user
@@ -78,7 +82,7 @@ async def _open_session(session: AsyncSession, tokens: TokenService, settings: S
     ws = WebSession(id=sid, username=user.username, created_at=now, expires_at=now + timedelta(seconds=ttl),
                     ip=ip, user_agent=(user_agent or "")[:400] or None)
     session.add(ws)
-    user.failed_logins, user.locked_until, user.last_login_at = 0, None, now
+    user.last_login_at = now
     token, _ = tokens.issue(user.username, list(user.roles), ttl, jti=sid, extra={"sid": sid})
     actor = Principal(sub=user.username, roles=frozenset(user.roles), jti=sid, ip=ip, user_agent=user_agent)
     await audit.record(session, actor, "auth.signed_in", "user", user.username,
@@ -87,63 +91,104 @@ async def _open_session(session: AsyncSession, tokens: TokenService, settings: S
 
 
 async def sign_in(session: AsyncSession, tokens: TokenService, settings: Settings, username: str,
-                  password: str, ip: str | None, user_agent: str | None) -> SignIn | Unauthorized:
-    """Check a local password. Failures count towards a lockout; the answer never says which part was
-    wrong. A refusal is returned, not raised: its audit event and failure count must commit."""
-    now = utcnow()
-    user = await repo.get_user(session, username, for_update=True) if username else None
+                  password: str, ip: str | None, user_agent: str | None, *,
+                  now: datetime | None = None) -> SignIn | Unauthorized:
+    """Check a local password. Every failure (unknown name, wrong password, disabled, throttled) gets the
+    same answer after the same work (one argon2 verification); only the audit and the supervisors' alerts
+    say which it was. A refusal is returned, not raised: its audit event and counts must commit."""
+    now = now or utcnow()
+    lookup = username if len(username) <= 200 else ""  # never a prefix that happens to name someone
+    username = username[:200]
+    attempt = await throttle.begin(session, settings, username, ip, now)
+    user = await repo.get_user(session, lookup, for_update=True) if lookup else None
     hashed = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
     try:
         ok = _hasher.verify(hashed, password)
     except (VerificationError, InvalidHashError):
         ok = False
+    anonymous, subject = _anonymous(ip), username or "-"
+    if attempt.blocked:
+        await audit.record(session, anonymous, "auth.sign_in_failed", "user", subject,
+                           {"reason": "throttled", "scopes": sorted(attempt.blocked),
+                            "until": iso(attempt.blocked_until)})
+        await throttle.tidy(session, attempt)
+        return _refuse()
     if user is None or user.password_hash is None:
-        await audit.record(session, _anonymous(ip), "auth.sign_in_failed", "user", username[:200] or "-",
-                           {"reason": "unknown-user"})
-        return _refuse()
-    if user.locked_until is not None and user.locked_until > now:
-        await audit.record(session, _anonymous(ip), "auth.sign_in_failed", "user", username,
-                           {"reason": "locked", "locked_until": iso(user.locked_until)})
-        return Unauthorized(f"This account is locked after repeated failed sign-ins until {iso(user.locked_until)}.",
-                            slug="account-locked", locked_until=iso(user.locked_until))
-    if user.disabled_at is not None:
-        ok = False
-    if not ok:
-        user.failed_logins += 1
-        details: dict = {"reason": "bad-password", "failures": user.failed_logins}
-        if user.failed_logins >= settings.login_max_failures:
-            user.locked_until = now + timedelta(seconds=settings.login_lockout_s)
-            user.failed_logins = 0
-            details["locked_until"] = iso(user.locked_until)
-            await audit.record(session, _anonymous(ip), "auth.locked", "user", username, details)
-        else:
-            await audit.record(session, _anonymous(ip), "auth.sign_in_failed", "user", username, details)
-        return _refuse()
-    if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = _hasher.hash(password)
-    return await _open_session(session, tokens, settings, user, ip, user_agent, "password")
+        reason = "unknown-user"
+    elif user.disabled_at is not None:
+        reason = "disabled"
+    elif not ok:
+        reason = "bad-password"
+    else:
+        if _hasher.check_needs_rehash(user.password_hash):
+            user.password_hash = _hasher.hash(password)
+        await throttle.succeed(session, attempt)
+        return await _open_session(session, tokens, settings, user, ip, user_agent, "password")
+    engaged = throttle.fail(settings, attempt)
+    details: dict = {"reason": reason, "failures": attempt.rows["pair"].failures}
+    if engaged:
+        details.update(scopes=engaged, until=iso(max(attempt.rows[s].blocked_until for s in engaged)))
+        await _alert(session, username if user is not None else None, ip, engaged, details)
+    await audit.record(session, anonymous, "auth.throttled" if engaged else "auth.sign_in_failed", "user",
+                       subject, details)
+    await throttle.tidy(session, attempt)
+    return _refuse()
+
+
+async def _alert(session: AsyncSession, username: str | None, ip: str | None, engaged: list[str],
+                 details: dict) -> None:
+    """Tell supervisors (never the person at the form): once per account or address while the alert is
+    open, counting later bursts as occurrences. Unknown names raise no alert of their own: the address
+    alert covers someone trying many names."""
+    when = {"until": details["until"], "address": ip}
+    if username is not None and {"pair", "account"} & set(engaged):
+        await raise_alert(session, "sign_in_throttled", "user", username[:100],
+                          f"Repeated failed sign-ins for {username}; further attempts are being slowed down.",
+                          {**when, "scopes": [s for s in engaged if s != "address"]})
+    if "address" in engaged:
+        await raise_alert(session, "sign_in_throttled", "address", (ip or "-")[:100],
+                          f"Repeated failed sign-ins from {ip or 'an unknown address'} across accounts; "
+                          "further attempts from there are being slowed down.", when)
 
 
 def _refuse() -> Unauthorized:
-    return Unauthorized("The username or password is wrong.", slug="sign-in-failed")
+    return Unauthorized(REFUSED, slug="sign-in-failed")
 
 
-async def sign_in_external(session: AsyncSession, tokens: TokenService, settings: Settings, username: str,
-                           roles: list[str], ip: str | None, user_agent: str | None) -> SignIn:
-    """A user the force's identity provider vouched for: their roles are the provider's, as of now."""
-    roles = [r for r in roles if r in CONSOLE_ROLES]
-    if not roles:
-        raise Unauthorized("The identity provider gave this account no bodycam role.", slug="no-role")
-    user = await repo.get_user(session, username, for_update=True)
+async def sign_in_external(session: AsyncSession, tokens: TokenService, settings: Settings, person_id: str,
+                           roles: list[str], ip: str | None, user_agent: str | None) -> SignIn | Unauthorized:
+    """A person the force's identity provider vouched for, known by the provider's stable id claim; their
+    roles are the provider's, as of now. A refusal is returned (and audited), not raised."""
+    reason, problem = None, None
+    user = None
+    if not person_id or len(person_id) > 200 or not person_id.isprintable() or person_id != person_id.strip():
+        reason = "invalid-id"
+        problem = Unauthorized("The identity provider gave no usable id for this person.", slug="oidc-identity")
+    elif reserved_id(person_id):
+        reason = "reserved-id"
+        problem = Unauthorized(f"The id {person_id!r} is reserved for bodycam itself; ask the administrator.",
+                               slug="oidc-identity")
+    else:
+        user = await repo.get_user(session, person_id, for_update=True)
+        roles = sorted({r for r in roles if r in CONSOLE_ROLES})
+        if user is not None and user.source != "oidc":
+            reason = "local-account"
+            problem = Conflict(f"{person_id!r} is a local account; the identity provider cannot sign in as it.",
+                               slug="account-source")
+        elif not roles:
+            reason = "no-role"
+            problem = Unauthorized("The identity provider gave this account no bodycam role.", slug="no-role")
+        elif user is not None and user.disabled_at is not None:
+            reason = "disabled"
+            problem = Unauthorized("This account is disabled.", slug="account-disabled")
+    if problem is not None:
+        await audit.record(session, _anonymous(ip), "auth.sign_in_failed", "user", person_id[:200] or "-",
+                           {"method": "oidc", "reason": reason})
+        return problem
     if user is None:
-        user = User(username=username, roles=sorted(set(roles)), source="oidc", created_at=utcnow(), failed_logins=0)
+        user = User(username=person_id, roles=roles, source="oidc", created_at=utcnow())
         session.add(user)
-    elif user.source != "oidc":
-        raise Conflict(f"{username!r} is a local account; it cannot also sign in through the provider.",
-                       slug="account-source")
-    elif user.disabled_at is not None:
-        raise Unauthorized("This account is disabled.", slug="account-disabled")
-    user.roles = sorted(set(roles))
+    user.roles = roles
     return await _open_session(session, tokens, settings, user, ip, user_agent, "oidc")
 
 

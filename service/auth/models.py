@@ -32,8 +32,6 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    failed_logins: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
@@ -53,3 +51,31 @@ class WebSession(Base):
     user_agent: Mapped[str | None] = mapped_column(String(400))
 
     __table_args__ = (Index("ix_web_sessions_username", "username"),)
+
+
+class TokenRevocation(Base):
+    """``bwv token revoke``: one token (``kind='jti'``), or every token of a person issued at or before
+    ``revoked_at`` (``kind='sub'``). Every API process reads this table on every request, so a revocation
+    holds on all replicas from the moment it commits."""
+
+    __tablename__ = "token_revocations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(3), nullable=False)  # jti | sub
+    value: Mapped[str] = mapped_column(String(200), nullable=False)
+    revoked_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    revoked_by: Mapped[str] = mapped_column(String(200), nullable=False)
+
+    __table_args__ = (Index("ix_token_revocations_kind_value", "kind", "value"),)
+
+
+class LoginThrottle(Base):
+    """Failed sign-ins counted under one key: ``pair:<address>|<account>``, ``addr:<address>`` or
+    ``acct:<account>``. Past its threshold a key is refused until ``blocked_until`` (a growing delay)."""
+
+    __tablename__ = "login_throttles"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    last_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)

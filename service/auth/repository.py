@@ -2,10 +2,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.auth.models import Dock, User, WebSession
+from service.auth.models import Dock, LoginThrottle, TokenRevocation, User, WebSession
+from service.db import is_postgres
+from service.timeutil import as_utc
 
 
 async def get_dock(session: AsyncSession, dock_id: str, *, for_update: bool = False) -> Dock | None:
@@ -29,3 +33,31 @@ async def end_web_session(session: AsyncSession, sid: str, at: datetime, reason:
     res = await session.execute(update(WebSession).where(WebSession.id == sid, WebSession.ended_at.is_(None))
                                 .values(ended_at=at, ended_reason=reason))
     return bool(res.rowcount)
+
+
+async def lock_throttles(session: AsyncSession, keys: list[str]) -> dict[str, LoginThrottle]:
+    """The throttle rows under ``keys``, created when missing and locked (sorted, so two attempts sharing
+    keys never deadlock): concurrent attempts on one account or address then see each other's failures."""
+    insert = pg_insert if is_postgres(session) else sqlite_insert
+    await session.execute(insert(LoginThrottle).values([{"key": k, "failures": 0} for k in sorted(keys)])
+                          .on_conflict_do_nothing(index_elements=["key"]))
+    rows = await session.scalars(select(LoginThrottle).where(LoginThrottle.key.in_(keys))
+                                 .order_by(LoginThrottle.key).with_for_update()
+                                 .execution_options(populate_existing=True))
+    return {r.key: r for r in rows}
+
+
+async def add_revocation(session: AsyncSession, kind: str, value: str, at: datetime, by: str) -> None:
+    session.add(TokenRevocation(kind=kind, value=value, revoked_at=at, revoked_by=by))
+    await session.flush()
+
+
+async def revoked_since(session: AsyncSession, sub: str, jti: str | None) -> tuple[bool, datetime | None]:
+    """(is this jti revoked, the latest revocation of every token of ``sub``) in one query."""
+    cond = (TokenRevocation.kind == "sub") & (TokenRevocation.value == sub)
+    if jti:
+        cond = cond | ((TokenRevocation.kind == "jti") & (TokenRevocation.value == jti))
+    rows = (await session.execute(select(TokenRevocation.kind, func.max(TokenRevocation.revoked_at))
+                                  .where(cond).group_by(TokenRevocation.kind))).all()
+    found = dict(rows)
+    return "jti" in found, as_utc(found["sub"]) if found.get("sub") else None

@@ -7,6 +7,13 @@ from pydantic import BaseModel
 ROLES = ("dock", "officer", "supervisor", "disclosure", "sar_handler", "auditor", "admin")
 # Roles that may see every recording (an officer alone sees only their own footage).
 SEE_ALL = frozenset({"supervisor", "disclosure", "admin"})
+# Actors the service itself writes into the audit (``system:sweep``, ``cli:root``, ``anonymous``).
+RESERVED_PREFIXES = ("system:", "cli:")
+
+
+def reserved_id(person_id: str) -> bool:
+    """Ids that name the service itself in the audit; no person, token or provider identity may take one."""
+    return person_id.startswith(RESERVED_PREFIXES) or person_id == "anonymous"
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 Configured by ``BWV_OIDC_ISSUER``, ``BWV_OIDC_CLIENT_ID`` (and ``BWV_OIDC_CLIENT_SECRET`` for a
 confidential client). The ID token is verified with python-jose against the provider's JWKS: its
-signature, issuer, audience, expiry and our nonce. Roles come from ``BWV_OIDC_ROLES_CLAIM``.
+signature, issuer, audience, expiry and our nonce. Roles come from ``BWV_OIDC_ROLES_CLAIM``; the person's
+bodycam id from ``BWV_OIDC_ID_CLAIM`` (default ``sub``, per issuer in ``BWV_OIDC_ID_CLAIMS``).
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ def clear_state_cookie(response: Response) -> None:
 
 async def finish(ctx: Context, request: Request, code: str | None, state: str | None, error: str | None,
                  error_description: str | None) -> tuple[str, list[str], str]:
-    """Check the callback and the ID token; returns (username, roles, where to go next)."""
+    """Check the callback and the ID token; returns (person id, roles, where to go next)."""
     settings = ctx.settings
     if not enabled(settings):
         raise NotFound("Sign-in through an identity provider is not configured here.", slug="oidc-disabled")
@@ -119,15 +120,23 @@ async def finish(ctx: Context, request: Request, code: str | None, state: str | 
     id_token = r.json()["id_token"]
     jwks = await _get_json(doc["jwks_uri"])
     try:
+        # require_aud: python-jose lets a token without `aud` through even when an audience is given.
         claims = jwt.decode(id_token, jwks, algorithms=["RS256", "ES256"], audience=settings.oidc_client_id,
                             issuer=doc.get("issuer", settings.oidc_issuer),
-                            access_token=r.json().get("access_token"))
+                            access_token=r.json().get("access_token"), options={"require_aud": True})
     except JWTError as e:
         raise Unauthorized(f"The identity provider's ID token was refused: {e}.", slug="oidc-token") from e
     if not secrets.compare_digest(str(claims.get("nonce", "")), saved["nonce"]):
         raise Unauthorized("The ID token was not issued for this sign-in.", slug="oidc-token")
-    username = claims.get("preferred_username") or claims.get("sub")
+    # The person is the provider's stable id, never a name they may edit (preferred_username, email).
+    person_id = claims.get(id_claim(settings, str(claims.get("iss", ""))))
     roles = claims.get(settings.oidc_roles_claim) or []
-    if not isinstance(username, str) or not isinstance(roles, list):
-        raise Unauthorized("The ID token lacks a username or a roles list.", slug="oidc-token")
-    return username, [str(r) for r in roles], saved.get("next") or ""
+    if not isinstance(person_id, str) or not isinstance(roles, list):
+        raise Unauthorized("The ID token lacks the person's id or a roles list.", slug="oidc-token")
+    return person_id, [str(r) for r in roles], saved.get("next") or ""
+
+
+def id_claim(settings: Settings, issuer: str) -> str:
+    """BWV_OIDC_ID_CLAIMS names the claim per issuer; BWV_OIDC_ID_CLAIM (default ``sub``) otherwise."""
+    by_issuer = {k.rstrip("/"): v for k, v in settings.oidc_id_claims.items()}
+    return by_issuer.get(issuer.rstrip("/")) or settings.oidc_id_claim

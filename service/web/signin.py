@@ -72,16 +72,18 @@ async def oidc_callback(request: Request, code: str | None = None, state: str | 
                         error: str | None = None, error_description: str | None = None):
     ctx = request.app.state.ctx
     try:
-        username, roles, next_path = await oidc.finish(ctx, request, code, state, error, error_description)
+        person_id, roles, next_path = await oidc.finish(ctx, request, code, state, error, error_description)
         async with transaction(ctx.sessions) as s:
-            result = await accounts.sign_in_external(s, ctx.tokens, ctx.settings, username, roles,
+            result = await accounts.sign_in_external(s, ctx.tokens, ctx.settings, person_id, roles,
                                                      client_ip(request), request.headers.get("user-agent"))
+        if isinstance(result, Problem):  # refused and audited (the refusal's audit event has committed)
+            raise result
     except Problem as p:
         response = render(request, "signin.html", None, status=p.status, title="Sign in", error=p.detail,
                           next="", oidc_enabled=oidc.enabled(ctx.settings))
         oidc.clear_state_cookie(response)
         return response
-    me = Principal(sub=username, roles=frozenset(result.roles))
+    me = Principal(sub=person_id, roles=frozenset(result.roles))
     response = RedirectResponse(safe_next(next_path, home_for(me)), status_code=303)
     set_session_cookie(request, response, result.token)
     oidc.clear_state_cookie(response)
