@@ -34,7 +34,7 @@ from service.timeutil import iso, utcnow
 
 # What a response hands on at a time. Each piece is counted before it leaves, so a client that goes away
 # costs the link at most the piece it was being sent (on top of what the network still held).
-PIECE = 256 * 1024
+PIECE = 64 * 1024
 
 
 def _hash(token: str) -> str:
