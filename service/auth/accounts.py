@@ -106,7 +106,7 @@ async def sign_in(session: AsyncSession, tokens: TokenService, settings: Setting
         ok = _hasher.verify(hashed, password)
     except (VerificationError, InvalidHashError):
         ok = False
-    anonymous, subject = _anonymous(ip), username or "-"
+    anonymous, subject = _anonymous(ip), username[:100] or "-"  # the audit's object_id holds 100
     if attempt.blocked:
         await audit.record(session, anonymous, "auth.sign_in_failed", "user", subject,
                            {"reason": "throttled", "scopes": sorted(attempt.blocked),
@@ -182,8 +182,8 @@ async def sign_in_external(session: AsyncSession, tokens: TokenService, settings
             reason = "disabled"
             problem = Unauthorized("This account is disabled.", slug="account-disabled")
     if problem is not None:
-        await audit.record(session, _anonymous(ip), "auth.sign_in_failed", "user", person_id[:200] or "-",
-                           {"method": "oidc", "reason": reason})
+        await audit.record(session, _anonymous(ip), "auth.sign_in_failed", "user", person_id[:100] or "-",
+                           {"method": "oidc", "reason": reason, "id": person_id[:200]})
         return problem
     if user is None:
         user = User(username=person_id, roles=roles, source="oidc", created_at=utcnow())

@@ -179,5 +179,5 @@ async def revoke_tokens(session: AsyncSession, actor: Principal, *, sub: str | N
         raise Invalid(f"--{kind} must be 1-200 characters.", slug="revoke-what")
     now = now or utcnow()
     await repo.add_revocation(session, kind, value, now, actor.sub)
-    await audit.record(session, actor, "token.revoked", "token" if kind == "jti" else "person", value,
-                       {"kind": kind, "revoked_at": iso(now)})
+    await audit.record(session, actor, "token.revoked", "token" if kind == "jti" else "person", value[:100],
+                       {"kind": kind, "value": value, "revoked_at": iso(now)})

@@ -96,6 +96,57 @@ def test_token_issue_refuses_bad_input(data_dir):
     assert missing.returncode != 0 and "Traceback" not in missing.stderr and "--role" in missing.stderr
 
 
+def _details(data_dir: Path, seq: int) -> dict:
+    import json
+
+    with sqlite3.connect(data_dir / "bwv.db") as db:
+        return json.loads(db.execute("SELECT details FROM audit_events WHERE seq=?", (seq,)).fetchone()[0])
+
+
+def test_token_issue_caps_a_persons_token_and_audits_every_issue(data_dir):
+    """The review's 100-year admin token for a made-up person: refused, nothing issued, nothing audited.
+    Within the cap the issue is audited: who ran it, for whom, roles, expiry, jti; never the token."""
+    before = audit_rows(data_dir)
+    for ttl, env in (("3153600000", {}), ("43201", {}), ("601", {"BWV_MAX_TOKEN_TTL_S": "600"})):
+        p = run_bwv(data_dir, "token", "issue", "--sub", "made-up", "--role", "admin", "--ttl", ttl, **env)
+        assert_one_line_error(p, 2, "BWV_MAX_TOKEN_TTL_S")
+        assert p.stdout == ""
+    assert audit_rows(data_dir) == before
+    ok = run_bwv(data_dir, "token", "issue", "--sub", "pc-9", "--role", "officer", "--role", "supervisor",
+                 "--ttl", "43200")
+    assert ok.returncode == 0, ok.stderr
+    token = ok.stdout.strip()
+    claims = jwt.decode(token, SECRET, algorithms=["HS256"])
+    (seq, actor, action, object_id), = audit_rows(data_dir)[len(before):]
+    assert action == "token.issued" and actor.startswith("cli:") and object_id == claims["jti"]
+    details = _details(data_dir, seq)
+    assert details["sub"] == "pc-9" and details["roles"] == ["officer", "supervisor"]
+    assert details["jti"] == claims["jti"] and details["expires_at"].endswith("Z")
+    with sqlite3.connect(data_dir / "bwv.db") as db:
+        dump = "\n".join(db.iterdump())
+    assert token not in dump and token.split(".")[2] not in dump
+    dock = run_bwv(data_dir, "dock", "register", "d-long")  # a dock's own long-lived token still works
+    assert dock.returncode == 0, dock.stderr
+    dc = jwt.decode(dock.stdout.strip(), SECRET, algorithms=["HS256"])
+    assert dc["exp"] - dc["iat"] > 43200
+
+
+def test_token_revoke_by_jti_or_sub_is_audited_and_asks_for_exactly_one(data_dir):
+    before = audit_rows(data_dir)
+    for args in ([], ["--sub", "a", "--jti", "b"], ["--sub", ""]):
+        p = run_bwv(data_dir, "token", "revoke", *args)
+        assert_one_line_error(p, 2)
+    assert audit_rows(data_dir) == before
+    for flag, value in (("--jti", "0123abcd"), ("--sub", "pc-9")):
+        p = run_bwv(data_dir, "token", "revoke", flag, value)
+        assert p.returncode == 0 and "revoked" in p.stdout, p.stderr
+    new = [(a, o) for _, _, a, o in audit_rows(data_dir)[len(before):]]
+    assert new == [("token.revoked", "0123abcd"), ("token.revoked", "pc-9")]
+    with sqlite3.connect(data_dir / "bwv.db") as db:
+        assert db.execute("SELECT kind, value FROM token_revocations ORDER BY id").fetchall() == [
+            ("jti", "0123abcd"), ("sub", "pc-9")]
+
+
 def test_dock_register_and_revoke(data_dir):
     p = run_bwv(data_dir, "dock", "register", "d1", "--site", "hq")
     assert p.returncode == 0, p.stderr

@@ -409,3 +409,20 @@ async def test_spraying_many_names_from_one_address_throttles_that_address(stack
     assert not isinstance(await _try(stack, victim, PASSWORD, "198.51.100.30", t0), Problem)
     alerts = await _alerts(stack, sprayer)
     assert len(alerts) == 1 and alerts[0]["subject_type"] == "address"
+
+
+async def test_a_long_name_is_just_another_failure(stack):
+    """Names past the audit's 100-character object id (and past 200) are refused like any other."""
+    for name in ("n" * 150, "admin-1" + "x" * 300):
+        r = await _attempt_http(stack, name)
+        assert r.status_code == 401, r.text
+    long_sub = "p" * 180
+    async with transaction(stack.ctx.sessions) as s:
+        await auth.revoke_tokens(s, ADMIN, sub=long_sub)
+    token, _ = stack.ctx.tokens.issue(long_sub, ["supervisor"], 60)
+    assert await _whoami(stack.client, token) == 401
+
+
+async def _attempt_http(stack, name: str) -> httpx.Response:
+    async with _from(stack, "192.0.2.77") as c:
+        return await _form(c, name, "wrong-password!")
