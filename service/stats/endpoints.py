@@ -1,23 +1,27 @@
 from __future__ import annotations
 
-from datetime import timedelta
-
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from service.stats import service
+from service.stats.schemas import StatsOut
 from service.timeutil import iso, parse_time, utcnow
 
 router = APIRouter(tags=["stats"])
 
 
-@router.get("/v1/stats")
-async def stats(request: Request, from_: str | None = Query(None, alias="from"), to: str | None = None):
-    """Public transparency figures per month (no login: counts only, no personal data)."""
-    end = parse_time(to, "to") or utcnow()
-    start = parse_time(from_, "from") or end - timedelta(days=365)
-    out = await service.stats(request.app.state.ctx, start, end)
-    body = out.model_dump(mode="json", by_alias=False)
-    body["from"], body["to"] = iso(start), iso(end)
-    body.pop("from_", None)
+@router.get("/v1/stats", response_model=StatsOut)
+async def stats(request: Request,
+                from_: str | None = Query(None, alias="from",
+                                          description="Any instant: selects the whole UTC month it falls in."),
+                to: str | None = Query(None, description="Any instant: selects the whole UTC month it falls in "
+                                                         "(inclusive). Default: the current month.")):
+    """Public transparency figures per whole calendar month (UTC; no login: counts only, no personal data).
+
+    ``from`` and ``to`` choose months, never a narrower window; the answer's ``from`` and ``to`` are the
+    window actually counted, ``[from, to)``, from the first instant of the first month to the first
+    instant after the last. Default: the twelve months up to and including the current one."""
+    out = await service.stats(request.app.state.ctx, parse_time(from_, "from"), parse_time(to, "to"), utcnow())
+    body = out.model_dump(mode="json", by_alias=True)
+    body["from"], body["to"] = iso(out.from_), iso(out.to)  # with a Z, as every time in the API
     return JSONResponse(body)

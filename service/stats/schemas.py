@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class MonthStats(BaseModel):
@@ -19,9 +19,11 @@ class MonthStats(BaseModel):
 
 
 class StatsOut(BaseModel):
-    """Counts only: no ids, names or references (it is published on the transparency page)."""
+    """Counts only: no ids, names or references (it is published on the transparency page).
 
-    from_: datetime
+    ``[from, to)`` is the whole-month window counted (UTC month starts)."""
+
+    from_: datetime = Field(alias="from")
     to: datetime
     totals: MonthStats
     months: list[MonthStats]

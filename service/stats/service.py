@@ -1,19 +1,48 @@
+"""Public statistics: counts per whole calendar month (UTC), never a narrower window.
+
+Any window would let an anonymous caller pin an event down: 23 requests with ever narrower windows
+placed a restriction to the millisecond. So ``from`` and ``to`` only choose months: an instant means
+the whole month it falls in, and every answer is the answer for whole months.
+"""
+
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from service.context import Context
 from service.errors import Invalid
 from service.stats import repository as repo
 from service.stats.schemas import MonthStats, StatsOut
+from service.timeutil import as_utc
 
 FIELDS = ("uploaded", "auto_deleted", "flagged", "held", "restricted", "shared", "sars_received", "sars_closed",
           "sars_overdue")
+DEFAULT_MONTHS = 12
 
 
-async def stats(ctx: Context, start: datetime, end: datetime) -> StatsOut:
-    if end <= start:
-        raise Invalid("'to' must be after 'from'", slug="invalid-window")
+def month_start(t: datetime) -> datetime:
+    t = as_utc(t)
+    return datetime(t.year, t.month, 1, tzinfo=UTC)
+
+
+def add_months(t: datetime, n: int) -> datetime:
+    """The first instant of the month ``n`` months after the one ``t`` starts (``t`` a month start)."""
+    k = t.year * 12 + t.month - 1 + n
+    return datetime(k // 12, k % 12 + 1, 1, tzinfo=UTC)
+
+
+def whole_months(start: datetime | None, end: datetime | None, now: datetime) -> tuple[datetime, datetime]:
+    """[first instant of start's month, first instant after end's month). Defaults: the 12 months up to
+    and including now's."""
+    last = month_start(end or now)
+    first = month_start(start) if start is not None else add_months(last, 1 - DEFAULT_MONTHS)
+    if first > last:
+        raise Invalid("'from' must not be in a later month than 'to'", slug="invalid-window")
+    return first, add_months(last, 1)
+
+
+async def stats(ctx: Context, start: datetime | None, end: datetime | None, now: datetime) -> StatsOut:
+    start, end = whole_months(start, end, now)
     async with ctx.sessions() as s:
         raw = await repo.counts(s, start, end)
     months = sorted({m for per in raw.values() for m in per})

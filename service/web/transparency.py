@@ -47,7 +47,7 @@ async def transparency(request: Request):
     now = utcnow()
     months = _months(now)
     start = datetime(int(months[0][:4]), int(months[0][5:]), 1, tzinfo=UTC)
-    data = (await stats_service.stats(request.app.state.ctx, start, now)).model_dump()
+    data = (await stats_service.stats(request.app.state.ctx, start, now, now)).model_dump()
     by_month = {m["month"]: m for m in data["months"]}
     rows = [{"month": m, **{k: by_month.get(m, {}).get(k, 0) for k, _ in CHARTS}} for m in months]
     charts = [{"key": k, "title": t, "total": data["totals"][k], **_chart([(r["month"], r[k]) for r in rows])}

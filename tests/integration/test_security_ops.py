@@ -8,11 +8,18 @@ import hashlib
 import json
 import os
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import update
 
 from service.bodylimit import BODY_LIMIT
+from service.db import transaction
+from service.recordings.models import Recording
 from tests.fixtures.s3 import s3_client
+from tests.fixtures.stack import iso
 
 MiB = 1024 * 1024
 
@@ -152,3 +159,101 @@ async def test_a_65_mib_part_is_refused_stores_nothing_and_the_upload_still_comp
     done = await stack.client.post(f"/v1/uploads/{up}/complete", headers=stack.dock)
     assert done.status_code == 201, done.text
     assert done.json()["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+# ---- 11. public statistics count whole months only ----------------------------------------------------
+
+def _month(t: datetime) -> tuple[int, int]:
+    return t.year, t.month
+
+
+def _month_start(t: datetime) -> datetime:
+    return datetime(t.year, t.month, 1, tzinfo=UTC)
+
+
+# Uploads placed on both sides of month boundaries, to the microsecond.
+SEEDED = [datetime(2025, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC),
+          datetime(2026, 1, 15, 12, tzinfo=UTC), datetime(2026, 1, 31, 23, 59, 59, 999000, tzinfo=UTC),
+          datetime(2026, 2, 1, 0, 0, 0, 1000, tzinfo=UTC), datetime(2026, 2, 28, 23, 59, 59, tzinfo=UTC),
+          datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 6, 30, 23, 59, 59, 999999, tzinfo=UTC)]
+NEAR_SEEDED = st.builds(lambda t, d: t + timedelta(microseconds=d), st.sampled_from(SEEDED),
+                        st.integers(min_value=-2000, max_value=2000))
+INSTANTS = st.one_of(NEAR_SEEDED, st.datetimes(min_value=datetime(2025, 10, 1), max_value=datetime(2026, 9, 30),
+                                               timezones=st.just(UTC)))
+STATS_SETTINGS = settings(max_examples=60, deadline=None,
+                          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+
+async def _seed_uploads(stack) -> None:
+    if getattr(stack, "_stats_seeded", False):
+        return
+    ids = []
+    for i, _ in enumerate(SEEDED):
+        r = await stack.upload(os.urandom(2000) + bytes([i]), parts=1)
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["id"])
+    async with transaction(stack.ctx.sessions) as s:
+        for rid, at in zip(ids, SEEDED, strict=True):
+            await s.execute(update(Recording).where(Recording.id == rid).values(received_at=at))
+    stack._stats_seeded = True
+
+
+async def _stats(stack, a: datetime, b: datetime):
+    return await stack.client.get("/v1/stats", params={"from": iso(a), "to": iso(b)})
+
+
+@STATS_SETTINGS
+@given(a=INSTANTS, b=INSTANTS)
+async def test_any_window_answers_exactly_its_whole_months(stack, a, b):
+    await _seed_uploads(stack)
+    r = await _stats(stack, a, b)
+    if _month(a) > _month(b):
+        _problem(r, 422, "invalid-window")
+        return
+    assert r.status_code == 200, r.text
+    body = r.json()
+    # The same answer as the enclosing whole months asked for plainly ...
+    assert body == (await _stats(stack, _month_start(a), _month_start(b))).json()
+    # ... and those months' true counts: never a part of a month.
+    inside = [t for t in SEEDED if _month(a) <= _month(t) <= _month(b)]
+    assert body["totals"]["uploaded"] == len(inside)
+    per_month = {f"{t.year:04d}-{t.month:02d}": 0 for t in inside}
+    for t in inside:
+        per_month[f"{t.year:04d}-{t.month:02d}"] += 1
+    assert {m["month"]: m["uploaded"] for m in body["months"]} == per_month
+    assert body["from"] == iso(_month_start(a))
+    last = _month_start(b)
+    assert body["to"] == iso(_month_start(last + timedelta(days=32)))
+
+
+async def test_narrowing_windows_around_a_restriction_learn_nothing(stack):
+    """The reviewer's attack: many ever narrower windows to pin down when footage was restricted."""
+    r = await stack.upload(os.urandom(3000))
+    rec = r.json()["id"]
+    before = datetime.now(UTC)
+    rr = await stack.client.post(f"/v1/recordings/{rec}/restrict", json={"people": ["det-1"], "reason": "incident"},
+                                 headers=stack.auth("sgt", "supervisor"))
+    assert rr.status_code == 200, rr.text
+    t = datetime.now(UTC)  # the secret lies in [before, t]
+    start = _month_start(before)
+    whole = (await _stats(stack, start, start)).json()
+    assert whole["totals"]["restricted"] == 1
+    answers = []
+    # Windows a millisecond wide around the event, on either side of it, and a binary search as the
+    # attacker ran it: lo..mid "did it happen here?", halving each time.
+    for k in range(1, 12):
+        d = timedelta(milliseconds=k)
+        for a, b in ((before - d, before - d + timedelta(milliseconds=1)), (t + d, t + d + timedelta(milliseconds=1)),
+                     (before - d, t + d)):
+            answers.append((await _stats(stack, a, b)).json())
+    lo, hi = start, _month_start(start + timedelta(days=32))
+    while hi - lo > timedelta(milliseconds=1):
+        mid = lo + (hi - lo) / 2
+        got = (await _stats(stack, lo, mid - timedelta(microseconds=1))).json()
+        answers.append(got)
+        lo, hi = (lo, mid) if got["totals"]["restricted"] else (mid, hi)
+    # Every window inside the event's month gets the whole month's answer: the attacker learns the month.
+    same_month = [a for a in answers if a["from"] == whole["from"] and a["to"] == whole["to"]]
+    assert len(same_month) == len(answers) and all(a == whole for a in answers)
+    if before - start > timedelta(seconds=1):
+        assert not (lo <= before and t <= hi), "the binary search pinned the restriction"
