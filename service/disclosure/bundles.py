@@ -38,6 +38,7 @@ from service.errors import Conflict, NotFound
 from service.files import file_digest, file_reader
 from service.ids import new_id
 from service.media.clip import cut_async
+from service.media.source import media_source
 from service.recordings import repository as recordings_repo
 from service.recordings.access import refuse_restricted
 from service.recordings.models import Recording
@@ -147,7 +148,7 @@ async def _case_members(ctx: Context, actor: Principal, bundle_id: str, case_id:
                 raise BuildFailed(f"source {rec.id} of exhibit {item.exhibit_ref} is marked do-not-disclose")
         name = exhibit_file_name(item.exhibit_ref)
         path = os.path.join(tmp, name)
-        source = await ctx.store.local_path(rec.storage_key)
+        source = await media_source(ctx.store, rec.storage_key)
         start = item.clip_start_s or 0.0
         cutting = cut_async(source, path, start, item.clip_end_s, accurate=item.accurate,
                             source_duration_s=(rec.media or {}).get("duration_s"))

@@ -15,7 +15,8 @@ dock = require("dock")
 
 
 @router.post("", status_code=201, response_model=UploadCreated | DuplicateOut,
-             responses={200: {"model": DuplicateOut, "description": "Already stored (or resumed upload)"}})
+             responses={200: {"model": DuplicateOut, "description": "Already stored (or resumed upload)"},
+                        415: {"description": "content_type is not a video/* or audio/* type (problem+json)"}})
 async def create_upload(request: Request, body: UploadCreate, actor: Principal = Depends(dock)):
     res = await service.create_upload(request.app.state.ctx, actor, body)
     if res.duplicate_of:

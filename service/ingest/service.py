@@ -21,12 +21,12 @@ from service.context import Context
 from service.db import transaction
 from service.devices import clock as clock_rules
 from service.devices import service as devices
-from service.errors import Conflict, Gone, Invalid, NotFound, TooLarge
+from service.errors import Conflict, Gone, Invalid, NotFound, Problem, TooLarge
 from service.ids import new_id
 from service.ingest import assembly
 from service.ingest import repository as repo
 from service.ingest.models import Upload, UploadPart
-from service.ingest.schemas import UploadCreate
+from service.ingest.schemas import UploadCreate, is_media_type
 from service.recordings import repository as recordings_repo
 from service.recordings import service as recordings
 from service.recordings.models import Recording
@@ -52,6 +52,11 @@ class CreateResult:
 
 
 async def create_upload(ctx: Context, actor: Principal, body: UploadCreate) -> CreateResult:
+    if not is_media_type(body.content_type):
+        # The declared type is never served (media goes out as the probed container), but a dock
+        # that calls a file text/html is not docking footage.
+        raise Problem(f"content_type {body.content_type[:100]!r} is not a video/* or audio/* type.",
+                      status=415, slug="unsupported-media-type", title="Unsupported media type")
     if body.size_bytes > ctx.settings.max_upload_bytes:
         raise TooLarge(f"size_bytes {body.size_bytes} exceeds the limit of {ctx.settings.max_upload_bytes}.",
                        slug="upload-too-large")

@@ -26,16 +26,17 @@ from pathlib import Path
 
 import ffmpeg
 
+from service.media.isobmff import boxes
 from service.media.probe import (
-    _FILE_PROTOCOLS,
-    _HTTP_PROTOCOLS,
-    HTTP_RW_TIMEOUT_US,
     MAX_ERROR_CHARS,
     _first_useful_line,
     _is_http,
     _redact,
+    _refers_elsewhere,
+    input_options,
     probe,
 )
+from service.media.source import MediaSource, StoredObject, ffmpeg_env, ffmpeg_input
 
 FFMPEG = os.environ.get("BODYCAM_FFMPEG", "ffmpeg")
 _GLOBAL_ARGS = ["-nostdin", "-hide_banner", "-v", "error", "-y"]
@@ -61,20 +62,18 @@ def _seconds(value: float) -> str:
     return f"{value:.6f}"
 
 
-def _input_target(source: str) -> tuple[str, dict[str, object]]:
-    if _is_http(source):
-        return source, {"rw_timeout": HTTP_RW_TIMEOUT_US, "protocol_whitelist": _HTTP_PROTOCOLS}
-    # "file:" stops a path with ':' being read as a protocol, or one starting with '-' as an option.
-    return "file:" + source, {"protocol_whitelist": _FILE_PROTOCOLS}
+def _input_target(target: str) -> tuple[str, dict[str, object]]:
+    return input_options(target)
 
 
-def cut_command(source: str, out_path: str, start_s: float, end_s: float | None, *,
+def cut_command(target: str, out_path: str, start_s: float, end_s: float | None, *,
                 accurate: bool = False) -> list[str]:
-    """The ffmpeg argv that writes the clip [start_s, end_s) of *source* to *out_path* (mp4)."""
-    target, in_opts = _input_target(os.fspath(source))
+    """The ffmpeg argv that writes the clip [start_s, end_s) of *target* (a local path or http URL)
+    to *out_path* (mp4)."""
+    name, in_opts = _input_target(os.fspath(target))
     # Input-side -ss: a seek in the demuxer, so nothing before the start is read or decoded. When
     # re-encoding, ffmpeg (>= 2.1) then drops the decoded frames before the exact start itself.
-    inp = ffmpeg.input(target, ss=_seconds(start_s), **in_opts)
+    inp = ffmpeg.input(name, ss=_seconds(start_s), **in_opts)
     out_opts: dict[str, object] = {"f": "mp4", "movflags": "+faststart"}
     if end_s is not None:
         # -t, not -to: after an input-side -ss, output timestamps start again from 0.
@@ -100,29 +99,6 @@ def _validate(start_s: float, end_s: float | None) -> None:
             raise ValueError(f"end_s ({end_s:g}) must be after start_s ({start_s:g})")
 
 
-def _boxes(f, end: int):  # type: ignore[no-untyped-def]
-    """Yield (type, payload offset, payload size) for the ISO-BMFF boxes from f's position to end."""
-    pos = f.tell()
-    while pos + 8 <= end:
-        f.seek(pos)
-        head = f.read(8)
-        if len(head) < 8:
-            return
-        size, kind = struct.unpack(">I4s", head)
-        header = 8
-        if size == 1:
-            big = f.read(8)
-            if len(big) < 8:
-                return
-            size, header = struct.unpack(">Q", big)[0], 16
-        elif size == 0:
-            size = end - pos
-        if size < header or pos + size > end:
-            return
-        yield kind, pos + header, size - header
-        pos += size
-
-
 def mp4_duration(path: str | os.PathLike[str]) -> tuple[float | None, int]:
     """(duration from the movie header, number of tracks) of a local mp4/mov file.
 
@@ -134,7 +110,7 @@ def mp4_duration(path: str | os.PathLike[str]) -> tuple[float | None, int]:
         f.seek(0, os.SEEK_END)
         size = f.tell()
         f.seek(0)
-        for kind, off, length in _boxes(f, size):
+        for kind, off, length in boxes(f, size):
             if kind != b"moov":
                 continue
             if length > _MAX_MOOV_BYTES:
@@ -149,7 +125,7 @@ def _parse_moov(moov: bytes) -> tuple[float | None, int]:
     duration: float | None = None
     tracks = 0
     f = io.BytesIO(moov)
-    for kind, off, length in _boxes(f, len(moov)):
+    for kind, off, length in boxes(f, len(moov)):
         if kind == b"trak":
             tracks += 1
         elif kind == b"mvhd" and length >= 20:
@@ -165,8 +141,8 @@ def _parse_moov(moov: bytes) -> tuple[float | None, int]:
     return duration, tracks
 
 
-def _source_duration(source: str, timeout_s: float) -> float | None:
-    if not _is_http(source):
+def _source_duration(source: MediaSource, timeout_s: float) -> float | None:
+    if not isinstance(source, StoredObject) and not _is_http(os.fspath(source)):
         try:
             duration, tracks = mp4_duration(source)
         except OSError:
@@ -177,9 +153,9 @@ def _source_duration(source: str, timeout_s: float) -> float | None:
     return info.duration_s if info.readable else None
 
 
-def cut(source: str, out_path: str, start_s: float, end_s: float | None, *, accurate: bool = False,
+def cut(source: MediaSource, out_path: str, start_s: float, end_s: float | None, *, accurate: bool = False,
         timeout_s: float = 600, source_duration_s: float | None = None) -> ClipResult:
-    """Write [start_s, end_s) of *source* (a local path or an http(s) URL) to *out_path* as mp4.
+    """Write [start_s, end_s) of *source* (a local path, an http URL or a stored object) to *out_path* as mp4.
 
     ``end_s=None`` or an end past the source's end cuts to the end of the source (ffmpeg simply
     stops at end of file). A start at or past the end raises ``ValueError``: a copy cut would
@@ -190,7 +166,8 @@ def cut(source: str, out_path: str, start_s: float, end_s: float | None, *, accu
     *out_path* appears only complete: ffmpeg writes a temporary file beside it that is renamed
     on success and removed on failure. Raises :class:`ClipError` when ffmpeg fails or times out.
     """
-    source = os.fspath(source)
+    if not isinstance(source, StoredObject):
+        source = os.fspath(source)
     out_path = os.fspath(out_path)
     _validate(start_s, end_s)
     start_s, end_s = float(start_s), (None if end_s is None else float(end_s))
@@ -200,18 +177,24 @@ def cut(source: str, out_path: str, start_s: float, end_s: float | None, *, accu
         raise ValueError(f"start_s ({start_s:g}) is at or past the end of the source "
                          f"({source_duration_s:g} s)")
 
+    if _refers_elsewhere(source):
+        # ffmpeg would leave the referenced track out (it may not open it) and make a clip of less
+        # than the recording claims to hold: for an exhibit, refuse instead.
+        raise ClipError("cut failed: a track's samples are in another file (external data reference)")
+
     out_dir = os.path.dirname(os.path.abspath(out_path))
     fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".clip-", suffix=".mp4")
     os.close(fd)
     try:
-        args = cut_command(source, tmp, start_s, end_s, accurate=accurate)
-        try:
-            proc = subprocess.run(args, capture_output=True, timeout=timeout_s,
-                                  stdin=subprocess.DEVNULL, check=False)
-        except subprocess.TimeoutExpired:
-            raise ClipError(f"ffmpeg timed out after {timeout_s:g} s") from None
+        with ffmpeg_input(source) as target:
+            args = cut_command(target, tmp, start_s, end_s, accurate=accurate)
+            try:
+                proc = subprocess.run(args, capture_output=True, timeout=timeout_s,
+                                      stdin=subprocess.DEVNULL, check=False, env=ffmpeg_env())
+            except subprocess.TimeoutExpired:
+                raise ClipError(f"ffmpeg timed out after {timeout_s:g} s") from None
         if proc.returncode != 0:
-            stderr = _redact(proc.stderr.decode("utf-8", "replace"), source)
+            stderr = _redact(proc.stderr.decode("utf-8", "replace"), target)
             detail = _first_useful_line(stderr) or f"ffmpeg exited with {proc.returncode}"
             raise ClipError(f"cut failed: {detail}"[:MAX_ERROR_CHARS])
         duration, tracks = mp4_duration(tmp)
@@ -228,7 +211,7 @@ def cut(source: str, out_path: str, start_s: float, end_s: float | None, *, accu
                       accurate=accurate, size_bytes=Path(out_path).stat().st_size)
 
 
-async def cut_async(source: str, out_path: str, start_s: float, end_s: float | None, *,
+async def cut_async(source: MediaSource, out_path: str, start_s: float, end_s: float | None, *,
                     accurate: bool = False, timeout_s: float = 600,
                     source_duration_s: float | None = None) -> ClipResult:
     """:func:`cut` off the event loop (ffmpeg is a blocking subprocess)."""

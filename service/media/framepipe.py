@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from service.media.probe import _first_useful_line
+from service.media.source import ffmpeg_env
 
 _QUEUE_BYTES = 64 * 1024 * 1024  # of frames waiting on each side
 
@@ -33,11 +34,12 @@ class FramePipe:
         depth = max(2, _QUEUE_BYTES // frame_bytes)
         self.frames_in: queue.Queue = queue.Queue(depth)
         self.frames_out: queue.Queue = queue.Queue(depth)
+        env = ffmpeg_env()
         self.dec = subprocess.Popen(decode, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=self.errors[0])
+                                    stderr=self.errors[0], env=env)
         try:
             self.enc = subprocess.Popen(encode, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                        stderr=self.errors[1])
+                                        stderr=self.errors[1], env=env)
         except BaseException:
             self._kill(self.dec)
             raise

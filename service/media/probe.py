@@ -18,14 +18,32 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from service.media.isobmff import external_reference
+from service.media.source import MediaSource, StoredObject, ffmpeg_env, ffmpeg_input, open_binary
+
 FFPROBE = os.environ.get("BODYCAM_FFPROBE", "ffprobe")
 MAX_ERROR_CHARS = 300
 # Microseconds: ffmpeg's unit for -rw_timeout. Without it a silent HTTP peer blocks a read forever.
 HTTP_RW_TIMEOUT_US = 30_000_000
-# Whitelisting protocols stops a crafted playlist or concat file from making ffprobe open other
-# local files or URLs; httpproxy/tls/tcp are what http(s) is built from inside ffmpeg.
-_HTTP_PROTOCOLS = "http,https,tls,tcp,httpproxy"
+# ffmpeg reads exactly one thing: a local file, or this process's loopback URL (service.media.source).
+# A protocol whitelist is inherited by everything a demuxer opens, so a playlist entry or reference
+# cannot reach the network from a file, nor https/other hosts' schemes from the loopback URL.
+_HTTP_PROTOCOLS = "http,tcp"
 _FILE_PROTOCOLS = "file"
+# The container families footage arrives in, as demuxer names, and the type each is served as.
+# Anything else (hls, dash, concat, image2, tee, …: demuxers that open other files or URLs by design)
+# is refused before it opens anything: ffmpeg checks the whitelist right after format detection.
+_CONTAINERS = {
+    "mov": "video/mp4", "matroska": "video/x-matroska", "mpegts": "video/mp2t", "avi": "video/x-msvideo",
+    "asf": "video/x-ms-asf", "mpeg": "video/mpeg", "ogg": "video/ogg", "wav": "audio/wav",
+    "mp3": "audio/mpeg", "flac": "audio/flac", "aac": "audio/aac",
+}
+FORMAT_WHITELIST = ",".join(_CONTAINERS)
+SERVED_TYPES = frozenset(_CONTAINERS.values()) | {
+    "video/quicktime", "video/3gpp", "video/3gpp2", "audio/mp4", "video/webm", "audio/webm",
+    "audio/x-matroska", "audio/ogg", "audio/x-ms-wma"}
+FALLBACK_TYPE = "application/octet-stream"
+_WEBM_CODECS = {"vp8", "vp9", "av1", "opus", "vorbis"}
 _PRESIGN_QUERY = re.compile(r"\?[^\s'\"]*")
 # "[mov,mp4,... @ 0x55d1c0] moov atom not found": the pointer differs every run, which would make
 # identical failures look different in logs and stored errors.
@@ -44,6 +62,9 @@ class MediaInfo:
     # Degrees the player turns the picture (phone-style metadata); ffmpeg decodes it upright, so a
     # quarter turn swaps the displayed width and height.
     rotation: int = 0
+    # The demuxer ffprobe chose (its format_name) and the media type the file is served as.
+    container: str | None = None
+    media_type: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         # The error stays out: it is diagnostic text for logs, not a stored property of the media.
@@ -55,6 +76,8 @@ class MediaInfo:
             "video_codec": self.video_codec,
             "audio_codec": self.audio_codec,
             "rotation": self.rotation,
+            "container": self.container,
+            "media_type": self.media_type,
         }
 
 
@@ -85,18 +108,61 @@ def _first_useful_line(stderr: str) -> str:
     return ""
 
 
-def probe_command(source: str) -> list[str]:
-    """The ffprobe argv for *source* (a local path or an http(s) URL)."""
-    args = [FFPROBE, "-v", "error", "-hide_banner"]
-    if _is_http(source):
-        args += ["-rw_timeout", str(HTTP_RW_TIMEOUT_US), "-protocol_whitelist", _HTTP_PROTOCOLS]
-        target = source
-    else:
-        # "file:" keeps a path containing ':' from being read as a protocol and one starting
-        # with '-' from being read as an option.
-        args += ["-protocol_whitelist", _FILE_PROTOCOLS]
-        target = "file:" + os.fspath(source)
-    return args + ["-show_format", "-show_streams", "-of", "json", target]
+def input_options(target: str) -> tuple[str, dict[str, object]]:
+    """The input name and input options that make ffmpeg/ffprobe read *target* and nothing else."""
+    opts: dict[str, object] = {"format_whitelist": FORMAT_WHITELIST}
+    if _is_http(target):
+        opts.update(rw_timeout=HTTP_RW_TIMEOUT_US, protocol_whitelist=_HTTP_PROTOCOLS)
+        return target, opts
+    # "file:" keeps a path containing ':' from being read as a protocol and one starting
+    # with '-' from being read as an option.
+    opts["protocol_whitelist"] = _FILE_PROTOCOLS
+    return "file:" + target, opts
+
+
+def probe_command(target: str) -> list[str]:
+    """The ffprobe argv for *target* (a local path or an http URL)."""
+    name, opts = input_options(os.fspath(target))
+    # enable_drefs is the mov demuxer's own option (off by default, and ffprobe accepts it for any
+    # input): said here so that no build default can make a reference inside a mov get opened.
+    args = [FFPROBE, "-v", "error", "-hide_banner", "-enable_drefs", "0"]
+    for key, value in opts.items():
+        args += [f"-{key}", str(value)]
+    return args + ["-show_format", "-show_streams", "-of", "json", name]
+
+
+def media_type_for(container: str | None, streams: list[dict[str, Any]], brand: str | None) -> str | None:
+    """The media type of a container ffprobe named (its format_name, e.g. "mov,mp4,m4a,3gp,3g2,mj2")."""
+    family = next((c for c in (container or "").split(",") if c in _CONTAINERS), None)
+    if family is None:
+        return None
+    video = any(s.get("codec_type") == "video" and not (s.get("disposition") or {}).get("attached_pic")
+                for s in streams)
+    codecs = {s.get("codec_name") for s in streams if s.get("codec_type") in ("video", "audio")}
+    brand = (brand or "").strip().lower()
+    if family == "mov":
+        if brand == "qt":
+            return "video/quicktime"
+        if brand.startswith("3g2"):
+            return "video/3gpp2"
+        if brand.startswith("3gp"):
+            return "video/3gpp"
+        return "video/mp4" if video else "audio/mp4"
+    if family == "matroska":
+        kind = "video" if video else "audio"
+        return f"{kind}/webm" if codecs and codecs <= _WEBM_CODECS else f"{kind}/x-matroska"
+    if family == "ogg":
+        return "video/ogg" if video else "audio/ogg"
+    if family == "asf" and not video:
+        return "audio/x-ms-wma"
+    return _CONTAINERS[family]
+
+
+def served_type(media: dict[str, Any] | None) -> str:
+    """What a recording's bytes are served as: the probed container's type, never what the dock said."""
+    media = media or {}
+    kind = media.get("media_type")
+    return kind if media.get("readable") and kind in SERVED_TYPES else FALLBACK_TYPE
 
 
 def _float(value: Any) -> float | None:
@@ -130,6 +196,7 @@ def parse_probe(data: dict[str, Any]) -> MediaInfo:
         duration = _float(video.get("duration"))
     if duration is None and audio is not None:
         duration = _float(audio.get("duration"))
+    tags = fmt.get("tags") or {}
     return MediaInfo(
         readable=True,
         duration_s=duration,
@@ -138,6 +205,8 @@ def parse_probe(data: dict[str, Any]) -> MediaInfo:
         video_codec=video.get("codec_name") if video else None,
         audio_codec=audio.get("codec_name") if audio else None,
         rotation=_rotation(video) if video else 0,
+        container=fmt.get("format_name"),
+        media_type=media_type_for(fmt.get("format_name"), streams, tags.get("major_brand")),
     )
 
 
@@ -152,17 +221,18 @@ def _rotation(video: dict[str, Any]) -> int:
         return rotation % 360
 
 
-def probe(source: str, timeout_s: float = 120) -> MediaInfo:
-    """Describe *source*. Bad, missing, truncated or unreachable media gives ``readable=False`` and
-    a short ``error``; only a missing ffprobe binary raises (that is a broken install, not bad
-    media, and a job should fail loudly and be retried once it is fixed)."""
-    source = os.fspath(source)
-    try:
-        proc = subprocess.run(probe_command(source), capture_output=True, timeout=timeout_s,
-                              stdin=subprocess.DEVNULL, check=False)
-    except subprocess.TimeoutExpired:
-        return _unreadable(f"ffprobe timed out after {timeout_s:g} s")
-    stderr = _redact(proc.stderr.decode("utf-8", "replace"), source)
+def probe(source: MediaSource, timeout_s: float = 120) -> MediaInfo:
+    """Describe *source*. Bad, missing, truncated or unreadable media, and media that points at other
+    files or URLs, gives ``readable=False`` and a short ``error``; only a missing ffprobe binary
+    raises (that is a broken install, not bad media, and a job should fail loudly and be retried
+    once it is fixed)."""
+    with ffmpeg_input(source) as target:
+        try:
+            proc = subprocess.run(probe_command(target), capture_output=True, timeout=timeout_s,
+                                  stdin=subprocess.DEVNULL, check=False, env=ffmpeg_env())
+        except subprocess.TimeoutExpired:
+            return _unreadable(f"ffprobe timed out after {timeout_s:g} s")
+        stderr = _redact(proc.stderr.decode("utf-8", "replace"), target)
     if proc.returncode != 0:
         return _unreadable(_first_useful_line(stderr) or f"ffprobe exited with {proc.returncode}")
     try:
@@ -172,9 +242,23 @@ def probe(source: str, timeout_s: float = 120) -> MediaInfo:
         return _unreadable("ffprobe printed invalid JSON")
     if not isinstance(data, dict):
         return _unreadable("ffprobe printed unexpected JSON")
-    return parse_probe(data)
+    info = parse_probe(data)
+    if info.readable and (info.container or "").startswith("mov,") and _refers_elsewhere(source):
+        return _unreadable("a track's samples are in another file (external data reference)")
+    return info
 
 
-async def probe_async(source: str, timeout_s: float = 120) -> MediaInfo:
+def _refers_elsewhere(source: MediaSource) -> bool:
+    if not isinstance(source, StoredObject) and _is_http(os.fspath(source)):
+        return False  # a URL we were handed: ffmpeg was not allowed to follow it, nothing to read here
+    try:
+        with open_binary(source) as f:
+            size = f.seek(0, os.SEEK_END)
+            return external_reference(f, size)
+    except OSError:
+        return False  # ffprobe just read it; a vanished file is not a reference
+
+
+async def probe_async(source: MediaSource, timeout_s: float = 120) -> MediaInfo:
     """:func:`probe` off the event loop (ffprobe is a blocking subprocess)."""
     return await asyncio.to_thread(probe, source, timeout_s)

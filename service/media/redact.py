@@ -17,6 +17,7 @@ complete; the source is only ever read.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -37,7 +38,15 @@ from service.media import faces as F
 from service.media.clip import _GLOBAL_ARGS, FFMPEG, _input_target, _seconds, _validate, mp4_duration
 from service.media.faces import FaceFinder, Frame, Rect, merge, sweeps
 from service.media.framepipe import FramePipe, PipeError
-from service.media.probe import MAX_ERROR_CHARS, _first_useful_line, _redact, parse_probe, probe_command
+from service.media.probe import (
+    MAX_ERROR_CHARS,
+    _first_useful_line,
+    _redact,
+    _refers_elsewhere,
+    parse_probe,
+    probe_command,
+)
+from service.media.source import MediaSource, StoredObject, ffmpeg_env, ffmpeg_input
 
 DETECTS_PER_S = 2.5  # rounds per second of video: what keeps 720p above real time on 2 cores
 HOLD_ROUNDS = 2  # a face stays blurred this many rounds after it was last found
@@ -145,22 +154,25 @@ def _fps(stream: dict) -> Fraction:
     return Fraction(25)
 
 
-def _read_source(source: str, timeout_s: float) -> _Source:
+def _read_source(source: MediaSource, timeout_s: float) -> _Source:
     # probe() does not report the frame rate, so its command is run here and the JSON
     # read for it; parse_probe keeps the rest identical to what the recording's probe stored.
-    try:
-        proc = subprocess.run(probe_command(source), capture_output=True, timeout=min(timeout_s, 120),
-                              stdin=subprocess.DEVNULL, check=False)
-    except subprocess.TimeoutExpired:
-        raise RedactionError(f"ffprobe timed out after {min(timeout_s, 120):g} s") from None
+    with ffmpeg_input(source) as target:
+        try:
+            proc = subprocess.run(probe_command(target), capture_output=True, timeout=min(timeout_s, 120),
+                                  stdin=subprocess.DEVNULL, check=False, env=ffmpeg_env())
+        except subprocess.TimeoutExpired:
+            raise RedactionError(f"ffprobe timed out after {min(timeout_s, 120):g} s") from None
     if proc.returncode != 0:
-        detail = _first_useful_line(_redact(proc.stderr.decode("utf-8", "replace"), source))
+        detail = _first_useful_line(_redact(proc.stderr.decode("utf-8", "replace"), target))
         raise RedactionError(f"unreadable source: {detail or proc.returncode}"[:MAX_ERROR_CHARS])
     try:
         data = json.loads(proc.stdout.decode("utf-8", "replace"))
     except ValueError:
         raise RedactionError("unreadable source: ffprobe printed invalid JSON") from None
     info = parse_probe(data)
+    if info.readable and (info.container or "").startswith("mov,") and _refers_elsewhere(source):
+        raise RedactionError("unreadable source: a track's samples are in another file")
     video = next((s for s in data.get("streams") or [] if s.get("codec_type") == "video"
                   and not (s.get("disposition") or {}).get("attached_pic")), None)
     if not info.readable or video is None or not info.width or not info.height:
@@ -238,7 +250,7 @@ def _detector_log(finder: FaceFinder | None, every: int) -> dict:
             "path_between_rounds": f"covered when within {F.SWEEP_REACH:g} box sides"}
 
 
-def redact(source: str, out_path: str, *, clip_start_s: float = 0.0, clip_end_s: float | None = None,
+def redact(source: MediaSource, out_path: str, *, clip_start_s: float = 0.0, clip_end_s: float | None = None,
            auto_faces: bool, boxes: Sequence[Box] = (), mute: Sequence[MuteRange] = (),
            progress: Callable[[float], None] | None = None, timeout_s: float = 3600,
            source_duration_s: float | None = None) -> RedactionResult:
@@ -250,7 +262,9 @@ def redact(source: str, out_path: str, *, clip_start_s: float = 0.0, clip_end_s:
     *out_path* is in place. The source is only read. Raises ``ValueError`` for a plan that cannot be
     applied and :class:`RedactionError` when ffmpeg fails or runs past ``timeout_s``.
     """
-    source, out_path = os.fspath(source), os.fspath(out_path)
+    if not isinstance(source, StoredObject):
+        source = os.fspath(source)
+    out_path = os.fspath(out_path)
     _validate(clip_start_s, clip_end_s)
     deadline = time.monotonic() + timeout_s  # one budget for the probe and the two processes
     src = _read_source(source, timeout_s)
@@ -277,9 +291,12 @@ def redact(source: str, out_path: str, *, clip_start_s: float = 0.0, clip_end_s:
     os.close(fd)
     frames = frames_with_faces = face_boxes = 0
     spans: list[list[float]] = []  # [from, to, most faces at once], source seconds
+    inputs = contextlib.ExitStack()  # one loopback token per ffmpeg process, gone when it is
     try:
-        pipes = FramePipe(_decode_command(source, start, end - start, src),
-                          _encode_command(source, tmp, start, end - start, (width, height), src, mute),
+        decode_from = inputs.enter_context(ffmpeg_input(source))
+        encode_from = inputs.enter_context(ffmpeg_input(source))
+        pipes = FramePipe(_decode_command(decode_from, start, end - start, src),
+                          _encode_command(encode_from, tmp, start, end - start, (width, height), src, mute),
                           frame_bytes, max(0.0, deadline - time.monotonic()))
         try:
             def emit(buf: np.ndarray, index: int, faces: list[Rect]) -> None:
@@ -342,7 +359,7 @@ def redact(source: str, out_path: str, *, clip_start_s: float = 0.0, clip_end_s:
         except PipeError as e:
             if pipes.timed_out:  # the pipe only knows the time left after probing
                 raise RedactionError(f"ffmpeg timed out after {timeout_s:g} s") from None
-            raise RedactionError(_redact(str(e), source)[:MAX_ERROR_CHARS]) from None
+            raise RedactionError(_redact(_redact(str(e), decode_from), encode_from)[:MAX_ERROR_CHARS]) from None
         finally:
             pipes.cleanup()
         if not frames:
@@ -350,6 +367,7 @@ def redact(source: str, out_path: str, *, clip_start_s: float = 0.0, clip_end_s:
         duration, _tracks = mp4_duration(tmp)
         os.replace(tmp, out_path)
     finally:
+        inputs.close()
         if os.path.exists(tmp):
             os.unlink(tmp)
     report.done()
@@ -374,7 +392,7 @@ def redact(source: str, out_path: str, *, clip_start_s: float = 0.0, clip_end_s:
                            face_boxes=face_boxes, log=log)
 
 
-async def redact_async(source: str, out_path: str, *, clip_start_s: float = 0.0,
+async def redact_async(source: MediaSource, out_path: str, *, clip_start_s: float = 0.0,
                        clip_end_s: float | None = None, auto_faces: bool, boxes: Sequence[Box] = (),
                        mute: Sequence[MuteRange] = (), progress: Callable[[float], None] | None = None,
                        timeout_s: float = 3600, source_duration_s: float | None = None) -> RedactionResult:

@@ -10,6 +10,7 @@ from service.auth.endpoints import require
 from service.auth.schemas import Principal
 from service.db import transaction
 from service.disclosure import repository as disclosure_repo
+from service.media.probe import served_type
 from service.paging import Page, PageParams, after_time_id, cut, page_params
 from service.recordings import repository as repo
 from service.recordings import service
@@ -106,4 +107,6 @@ async def get_access(request: Request, recording_id: str,
 async def get_media(request: Request, recording_id: str, actor: Principal = Depends(viewer)):
     rec, rng, body = await service.open_media(request.app.state.ctx, actor, recording_id,
                                               request.headers.get("range"))
-    return service.ranged_response(body, rng, rec.size_bytes, rec.content_type, etag=rec.sha256, filename=rec.id)
+    # The probed container's type, never the dock's word for it (which could say text/html).
+    return service.ranged_response(body, rng, rec.size_bytes, served_type(rec.media), etag=rec.sha256,
+                                   filename=rec.id)

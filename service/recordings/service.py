@@ -18,6 +18,7 @@ from service.devices import service as devices
 from service.errors import Conflict, RangeNotSatisfiable
 from service.ingest.models import Upload
 from service.media import probe_async
+from service.media.source import media_source
 from service.recordings import repository as repo
 from service.recordings.access import readable
 from service.recordings.models import Recording, RecordingAccess
@@ -95,11 +96,17 @@ def parse_range(header: str | None, size: int) -> ByteRange:
 
 def ranged_response(body: AsyncIterator[bytes], rng: ByteRange, size: int, media_type: str, *, etag: str,
                     filename: str):
-    """A streamed body answering a (possibly partial) GET: 206 with Content-Range, or 200."""
+    """A streamed body answering a (possibly partial) GET: 206 with Content-Range, or 200.
+
+    Whatever the bytes are, a browser must never run them as a page of this origin (an HTML file
+    docked as "video"): attachment and a sandbox CSP make a direct visit a download in an opaque
+    origin, nosniff stops type guessing. A <video src> ignores all three and plays as before.
+    """
     from fastapi.responses import StreamingResponse
 
     headers = {"Accept-Ranges": "bytes", "Content-Length": str(rng.end - rng.start), "ETag": f'"{etag}"',
-               "Cache-Control": "private, no-store", "Content-Disposition": f'inline; filename="{filename}"'}
+               "Cache-Control": "private, no-store", "Content-Disposition": f'attachment; filename="{filename}"',
+               "Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff"}
     if rng.partial:
         headers["Content-Range"] = f"bytes {rng.start}-{rng.end - 1}/{size}"
     return StreamingResponse(body, status_code=206 if rng.partial else 200, headers=headers, media_type=media_type)
@@ -123,8 +130,8 @@ async def apply_probe(ctx: Context, recording_id: str) -> str:
         if rec is None or rec.status != "active" or rec.media_status == "done":
             return "skipped"
         key = rec.storage_key
-    source = await ctx.store.local_path(key)
-    info = await probe_async(source) if source else None
+    source = await media_source(ctx.store, key)
+    info = await probe_async(source) if source is not None else None
     actor = system_principal("media-probe")
     async with transaction(ctx.sessions) as s:
         rec = await repo.get(s, recording_id, for_update=True)

@@ -25,6 +25,7 @@ from service.errors import Conflict, Invalid
 from service.files import file_digest, file_reader
 from service.ids import new_id
 from service.media.redact import Box, MuteRange, RedactionError, check_plan, redact_async
+from service.media.source import media_source
 from service.recordings.access import readable
 from service.recordings.models import Recording
 from service.sar import repository as repo
@@ -118,7 +119,7 @@ async def run(ctx: Context, item_id: str, run: str) -> str:
             raise RedactionError(f"recording {rec.id} was deleted")
         params = item.redaction_params or {}
         start, end = _span(item, rec)
-        source = await ctx.store.local_path(rec.storage_key)
+        source = await media_source(ctx.store, rec.storage_key)
         if source is None:
             raise RedactionError(f"the stored file of recording {rec.id} is missing")
         latest = [0.0]

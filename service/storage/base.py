@@ -92,7 +92,8 @@ class ObjectStore(Protocol):
         (temp files on disk, open multipart uploads on S3). Returns keys that could not be deleted."""
 
     async def local_path(self, key: str) -> str | None:
-        """A path or URL ffmpeg can read directly (local file, presigned S3 URL), or None."""
+        """The object's path when it is a local file, else None (an S3 object has none: ffmpeg reads it
+        through :func:`service.media.source.media_source`, never through a presigned URL on its argv)."""
 
     async def set_legal_hold(self, key: str, on: bool) -> bool:
         """Set or clear an Object Lock legal hold; returns False when the backend has no Object Lock."""

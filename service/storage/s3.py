@@ -416,10 +416,9 @@ class S3Store:
         return await self.delete([o.key for o in await self.list(prefix)])
 
     async def local_path(self, key: str) -> str | None:
-        if await self.head(key) is None:
-            return None
-        return await asyncio.to_thread(self._client.generate_presigned_url, "get_object",
-                                       Params={"Bucket": self.bucket, "Key": self._full(key)}, ExpiresIn=3600)
+        # Never a presigned URL: it would sit, credentials and all, on an ffmpeg command line that
+        # every local user can read with ps (service.media.source serves ffmpeg over loopback).
+        return None
 
     async def _has_object_lock(self) -> bool:
         if self._locked is None:

@@ -281,9 +281,9 @@ BAD_FIELDS: list[tuple[str, Any, tuple[int, ...]]] = [
     ("device_id", "c" * 10_240, (422,)),
     ("officer_id", "o" * 10_240, (422,)),
     ("officer_id", "", (422,)),
-    ("content_type", "text", (422,)),
-    ("content_type", "video/mp4\r\nX-Evil: 1", (422,)),
-    ("content_type", "v" * 10_240, (422,)),
+    ("content_type", "text", (415,)),  # not footage: 415 (issue 12), see test_security_media
+    ("content_type", "video/mp4\r\nX-Evil: 1", (415,)),
+    ("content_type", "v" * 10_240, (422,)),  # past any plausible type: a malformed field
 ]
 
 

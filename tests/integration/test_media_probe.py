@@ -23,7 +23,8 @@ if _ROOT not in sys.path:
 from service.media import MediaInfo, probe, probe_async  # noqa: E402
 from tests.fixtures.media import cached_clip, make_garbage, truncate_copy  # noqa: E402
 
-KEYS = {"readable", "duration_s", "width", "height", "video_codec", "audio_codec", "rotation"}
+KEYS = {"readable", "duration_s", "width", "height", "video_codec", "audio_codec", "rotation", "container",
+        "media_type"}
 
 
 def _assert_unreadable(info: MediaInfo) -> None:
@@ -38,6 +39,7 @@ def test_clip_with_audio_is_described() -> None:
     assert info.duration_s == pytest.approx(3, abs=0.2)
     assert (info.width, info.height) == (320, 240)
     assert (info.video_codec, info.audio_codec) == ("h264", "aac")
+    assert (info.container, info.media_type) == ("mov,mp4,m4a,3gp,3g2,mj2", "video/mp4")
     assert set(info.as_dict()) == KEYS
 
 
