@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, Body, Depends, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from service.audit import service as audit
 from service.auth.endpoints import client_ip, require
@@ -157,17 +157,17 @@ async def shared_download(request: Request, token: str):
     return _Settled(inner, lambda: shares.settle(ctx, grant))
 
 
-class _Settled(StreamingResponse):
+class _Settled(Response):
     """The streamed answer of a share link, which gives back the bytes it reserved and did not send
     however it ends (finished, client gone, cancelled): the generator's own clean-up would run only
     when it is garbage collected, if at all."""
 
-    def __init__(self, inner: StreamingResponse, settle: Callable[[], Awaitable[None]]):
-        self.__dict__.update(inner.__dict__)
-        self._settle = settle
+    def __init__(self, inner: Response, settle: Callable[[], Awaitable[None]]):
+        self.__dict__.update(inner.__dict__)  # status and headers, for whoever looks before it is sent
+        self._inner, self._settle = inner, settle
 
     async def __call__(self, scope, receive, send) -> None:
         try:
-            await super().__call__(scope, receive, send)
+            await self._inner(scope, receive, send)
         finally:
             await self._settle()
