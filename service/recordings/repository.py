@@ -22,7 +22,9 @@ def readable_by(p: Principal) -> ColumnElement[bool]:
     Otherwise officers their own footage; supervisors, disclosure, SAR handlers and admins all of it."""
     if p.has("auditor"):
         return true()
-    named = exists().where(RecordingAccess.recording_id == Recording.id, RecordingAccess.sub == p.sub)
+    # correlate_except: a query that itself reads recording_access (whom to ask) still gets its own.
+    named = (exists().where(RecordingAccess.recording_id == Recording.id, RecordingAccess.sub == p.sub)
+             .correlate_except(RecordingAccess))
     if p.sees_all or p.has("sar_handler"):
         by_role = true()
     elif p.has("officer"):
