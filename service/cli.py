@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -27,6 +28,15 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(retention_app, name="retention")
 app.add_typer(bundle_app, name="bundle")
 app.add_typer(user_app, name="user")
+
+
+
+@app.callback()
+def _owner_only_files() -> None:
+    # Belt and braces: every file and directory the service writes sets 0600/0700 itself (service/files.py);
+    # this also covers what libraries and ffmpeg write on its behalf.
+    os.umask(0o077)
+
 
 # soft_wrap: an operator's one-line message must stay one line, whatever the terminal width.
 out = Console(soft_wrap=True)

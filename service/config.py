@@ -15,6 +15,8 @@ from urllib.parse import urlparse
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from service.files import private_dir
+
 
 class ConfigError(Exception):
     """Start-up configuration is unusable; the message is one line meant for an operator."""
@@ -32,6 +34,13 @@ class Settings(BaseSettings):
     storage_url: str | None = None
     s3_endpoint_url: str | None = None
     s3_region: str = "us-east-1"
+    # Server-side encryption of every object written (puts, multipart uploads and their parts, copies).
+    s3_sse: str | None = None  # AES256 | aws:kms
+    s3_sse_kms_key_id: str | None = None
+    # S3 Object Lock: evidence and held footage get COMPLIANCE retention this many days ahead, rolled
+    # forward while protection holds (never shortened), besides the legal hold.
+    object_lock_retain_days: int = Field(default=30, ge=1, le=3650)
+    object_lock_roll_interval_s: int = Field(default=6 * 3600, ge=60)
     redis_url: str | None = None
     queue_name: str = "arq:queue"
     secret_key: str | None = None
@@ -118,7 +127,7 @@ class Settings(BaseSettings):
         path = self.data_dir / "secret.key"
         if path.exists():
             return path.read_text().strip()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         key = secrets.token_urlsafe(48)
         # O_EXCL: two processes starting together must not end up with two different keys.
         try:
@@ -142,8 +151,17 @@ class Settings(BaseSettings):
             raise ConfigError(f"BWV_JWKS_FILE {self.jwks_file} does not exist")
         if self.jwks_file and not self.jwt_audience:
             raise ConfigError("BWV_JWKS_FILE needs BWV_JWT_AUDIENCE: the provider's tokens must be meant for bodycam")
+        if self.s3_sse or self.s3_sse_kms_key_id:
+            if urlparse(self.object_store_url).scheme != "s3":
+                raise ConfigError("BWV_S3_SSE is for s3:// storage; local disk is protected by file modes")
+            from service.storage.s3 import sse_args
+
+            try:
+                sse_args(self.s3_sse, self.s3_sse_kms_key_id)
+            except ValueError as e:
+                raise ConfigError(str(e)) from e
         try:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(self.data_dir)  # 0700: footage, the database and keys live here (API.md)
         except OSError as e:
             raise ConfigError(f"BWV_DATA_DIR {self.data_dir} cannot be created: {e.strerror}") from e
 

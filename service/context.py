@@ -44,6 +44,6 @@ def build_context(settings: Settings) -> Context:
     if settings.is_sqlite:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = open_store(settings.object_store_url, endpoint_url=settings.s3_endpoint_url,
-                       region=settings.s3_region)
+                       region=settings.s3_region, sse=settings.s3_sse, sse_kms_key_id=settings.s3_sse_kms_key_id)
     return Context(settings=settings, engine=engine, sessions=make_sessionmaker(engine), store=store,
                    policies=policies, tokens=TokenService(settings))

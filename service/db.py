@@ -7,17 +7,21 @@ with ``BEGIN IMMEDIATE`` so concurrent writers queue on the database lock instea
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, MetaData, event
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
+from service.files import PRIVATE_FILE, open_private, private_makedirs
 from service.timeutil import as_utc, iso
 
 NAMING = {
@@ -63,9 +67,32 @@ def json_dumps(value: Any) -> str:
     return json.dumps(value, default=_json_default)
 
 
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def private_sqlite_file(url: str) -> None:
+    """Create the SQLite file 0600 before SQLite does (it would use 0644 less the umask) and make an
+    existing one and its side files 0600. SQLite gives -wal, -shm and -journal the database file's
+    own mode when it creates them, so they follow."""
+    path = make_url(url).database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    private_makedirs(os.path.dirname(os.path.abspath(path)))
+    try:
+        open_private(path).close()
+    except FileExistsError:
+        # By path, never open()+close(): closing any descriptor of the file drops every POSIX lock this
+        # process holds on it, including those of SQLite's open connections.
+        os.chmod(path, PRIVATE_FILE)
+    for suffix in SQLITE_SIDE_FILES:
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(path + suffix, PRIVATE_FILE)
+
+
 def make_engine(url: str, **kw: Any) -> AsyncEngine:
     kw.setdefault("json_serializer", json_dumps)
     if url.startswith("sqlite"):
+        private_sqlite_file(url)
         engine = create_async_engine(url, connect_args={"timeout": 60}, **kw)
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -76,6 +103,7 @@ def make_engine(url: str, **kw: Any) -> AsyncEngine:
             cur.execute("PRAGMA synchronous=FULL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
+            private_sqlite_file(url)  # -wal and -shm exist from here; an older database may have 0644 ones
 
         @event.listens_for(engine.sync_engine, "begin")
         def _sqlite_begin(conn):  # pragma: no cover

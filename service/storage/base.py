@@ -104,7 +104,8 @@ class ObjectStore(Protocol):
     async def close(self) -> None: ...
 
 
-def open_store(url: str, *, endpoint_url: str | None = None, region: str = "us-east-1") -> ObjectStore:
+def open_store(url: str, *, endpoint_url: str | None = None, region: str = "us-east-1", sse: str | None = None,
+               sse_kms_key_id: str | None = None) -> ObjectStore:
     parsed = urlparse(url)
     if parsed.scheme == "file":
         from service.storage.local import LocalStore
@@ -114,5 +115,5 @@ def open_store(url: str, *, endpoint_url: str | None = None, region: str = "us-e
         from service.storage.s3 import S3Store
 
         return S3Store(bucket=parsed.netloc, prefix=parsed.path.lstrip("/"), endpoint_url=endpoint_url,
-                       region=region)
+                       region=region, sse=sse, sse_kms_key_id=sse_kms_key_id)
     raise StorageError(f"unsupported storage URL {url!r}")

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import BinaryIO
 
+from service.files import PRIVATE_DIR, open_private, private_makedirs
 from service.storage.base import CHUNK, ObjectInfo, ObjectNotFound, StorageError
 
 # Temp files share the target's directory (rename must not cross file systems); the marker keeps
@@ -49,8 +50,12 @@ def _copy_fd(src: BinaryIO, dst: BinaryIO) -> None:
 
 
 class LocalStore:
+    """Objects are files 0600 in directories 0700 (footage is its own user's only, whatever the umask)."""
+
     def __init__(self, root: str) -> None:
         self.root = os.path.abspath(root)
+        with contextlib.suppress(OSError):  # not there yet, or not ours: ping() and writes say so
+            os.chmod(self.root, PRIVATE_DIR)  # a root made before modes were set (or by hand)
 
     # ---- keys and atomic files -------------------------------------------------------------
 
@@ -67,9 +72,9 @@ class LocalStore:
         tmp = os.path.join(directory, f"{TMP_MARK}{name}.{uuid.uuid4().hex}")
         # delete() prunes empty directories; if it removes ours between makedirs and open, retry.
         for _ in range(5):
-            os.makedirs(directory, exist_ok=True)
+            private_makedirs(directory)
             try:
-                return tmp, open(tmp, "xb")  # noqa: SIM115 - closed by _commit/_discard
+                return tmp, open_private(tmp)  # closed by _commit/_discard
             except FileNotFoundError:
                 continue
         raise StorageError(f"cannot create a file in {directory}")
@@ -313,9 +318,9 @@ class LocalStore:
 
     async def ping(self) -> None:
         def probe() -> None:
-            os.makedirs(self.root, exist_ok=True)
+            private_makedirs(self.root)
             tmp = os.path.join(self.root, f"{TMP_MARK}ping.{uuid.uuid4().hex}")
-            with open(tmp, "xb") as f:
+            with open_private(tmp) as f:
                 f.write(b"ok")
             os.unlink(tmp)
 

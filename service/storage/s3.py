@@ -39,10 +39,31 @@ def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
+SSE_MODES = ("AES256", "aws:kms")
+
+
+def sse_args(sse: str | None, kms_key_id: str | None) -> dict[str, str]:
+    """BWV_S3_SSE as boto3 arguments; ValueError with an operator's sentence for a bad combination."""
+    if not sse:
+        if kms_key_id:
+            raise ValueError("BWV_S3_SSE_KMS_KEY_ID is set but BWV_S3_SSE is not 'aws:kms'")
+        return {}
+    if sse not in SSE_MODES:
+        raise ValueError(f"BWV_S3_SSE {sse!r} is not one of {', '.join(SSE_MODES)}")
+    if sse == "AES256":
+        if kms_key_id:
+            raise ValueError("BWV_S3_SSE_KMS_KEY_ID needs BWV_S3_SSE=aws:kms, not AES256")
+        return {"ServerSideEncryption": "AES256"}
+    # Without a key id, aws:kms uses the account's default S3 key.
+    return {"ServerSideEncryption": "aws:kms", **({"SSEKMSKeyId": kms_key_id} if kms_key_id else {})}
+
+
 class S3Store:
     def __init__(self, bucket: str, prefix: str = "", endpoint_url: str | None = None,
-                 region: str = "us-east-1", *, upload_concurrency: int = UPLOAD_CONCURRENCY) -> None:
+                 region: str = "us-east-1", *, upload_concurrency: int = UPLOAD_CONCURRENCY,
+                 sse: str | None = None, sse_kms_key_id: str | None = None) -> None:
         self.bucket = bucket
+        self._sse = sse_args(sse, sse_kms_key_id)
         self.upload_concurrency = max(1, upload_concurrency)
         self.prefix = prefix.strip("/")
         self.region = region
@@ -59,6 +80,11 @@ class S3Store:
         self._locked: bool | None = None
 
     # ---- plumbing --------------------------------------------------------------------------
+
+    def _write_args(self, content_type: str | None) -> dict[str, Any]:
+        """Arguments for every call that creates an object (PutObject, CreateMultipartUpload, CopyObject):
+        its type and the server-side encryption. Parts inherit the encryption of their multipart upload."""
+        return {**({"ContentType": content_type} if content_type else {}), **self._sse}
 
     def _full(self, key: str) -> str:
         if not key:
@@ -91,7 +117,7 @@ class S3Store:
 
     async def _upload(self, key: str, chunks: AsyncIterable[bytes], content_type: str | None) -> int:
         full = self._full(key)
-        extra = {"ContentType": content_type} if content_type else {}
+        extra = self._write_args(content_type)
         buf = bytearray()
         total = 0
         upload_id: str | None = None
@@ -156,13 +182,13 @@ class S3Store:
         return await self._upload(key, chunks, content_type)
 
     async def put_bytes(self, key: str, data: bytes, *, content_type: str | None = None) -> None:
-        extra = {"ContentType": content_type} if content_type else {}
+        extra = self._write_args(content_type)
         await self._call("put_object", key, Key=self._full(key), Body=data, **extra)
 
     # ---- assemblies: a dock's parts go straight into one multipart upload --------------------
 
     async def begin_assembly(self, key: str, *, content_type: str | None = None) -> str | None:
-        extra = {"ContentType": content_type} if content_type else {}
+        extra = self._write_args(content_type)
         resp = await self._call("create_multipart_upload", key, Key=self._full(key), **extra)
         return resp["UploadId"]
 
@@ -210,7 +236,7 @@ class S3Store:
     async def _compose_server_side(self, key: str, sources: list[ObjectInfo],
                                    content_type: str | None) -> int:
         full = self._full(key)
-        extra: dict[str, Any] = {"ContentType": content_type} if content_type else {}
+        extra = self._write_args(content_type)
         if len(sources) == 1 and sources[0].size <= MAX_COPY:
             src = sources[0]
             if content_type:

@@ -4,9 +4,11 @@ users and S3 objects are encrypted (13), and the production stack does not undo 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -16,10 +18,15 @@ from hypothesis import strategies as st
 from sqlalchemy import update
 
 from service.bodylimit import BODY_LIMIT
+from service.config import ConfigError, Settings
+from service.context import build_context
 from service.db import transaction
+from service.migrations import upgrade
 from service.recordings.models import Recording
-from tests.fixtures.s3 import s3_client
-from tests.fixtures.stack import iso
+from tests.fixtures.media import cached_clip
+from tests.fixtures.s3 import make_bucket, s3_client
+from tests.fixtures.services import create_database, drop_database, pg_url
+from tests.fixtures.stack import ROOT, iso, start_stack
 
 MiB = 1024 * 1024
 
@@ -257,3 +264,137 @@ async def test_narrowing_windows_around_a_restriction_learn_nothing(stack):
     assert len(same_month) == len(answers) and all(a == whole for a in answers)
     if before - start > timedelta(seconds=1):
         assert not (lo <= before and t <= hi), "the binary search pinned the restriction"
+
+
+# ---- 13. nothing at rest is readable by other local users ---------------------------------------------
+
+def _exposed(root) -> tuple[list[str], list[str]]:
+    """(every path under root, those a group or other user could read, write or enter)."""
+    seen, bad = [], []
+    for dirpath, _dirs, filenames in os.walk(root):
+        for p in [dirpath] + [os.path.join(dirpath, n) for n in filenames]:
+            mode = os.lstat(p).st_mode & 0o777
+            seen.append(os.path.relpath(p, root))
+            if mode & 0o077:
+                bad.append(f"{os.path.relpath(p, root)} {oct(mode)}")
+    return seen, bad
+
+
+async def _bundle_and_redaction(st) -> None:
+    data = cached_clip(seconds=4, width=320, height=240, gop_s=1.0).read_bytes()
+    rec = (await st.upload(data, parts=2, device_id="cam-modes")).json()
+    await st.drain_jobs()
+    dis = st.auth("dc-1", "disclosure")
+    cid = (await st.client.post("/v1/cases", json={"urn": "URN-MODES", "title": "R v Modes"}, headers=dis)).json()["id"]
+    r = await st.client.post(f"/v1/cases/{cid}/items", json={"recording_id": rec["id"], "exhibit_ref": "M/1",
+                                                             "clip_start_s": 1.0, "clip_end_s": 3.0}, headers=dis)
+    assert r.status_code == 201, r.text
+    bid = (await st.client.post(f"/v1/cases/{cid}/bundles", headers=dis)).json()["bundle_id"]
+    await st.drain_jobs()
+    assert (await st.client.get(f"/v1/bundles/{bid}", headers=dis)).json()["status"] == "ready"
+    sar_h = st.auth("sar-1", "sar_handler")
+    now = datetime.now(UTC)
+    sar = (await st.client.post("/v1/sars", json={
+        "requester": "A Requester", "contact": "a@example.org", "received_at": iso(now), "description": "modes",
+        "query": {"from": iso(now - timedelta(days=1)), "to": iso(now)}}, headers=sar_h)).json()
+    item = (await st.client.post(f"/v1/sars/{sar['id']}/items", json={"recording_id": rec["id"]},
+                                 headers=sar_h)).json()
+    plan = {"auto_faces": False, "boxes": [{"start_s": 0.5, "end_s": 2.0, "x": 10, "y": 10, "w": 50, "h": 40}],
+            "mute": []}
+    r = await st.client.post(f"/v1/sars/{sar['id']}/items/{item['id']}/redaction", json=plan, headers=sar_h)
+    assert r.status_code == 202, r.text
+    await st.drain_jobs()
+    got = (await st.client.get(f"/v1/sars/{sar['id']}", headers=sar_h)).json()
+    assert got["items"][0]["redaction"]["status"] == "ready", got
+    assert (await st.client.post(f"/v1/sars/{sar['id']}/disclose", json={}, headers=sar_h)).status_code == 202
+    await st.drain_jobs()
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o000], ids=["umask-022", "umask-000"])
+async def test_nothing_at_rest_is_readable_by_other_local_users(tmp_path, umask):
+    data_dir = tmp_path / "data"
+    old = os.umask(umask)
+    try:
+        # As `bwv serve` starts in embedded mode: check settings, migrate, make secret.key once.
+        settings = Settings(data_dir=data_dir, policy_dir=ROOT / "policies")
+        settings.validate_startup()
+        upgrade(settings.db_url)
+        settings.signing_key()
+        st = await start_stack("embedded", tmp_path)
+        try:
+            await _bundle_and_redaction(st)
+            seen, bad = _exposed(data_dir)  # while the database is open: -wal and -shm exist
+        finally:
+            await st.stop()
+    finally:
+        os.umask(old)
+    assert {"bwv.db", "bwv.db-wal", "bwv.db-shm", "secret.key", "objects"} <= set(seen), seen
+    stored = [p for p in seen if p.startswith("objects/")]
+    assert len(stored) >= 6, stored  # recording, clip, bundle, redacted copy and log, SAR bundle
+    assert bad == [], bad
+
+
+# ---- 13. S3 server-side encryption of every object ----------------------------------------------------
+
+@contextlib.asynccontextmanager
+async def s3_stack(request, tmp_path, **settings) -> AsyncIterator:
+    """A PostgreSQL + S3 (Object Lock) + Redis stack like the ``stack`` fixture's, with extra settings."""
+    template = request.getfixturevalue("pg_template")
+    endpoint = request.getfixturevalue("s3_endpoint")
+    name = await create_database(template)
+    bucket = make_bucket(endpoint, object_lock=True)
+    st = await start_stack("pg_s3", tmp_path, database_url=pg_url(name), storage_url=f"s3://{bucket}",
+                           s3_endpoint_url=endpoint, redis_url="redis://127.0.0.1:6379/0",
+                           queue_name=f"bwv-test:{uuid.uuid4().hex[:8]}", **settings)
+    try:
+        yield st, bucket, endpoint
+    finally:
+        await st.stop()
+        await drop_database(name)
+
+
+def _heads(endpoint: str, bucket: str) -> dict[str, dict]:
+    """HeadObject of every version of every object in the bucket."""
+    client = s3_client(endpoint)
+    try:
+        out = {}
+        for page in client.get_paginator("list_object_versions").paginate(Bucket=bucket):
+            for v in page.get("Versions", []):
+                out[f"{v['Key']}@{v['VersionId']}"] = client.head_object(Bucket=bucket, Key=v["Key"],
+                                                                         VersionId=v["VersionId"])
+        return out
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("sse,key_id", [("AES256", None), ("aws:kms", "bwv-footage-key")], ids=["aes256", "kms"])
+async def test_every_object_written_to_s3_is_encrypted(request, tmp_path, sse, key_id):
+    async with s3_stack(request, tmp_path, s3_sse=sse, s3_sse_kms_key_id=key_id) as (st, bucket, endpoint):
+        # Each write path: one small part (CopyObject), small parts (streamed PutObject), big parts
+        # (one multipart upload), then a clip bundle, a redacted copy and a SAR bundle.
+        for parts, size in ((1, 40_000), (3, 90_000), (2, 12 * MiB)):
+            r = await st.upload(os.urandom(size), parts=parts)
+            assert r.status_code == 201, r.text
+        await _bundle_and_redaction(st)
+        heads = _heads(endpoint, bucket)
+    # Four recordings, the case bundle, the redacted copy and the SAR bundle (staged parts are gone).
+    prefixes = [k.split("/")[0] for k in heads]
+    assert sorted(set(prefixes)) == ["bundles", "recordings", "sar"] and len(heads) >= 7, sorted(heads)
+    plain = [k for k, h in heads.items() if h.get("ServerSideEncryption") != sse]
+    assert plain == [], plain
+    if key_id:
+        assert {h.get("SSEKMSKeyId") for h in heads.values()} == {key_id}
+
+
+@pytest.mark.parametrize("over,words", [
+    ({"s3_sse": "AES128"}, "is not one of AES256, aws:kms"),
+    ({"s3_sse": "aes256"}, "is not one of"),
+    ({"s3_sse": "AES256", "s3_sse_kms_key_id": "k"}, "needs BWV_S3_SSE=aws:kms"),
+    ({"s3_sse_kms_key_id": "k"}, "BWV_S3_SSE is not 'aws:kms'"),
+    ({"s3_sse": "AES256", "storage_url": None}, "is for s3:// storage"),
+])
+def test_a_bad_encryption_setting_stops_start_up_with_one_clear_line(tmp_path, over, words):
+    settings = {"data_dir": tmp_path, "policy_dir": ROOT / "policies", "storage_url": "s3://bwv-footage", **over}
+    with pytest.raises(ConfigError) as e:
+        build_context(Settings(**settings))
+    assert words in str(e.value) and "\n" not in str(e.value)

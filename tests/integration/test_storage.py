@@ -17,7 +17,14 @@ _ROOT = str(Path(__file__).resolve().parents[2])
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-from service.storage.base import CHUNK, ObjectInfo, ObjectNotFound, ObjectStore, StorageError  # noqa: E402
+from service.storage.base import (  # noqa: E402
+    CHUNK,
+    AssemblyPart,
+    ObjectInfo,
+    ObjectNotFound,
+    ObjectStore,
+    StorageError,
+)
 from service.storage.local import TMP_MARK, LocalStore  # noqa: E402
 from service.storage.s3 import S3Store  # noqa: E402
 from tests.fixtures import s3 as s3_fixtures  # noqa: E402
@@ -328,3 +335,49 @@ async def test_s3_ping_reports_missing_bucket(s3_endpoint: str) -> None:
         await unreachable.ping()
     await store.close()
     await unreachable.close()
+
+
+# ---- at rest: owner-only files (local), server-side encryption (S3) ----------------------------------
+
+@pytest.mark.parametrize("umask", [0o022, 0o000])
+async def test_local_objects_are_owner_only_whatever_the_umask(tmp_path: Path, umask: int) -> None:
+    old = os.umask(umask)
+    try:
+        store = LocalStore(str(tmp_path / "a" / "objects"))
+        await store.ping()
+        await store.put("rec/deep/one", stream(pattern(2 * MiB, seed=7)))
+        await store.put_bytes("small/two", b"two")
+        await store.compose("bundles/x/three", [ObjectInfo("rec/deep/one", 2 * MiB), ObjectInfo("small/two", 3)])
+    finally:
+        os.umask(old)
+    paths = [tmp_path / "a", *(tmp_path / "a").rglob("*")]
+    assert len(paths) >= 9
+    assert [f"{p} {oct(p.stat().st_mode & 0o777)}" for p in paths if p.stat().st_mode & 0o077] == []
+
+
+async def test_s3_encrypts_every_write_path(s3_endpoint: str) -> None:
+    bucket = make_bucket(s3_endpoint)
+    store = S3Store(bucket, prefix="p", endpoint_url=s3_endpoint, sse="aws:kms", sse_kms_key_id="k-1")
+    big = pattern(11 * MiB, seed=8)
+    await store.put("put/small", stream(b"small"))                      # PutObject
+    await store.put("put/big", stream(big))                             # CreateMultipartUpload + parts
+    await store.put_bytes("put/bytes", b"bytes")                        # PutObject
+    await store.put_bytes("src/a", big[:6 * MiB])
+    await store.put_bytes("src/b", big[6 * MiB:])
+    a, b = ObjectInfo("src/a", 6 * MiB), ObjectInfo("src/b", len(big) - 6 * MiB)
+    await store.compose("compose/copy", [a])                            # CopyObject
+    await store.compose("compose/parts", [a, b])                        # multipart of UploadPartCopy
+    await store.compose("compose/streamed", [b, a], on_chunk=lambda _: None)  # streamed re-upload
+    assembly = await store.begin_assembly("assembled", content_type="video/mp4")  # a dock's direct parts
+    etag = await store.put_assembly_part("assembled", assembly, 1, big[:6 * MiB])
+    await store.finish_assembly("assembled", assembly, [AssemblyPart(1, etag=etag), AssemblyPart(2, source=b)])
+    client = s3_client(s3_endpoint)
+    try:
+        keys = [o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]]
+        heads = {k: client.head_object(Bucket=bucket, Key=k) for k in keys}
+    finally:
+        client.close()
+        await store.close()
+    assert len(heads) == 9
+    assert {k: (h.get("ServerSideEncryption"), h.get("SSEKMSKeyId")) for k, h in heads.items()} == \
+        {k: ("aws:kms", "k-1") for k in heads}
