@@ -26,7 +26,8 @@ class PipeError(Exception):
 class FramePipe:
     """The two ffmpeg processes, the threads feeding them, and one way to stop all of it."""
 
-    def __init__(self, decode: list[str], encode: list[str], frame_bytes: int, timeout_s: float) -> None:
+    def __init__(self, decode: list[str], encode: list[str] | None, frame_bytes: int, timeout_s: float) -> None:
+        """``encode=None``: frames are only read (a scan), nothing is written."""
         self.frame_bytes = frame_bytes
         self.stop = threading.Event()
         self.timed_out = False
@@ -38,15 +39,18 @@ class FramePipe:
         self.dec = subprocess.Popen(decode, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                     stderr=self.errors[0], env=env)
         try:
-            self.enc = subprocess.Popen(encode, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+            # A scan has no encoder: a process that exits at once stands in, so stopping, waiting and
+            # reporting stay one code path.
+            self.enc = subprocess.Popen(encode or ["true"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                         stderr=self.errors[1], env=env)
         except BaseException:
             self._kill(self.dec)
             raise
+        self.writing = encode is not None
         self.broken_pipe = False
         self.timer = threading.Timer(timeout_s, self._time_out)
         self.threads = [threading.Thread(target=self._read, daemon=True, name="redact-read"),
-                        threading.Thread(target=self._write, daemon=True, name="redact-write")]
+                        threading.Thread(target=self._write, daemon=True, name="redact-write")][:1 + self.writing]
         self.timer.start()
         for t in self.threads:
             t.start()
@@ -118,7 +122,8 @@ class FramePipe:
         self._put(self.frames_out, buf)
 
     def finish(self) -> None:
-        self._put(self.frames_out, None)
+        if self.writing:
+            self._put(self.frames_out, None)
         for t in self.threads:
             t.join()
         self.dec.wait()

@@ -18,44 +18,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import math
 import os
-import subprocess
 import tempfile
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from fractions import Fraction
 from pathlib import Path
 
-import cv2
 import ffmpeg
-import numpy as np
 
+from service.media import detectors
 from service.media import faces as F
 from service.media.clip import _GLOBAL_ARGS, FFMPEG, _input_target, _seconds, _validate, mp4_duration
-from service.media.faces import FaceFinder, Frame, Rect, merge, sweeps
+from service.media.faces import Frame
 from service.media.framepipe import FramePipe, PipeError
-from service.media.probe import (
-    MAX_ERROR_CHARS,
-    _first_useful_line,
-    _redact,
-    _refers_elsewhere,
-    parse_probe,
-    probe_command,
-)
-from service.media.source import MediaSource, StoredObject, ffmpeg_env, ffmpeg_input
+from service.media.frames import RedactionError, _decode_command, _read_source, _Source
+from service.media.probe import MAX_ERROR_CHARS, _redact
+from service.media.scan import Scan, scan
+from service.media.source import MediaSource, StoredObject, ffmpeg_input
+from service.media.tracks import Box as Rect
+from service.media.tracks import Track, frame_boxes
 
-DETECTS_PER_S = 2.5  # rounds per second of video: what keeps 720p above real time on 2 cores
-HOLD_ROUNDS = 2  # a face stays blurred this many rounds after it was last found
 PRESET, CRF = "veryfast", 20
 SLACK_S = 0.05
-
-
-class RedactionError(Exception):
-    """ffmpeg could not make the redacted copy. The message is short and holds no URL query string."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +53,7 @@ class Box:
     y: int
     w: int
     h: int
+    follow: bool = False  # move with what it covers (service.media.follow)
 
 
 @dataclass(frozen=True)
@@ -86,7 +73,8 @@ class RedactionResult:
     frames: int
     frames_with_faces: int  # frames where the detector blurred at least one face
     face_boxes: int  # face boxes blurred, summed over frames
-    log: dict  # JSON-serialisable: what was done, how, with which detector and encoder
+    log: dict
+    scan: Scan | None = None  # the first pass, when one ran (tracks, thumbnails, followed boxes)  # JSON-serialisable: what was done, how, with which detector and encoder
 
 
 def _number(value: object) -> bool:
@@ -131,71 +119,6 @@ def check_plan(*, width: int, height: int, clip_start_s: float, clip_end_s: floa
         times(f"mute range {i}", m.start_s, m.end_s)
 
 
-# ---- the source ------------------------------------------------------------------------------------
-
-@dataclass
-class _Source:
-    width: int  # as decoded: ffmpeg turns rotated footage upright, so these are the displayed sides
-    height: int
-    fps: Fraction
-    audio: bool
-    duration_s: float | None
-    rotation: int
-
-
-def _fps(stream: dict) -> Fraction:
-    for key in ("avg_frame_rate", "r_frame_rate"):
-        try:
-            rate = Fraction(stream.get(key) or "0")
-        except (ValueError, ZeroDivisionError):
-            continue
-        if 1 <= rate <= 240:  # phones report 90000/1 or 0/0 for variable-rate footage
-            return rate.limit_denominator(1001)
-    return Fraction(25)
-
-
-def _read_source(source: MediaSource, timeout_s: float) -> _Source:
-    # probe() does not report the frame rate, so its command is run here and the JSON
-    # read for it; parse_probe keeps the rest identical to what the recording's probe stored.
-    with ffmpeg_input(source) as target:
-        try:
-            proc = subprocess.run(probe_command(target), capture_output=True, timeout=min(timeout_s, 120),
-                                  stdin=subprocess.DEVNULL, check=False, env=ffmpeg_env())
-        except subprocess.TimeoutExpired:
-            raise RedactionError(f"ffprobe timed out after {min(timeout_s, 120):g} s") from None
-    if proc.returncode != 0:
-        detail = _first_useful_line(_redact(proc.stderr.decode("utf-8", "replace"), target))
-        raise RedactionError(f"unreadable source: {detail or proc.returncode}"[:MAX_ERROR_CHARS])
-    try:
-        data = json.loads(proc.stdout.decode("utf-8", "replace"))
-    except ValueError:
-        raise RedactionError("unreadable source: ffprobe printed invalid JSON") from None
-    info = parse_probe(data)
-    if info.readable and (info.container or "").startswith("mov,") and _refers_elsewhere(source):
-        raise RedactionError("unreadable source: a track's samples are in another file")
-    video = next((s for s in data.get("streams") or [] if s.get("codec_type") == "video"
-                  and not (s.get("disposition") or {}).get("attached_pic")), None)
-    if not info.readable or video is None or not info.width or not info.height:
-        raise RedactionError(f"unreadable source: {info.error or 'no video stream'}"[:MAX_ERROR_CHARS])
-    rotation = info.rotation
-    w, h = (info.height, info.width) if rotation % 180 == 90 else (info.width, info.height)
-    return _Source(w, h, _fps(video), info.audio_codec is not None, info.duration_s, rotation)
-
-
-# ---- commands --------------------------------------------------------------------------------------
-
-def _decode_command(source: str, start_s: float, length_s: float, src: _Source) -> list[str]:
-    target, in_opts = _input_target(source)
-    video = ffmpeg.input(target, ss=_seconds(start_s), t=_seconds(length_s), **in_opts)["v:0"]
-    if src.width % 2 or src.height % 2:  # yuv420p (and H.264 in it) needs even sides
-        video = video.filter("crop", src.width - src.width % 2, src.height - src.height % 2, 0, 0)
-    # A fixed output rate: frame i is at exactly i/fps, which is what box times are matched against
-    # and what the encoder is told, so video and audio stay in step on variable-rate footage too.
-    out = ffmpeg.output(video, "pipe:1", format="rawvideo", pix_fmt="yuv420p", r=str(src.fps))
-    args = out.compile(cmd=FFMPEG)
-    return args[:1] + _GLOBAL_ARGS + args[1:]
-
-
 def _mute_expression(mute: Sequence[MuteRange], start_s: float) -> str:
     # After an input-side -ss, filter time t restarts at 0: shift to the output's timeline.
     return "+".join(f"between(t,{_seconds(max(0.0, m.start_s - start_s))},{_seconds(m.end_s - start_s)})"
@@ -223,11 +146,14 @@ def _encode_command(source: str, out_path: str, start_s: float, length_s: float,
 
 
 class _Progress:
-    def __init__(self, callback: Callable[[float], None] | None, expected: int) -> None:
-        self.callback, self.expected, self.sent = callback, max(1, expected), 0.0
+    def __init__(self, callback: Callable[[float], None] | None, expected: float) -> None:
+        self.callback, self.expected, self.sent, self.skip = callback, max(1.0, expected), 0.0, 0.0
 
     def frame(self, done: int) -> None:
-        value = min(0.99, done / self.expected)  # 1.0 only once the file is in place
+        self.fraction((self.skip + done) / self.expected)
+
+    def fraction(self, value: float) -> None:
+        value = min(0.99, value)  # 1.0 only once the file is in place
         if self.callback is not None and value - self.sent >= 0.01:
             self.sent = value
             self.callback(value)
@@ -237,36 +163,39 @@ class _Progress:
             self.callback(1.0)
 
 
-def _detector_log(finder: FaceFinder | None, every: int) -> dict:
-    if finder is None:
-        return {"name": "none", "enabled": False}
-    return {"name": "opencv-haar", "enabled": True, "opencv_version": cv2.__version__,
-            "cascades": [F.CASCADES[0], F.CASCADES[1], F.CASCADES[1] + " (mirrored frame)"],
-            "scale_factor": F.SCALE_FACTOR, "min_neighbors": F.MIN_NEIGHBORS, "min_size": [F.MIN_SIZE] * 2,
-            "detect_size": list(finder.small), "min_face_px": math.ceil(F.MIN_SIZE / finder.scale),
-            "equalize_hist": True, "detect_every_n_frames": every, "box_margin": F.BOX_MARGIN,
-            "hold_frames": HOLD_ROUNDS * every, "look_ahead_frames": every - 1,
-            "look_ahead_frames_when_lost": (HOLD_ROUNDS + 1) * every - 1,
-            "path_between_rounds": f"covered when within {F.SWEEP_REACH:g} box sides"}
+def _tracks_log(tracks: Sequence[Track], keep: set[int], frames: int, start: float, fps: float,
+                margin: int) -> list[dict]:
+    out = []
+    for t in tracks[:1000]:
+        first, last = max(0, t.first - margin), min(frames - 1, t.last + margin)
+        out.append({"id": t.id, "action": "kept" if t.id in keep else "blurred",
+                    "start_s": round(start + first / fps, 3), "end_s": round(start + (last + 1) / fps, 3),
+                    "detections": len(t.frames), "best_score": round(max(t.scores), 3)})
+    return out
 
 
 def redact(source: MediaSource, out_path: str, *, clip_start_s: float = 0.0, clip_end_s: float | None = None,
            auto_faces: bool, boxes: Sequence[Box] = (), mute: Sequence[MuteRange] = (),
            progress: Callable[[float], None] | None = None, timeout_s: float = 3600,
-           source_duration_s: float | None = None) -> RedactionResult:
+           source_duration_s: float | None = None, tracks: Sequence[Track] | None = None,
+           keep_tracks: Sequence[int] = (), margin_frames: int | None = None, detector: str | None = None,
+           tracks_from: dict | None = None) -> RedactionResult:
     """Write a redacted H.264/AAC copy of [clip_start_s, clip_end_s) of *source* to *out_path*.
 
     Box and mute times are in the source's seconds; the output starts at ``clip_start_s``. Boxes are
     in the frame as decoded, which for footage with a rotation flag is the upright (displayed) frame.
-    ``progress`` gets fractions 0..1, at most every 1 %, from the calling thread, 1.0 once
-    *out_path* is in place. The source is only read. Raises ``ValueError`` for a plan that cannot be
-    applied and :class:`RedactionError` when ffmpeg fails or runs past ``timeout_s``.
+    With ``auto_faces`` a first pass finds face tracks (or *tracks* are given: a stored scan of the
+    same range, frame numbers counted from ``clip_start_s``, covered ``margin_frames`` either side);
+    every track not in ``keep_tracks`` is blurred in every frame it covers. Boxes with ``follow``
+    move with what they cover. ``progress`` gets fractions 0..1, at most every 1 %, from the calling
+    thread, 1.0 once *out_path* is in place. The source is only read. Raises ``ValueError`` for a
+    plan that cannot be applied and :class:`RedactionError` when ffmpeg fails or runs past ``timeout_s``.
     """
     if not isinstance(source, StoredObject):
         source = os.fspath(source)
     out_path = os.fspath(out_path)
     _validate(clip_start_s, clip_end_s)
-    deadline = time.monotonic() + timeout_s  # one budget for the probe and the two processes
+    deadline = time.monotonic() + timeout_s  # one budget for the probe, the scan and the redaction
     src = _read_source(source, timeout_s)
     known = source_duration_s if source_duration_s is not None else src.duration_s
     start = float(clip_start_s)
@@ -277,14 +206,34 @@ def redact(source: MediaSource, out_path: str, *, clip_start_s: float = 0.0, cli
         raise ValueError(f"clip_start_s ({start:g}) is at or past the end of the source ({known:g} s)")
     boxes, mute = list(boxes), list(mute)
     check_plan(width=src.width, height=src.height, clip_start_s=start, clip_end_s=end, boxes=boxes, mute=mute)
+    keep = set(keep_tracks)
+    if keep and tracks is None:
+        raise ValueError("keep_tracks needs the tracks they name (a stored face scan)")
+    if keep - {t.id for t in tracks or ()}:
+        raise ValueError(f"unknown track(s) {sorted(keep - {t.id for t in tracks or ()})}")
     stop = min(end, known) if known is not None else end  # ffmpeg stops at end of file anyway
     width, height = src.width - src.width % 2, src.height - src.height % 2
     frame_bytes = width * height + 2 * (width // 2) * (height // 2)
     step = 1 / float(src.fps)
-    every = max(1, round(float(src.fps) / DETECTS_PER_S))
-    finder = FaceFinder(width, height) if auto_faces else None
+    follow = [(i, b.start_s, b.end_s, (b.x, b.y, min(width, b.x + b.w), min(height, b.y + b.h)))
+              for i, b in enumerate(boxes) if b.follow]
+    need_faces = auto_faces and tracks is None
+    scanned = None
+    scan_share = 0.4 if need_faces or follow else 0.0
+    report = _Progress(progress, round((stop - start) * float(src.fps)) / max(0.01, 1 - scan_share))
+    if need_faces or follow:
+        with ffmpeg_input(source) as target:
+            scanned = scan(target, src, start_s=start, end_s=end,
+                           detector=detectors.make(detector) if need_faces else None, follow=follow,
+                           timeout_s=max(1.0, deadline - time.monotonic()),
+                           progress=None if progress is None else (lambda f: report.fraction(f * scan_share)))
+    if need_faces:
+        tracks, margin_frames = scanned.tracks, scanned.margin_frames
+    tracks = list(tracks or []) if auto_faces else []
+    margin = margin_frames or 0
+    faces_at = frame_boxes([t for t in tracks if t.id not in keep], margin, 1 << 40)
     manual = [(b, (b.x, b.y, min(width, b.x + b.w), min(height, b.y + b.h)), [0]) for b in boxes]
-    report = _Progress(progress, round((stop - start) * float(src.fps)))
+    report.skip = report.expected * scan_share
 
     out_dir = os.path.dirname(os.path.abspath(out_path))
     fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".redact-", suffix=".mp4")
@@ -299,14 +248,15 @@ def redact(source: MediaSource, out_path: str, *, clip_start_s: float = 0.0, cli
                           _encode_command(encode_from, tmp, start, end - start, (width, height), src, mute),
                           frame_bytes, max(0.0, deadline - time.monotonic()))
         try:
-            def emit(buf: np.ndarray, index: int, faces: list[Rect]) -> None:
-                nonlocal frames, frames_with_faces, face_boxes
-                frame, t = Frame(buf, width, height), start + index * step
+            for buf in pipes.frames():
+                frame, t = Frame(buf, width, height), start + frames * step
+                faces = [_pixels(r, width, height) for r in faces_at.get(frames, ())]
                 for rect in faces:
                     frame.blur(rect)
-                for b, rect, used in manual:
+                for i, (b, rect, used) in enumerate(manual):
                     if t < b.end_s and t + step > b.start_s:  # shown at any moment of the range
-                        frame.blur(rect)
+                        moved = scanned.followed[i].boxes.get(frames) if b.follow else None
+                        frame.blur(_pixels(moved, width, height) if moved is not None else rect)
                         used[0] += 1
                 if faces:
                     frames_with_faces += 1
@@ -318,43 +268,6 @@ def redact(source: MediaSource, out_path: str, *, clip_start_s: float = 0.0, cli
                 pipes.emit(buf)
                 frames += 1
                 report.frame(frames)
-
-            rounds: deque[list[Rect]] = deque(maxlen=HOLD_ROUNDS + 1)
-            held: list[Rect] = []  # faces of the last few rounds: what a round's own frame gets
-            anchor: list[Rect] = []  # what was held when the frames in pending started
-            pending: list[tuple[np.ndarray, int]] = []  # frames waiting for a later round
-            lost = 0  # rounds in a row that found nothing while faces were held
-
-            def detect_round(buf: np.ndarray, index: int, last: bool = False) -> None:
-                nonlocal held, anchor, lost
-                found = finder.find(Frame(buf, width, height).luma)
-                rounds.append(found)
-                held = merge([r for rs in rounds for r in rs])
-                if not found and anchor and lost < HOLD_ROUNDS and not last:
-                    # Lost for now: a later round may say where the face went, and the frames in
-                    # between need its whole path, so they wait (at most the hold) for that round.
-                    lost += 1
-                    pending.append((buf, index))
-                    return
-                lost = 0
-                between = merge(anchor + found + sweeps(anchor, found))
-                for b, i in pending:
-                    emit(b, i, between)
-                pending.clear()
-                emit(buf, index, held)
-                anchor = held
-
-            index = 0
-            for buf in pipes.frames():
-                if finder is None:
-                    emit(buf, index, [])
-                elif index % every == 0:
-                    detect_round(buf, index)
-                else:
-                    pending.append((buf, index))
-                index += 1
-            if pending:  # a face entering in the last frames still needs a round to find it
-                detect_round(*pending.pop(), last=True)
             pipes.finish()
         except PipeError as e:
             if pipes.timed_out:  # the pipe only knows the time left after probing
@@ -371,14 +284,30 @@ def redact(source: MediaSource, out_path: str, *, clip_start_s: float = 0.0, cli
         if os.path.exists(tmp):
             os.unlink(tmp)
     report.done()
+    fps = float(src.fps)
+    detector_log = ({"name": "none", "enabled": False} if not auto_faces
+                    else {"enabled": True, **scanned.detector} if need_faces
+                    else {"enabled": True, **(tracks_from or {}).get("detector", {}),
+                          "tracks_from": {k: v for k, v in (tracks_from or {}).items() if k != "detector"}})
+    followed = []
+    for i, (b, _rect, used) in enumerate(manual):
+        entry = {**asdict(b), "frames": used[0]}
+        if b.follow:
+            f = scanned.followed[i]
+            entry["lost_at_s"] = None if f.lost_frame is None else round(start + f.lost_frame * step, 3)
+            entry["lost_box"] = None if f.lost_box is None else [round(v) for v in f.lost_box]
+            entry["method"] = "optical flow (pyramidal Lucas-Kanade, forward-backward checked)"
+        followed.append(entry)
     log = {
         "method": {"name": "pixelate + gaussian blur", "cells_across": F.CELLS, "min_cell_px": F.MIN_CELL_PX,
                    "gaussian_kernel": "cell size (odd)", "planes": ["Y", "U", "V"], "irreversible": True},
-        "detector": _detector_log(finder, every),
+        "detector": detector_log,
         "clip": [start, end],
         "source_frame": {"width": src.width, "height": src.height, "fps": str(src.fps),
                          "rotation": src.rotation, "audio": src.audio},
-        "boxes": [{**asdict(b), "frames": used[0]} for b, _rect, used in manual],
+        "tracks": _tracks_log(tracks, keep, frames, start, fps, margin),
+        "tracks_truncated": len(tracks) > 1000,
+        "boxes": followed,
         "mute": [{**asdict(m), "output_s": [round(max(0.0, m.start_s - start), 3), round(m.end_s - start, 3)]}
                  for m in mute],
         "audio": ("first audio track only" + (", muted over the ranges" if mute else "")) if src.audio else None,
@@ -389,14 +318,14 @@ def redact(source: MediaSource, out_path: str, *, clip_start_s: float = 0.0, cli
     }
     return RedactionResult(path=out_path, size_bytes=Path(out_path).stat().st_size, duration_s=duration,
                            width=width, height=height, frames=frames, frames_with_faces=frames_with_faces,
-                           face_boxes=face_boxes, log=log)
+                           face_boxes=face_boxes, log=log, scan=scanned)
 
 
-async def redact_async(source: MediaSource, out_path: str, *, clip_start_s: float = 0.0,
-                       clip_end_s: float | None = None, auto_faces: bool, boxes: Sequence[Box] = (),
-                       mute: Sequence[MuteRange] = (), progress: Callable[[float], None] | None = None,
-                       timeout_s: float = 3600, source_duration_s: float | None = None) -> RedactionResult:
+def _pixels(r: Rect, width: int, height: int) -> tuple[int, int, int, int]:
+    return (max(0, math.floor(r[0])), max(0, math.floor(r[1])),
+            min(width, math.ceil(r[2])), min(height, math.ceil(r[3])))
+
+
+async def redact_async(source: MediaSource, out_path: str, **kwargs) -> RedactionResult:
     """:func:`redact` off the event loop; ``progress`` is then called from a worker thread."""
-    return await asyncio.to_thread(redact, source, out_path, clip_start_s=clip_start_s,
-                                   clip_end_s=clip_end_s, auto_faces=auto_faces, boxes=boxes, mute=mute,
-                                   progress=progress, timeout_s=timeout_s, source_duration_s=source_duration_s)
+    return await asyncio.to_thread(redact, source, out_path, **kwargs)
