@@ -208,3 +208,13 @@ async def hold_owner(s: AsyncSession, hold_id: str) -> str | None:
         return f"case {urn}"
     sar = (await s.execute(select(Sar.id).where(Sar.hold_id == hold_id, Sar.status != "closed"))).scalar()
     return f"subject access request {sar}" if sar is not None else None
+
+
+async def protected_keys(s: AsyncSession, keep: Iterable[str], *, after: str | None,
+                         limit: int) -> list[tuple[str, str]]:
+    """(id, storage key) of active recordings that are held or flagged into a kept category, by id."""
+    q = select(Recording.id, Recording.storage_key).where(Recording.status == "active",
+                                                          or_(held(), kept_by_flag(keep)))
+    if after:
+        q = q.where(Recording.id > after)
+    return [(rid, key) for rid, key in (await s.execute(q.order_by(Recording.id).limit(limit))).all()]

@@ -20,8 +20,8 @@ from service.errors import Conflict, Invalid, NotFound
 from service.ids import new_id
 from service.recordings.access import check_clip, readable
 from service.recordings.models import Recording
+from service.retention import objectlock, rules
 from service.retention import repository as repo
-from service.retention import rules
 from service.retention.models import Flag, Hold, HoldRecording, PolicyVersion
 from service.retention.policy import Policies, RetentionPolicy
 from service.retention.schemas import FlagIn, HoldIn
@@ -83,7 +83,8 @@ async def on_new_recording(s: AsyncSession, policies: Policies, actor: Principal
 
 
 async def sync_legal_holds(ctx: Context, recording_ids: list[str]) -> None:
-    """Mirror protection onto S3 Object Lock legal holds, where the bucket has Object Lock."""
+    """Mirror protection onto S3 Object Lock legal holds and COMPLIANCE retention, where the bucket has
+    Object Lock."""
     if not recording_ids:
         return
     keep = keep_categories(ctx.policies.retention)
@@ -91,9 +92,12 @@ async def sync_legal_holds(ctx: Context, recording_ids: list[str]) -> None:
         rows = (await s.execute(select(Recording.id, Recording.storage_key)
                                 .where(Recording.id.in_(recording_ids), Recording.status == "active"))).all()
         protected = await repo.protected_ids(s, [r.id for r in rows], keep)
+    until = objectlock.horizon(ctx.settings)
     for rid, key in rows:
         try:
             await ctx.store.set_legal_hold(key, rid in protected)
+            if rid in protected:  # released footage keeps its retention until it runs out (objectlock.py)
+                await ctx.store.extend_retention(key, until)
         except Exception as e:  # the database still protects it; say so loudly
             log.error("legal_hold_sync_failed", recording_id=rid, error=str(e))
             async with transaction(ctx.sessions) as s:

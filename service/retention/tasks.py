@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from service.auth.schemas import system_principal
 from service.context import Context
-from service.retention import service
+from service.retention import objectlock, service
 from service.retention.sweep import sweep
 
 
@@ -17,5 +17,11 @@ async def recompute_retention(ctx: Context, policy_sha: str) -> int:
     return await service.recompute_all(ctx, system_principal("retention-policy"), policy_sha)
 
 
-JOBS = {"retention_sweep": retention_sweep, "recompute_retention": recompute_retention}
-CRON = [("retention_sweep", lambda settings: settings.sweep_interval_s)]
+async def roll_object_lock(ctx: Context) -> int:
+    return await objectlock.roll_forward(ctx)
+
+
+JOBS = {"retention_sweep": retention_sweep, "recompute_retention": recompute_retention,
+        "roll_object_lock": roll_object_lock}
+CRON = [("retention_sweep", lambda settings: settings.sweep_interval_s),
+        ("roll_object_lock", lambda settings: settings.object_lock_roll_interval_s)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 from urllib.parse import urlparse
 
@@ -97,6 +98,10 @@ class ObjectStore(Protocol):
 
     async def set_legal_hold(self, key: str, on: bool) -> bool:
         """Set or clear an Object Lock legal hold; returns False when the backend has no Object Lock."""
+
+    async def extend_retention(self, key: str, until: datetime) -> bool:
+        """Keep ``key`` under COMPLIANCE Object Lock retention until at least ``until``: extends a shorter
+        one, never shortens a longer one. False when the backend has no Object Lock (nothing was set)."""
 
     async def ping(self) -> None:
         """Raise StorageError when the store is not usable (readiness check)."""

@@ -16,6 +16,7 @@ import shutil
 import stat
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable
+from datetime import datetime
 from typing import BinaryIO
 
 from service.files import PRIVATE_DIR, open_private, private_makedirs
@@ -314,6 +315,11 @@ class LocalStore:
         return path if await asyncio.to_thread(os.path.isfile, path) else None
 
     async def set_legal_hold(self, key: str, on: bool) -> bool:
+        return False
+
+    async def extend_retention(self, key: str, until: datetime) -> bool:
+        # A local disk has no Object Lock: its owner can delete anything, so there is nothing to set and
+        # the database rule alone protects (README says so).
         return False
 
     async def ping(self) -> None:

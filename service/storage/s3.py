@@ -10,6 +10,7 @@ import asyncio
 import math
 import os
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
+from datetime import datetime
 from typing import Any
 
 import boto3
@@ -464,6 +465,30 @@ class S3Store:
             return False
         await self._call("put_object_legal_hold", key, Key=self._full(key),
                          LegalHold={"Status": "ON" if on else "OFF"})
+        return True
+
+    async def _retained_until(self, key: str) -> datetime | None:
+        # From HeadObject: it needs only s3:GetObject, and moto has no GetObjectRetention.
+        resp = await self._call("head_object", key, Key=self._full(key))
+        return resp.get("ObjectLockRetainUntilDate") if resp.get("ObjectLockMode") == "COMPLIANCE" else None
+
+    async def extend_retention(self, key: str, until: datetime) -> bool:
+        """COMPLIANCE retention, which nobody (root included) can shorten or remove before it ends: the
+        legal hold alone can be lifted by whoever holds the app's key. Never shortens: AWS and MinIO
+        refuse that for COMPLIANCE anyway, moto does not, and a stale caller must not try."""
+        if not await self._has_object_lock():
+            return False
+        current = await self._retained_until(key)
+        if current is not None and current >= until:
+            return True
+        try:
+            await self._call("put_object_retention", key, Key=self._full(key),
+                             Retention={"Mode": "COMPLIANCE", "RetainUntilDate": until})
+        except StorageError:
+            # Another process may have rolled it further meanwhile; storage refuses to go back.
+            current = await self._retained_until(key)
+            if current is None or current < until:
+                raise
         return True
 
     async def ping(self) -> None:

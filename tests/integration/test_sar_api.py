@@ -112,7 +112,9 @@ async def test_sar_logged_on_day_30_keeps_footage_through_a_day_40_sweep(stack):
     again = await stack.client.post(f"/v1/sars/{sar['id']}/close", json={"outcome": "again"}, headers=sar_h)
     assert again.status_code == 409
     report = await sweep(stack.ctx, ADMIN, as_of=day40)
-    assert [rid for rid, _ in report.items] == [subject["id"]]
+    # On S3 the hold's COMPLIANCE retention outlives the SAR until it runs out (retention/objectlock.py).
+    expected = [] if stack.mode == "pg_s3" else [subject["id"]]
+    assert [rid for rid, _ in report.items] == expected and report.refused == 1 - len(expected)
 
 
 async def test_redact_disclose_and_close(stack):
@@ -143,7 +145,9 @@ async def test_redact_disclose_and_close(stack):
     red = got["items"][0]["redaction"]
     assert red["status"] == "ready" and red["progress"] == 1.0, red
     assert red["log"]["requested_by"] == "sar-1" and red["log"]["source_sha256"] == rec["sha256"]
-    assert red["log"]["detector"]["name"] and red["log"]["params"] == plan
+    # The stored plan states every choice, defaults included (a box follows nothing unless asked).
+    assert red["log"]["detector"]["name"] and red["log"]["params"] == {
+        **plan, "boxes": [{**b, "follow": False} for b in plan["boxes"]]}
     assert red["sha256"] != rec["sha256"]
     review = await stack.client.get(f"/v1/sars/{sar['id']}/items/{iid}/redacted", headers=sar_h)
     assert review.status_code == 200 and hashlib.sha256(review.content).hexdigest() == red["sha256"]

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from service.bodylimit import BODY_LIMIT
 from service.config import ConfigError, Settings
@@ -23,10 +23,12 @@ from service.context import build_context
 from service.db import transaction
 from service.migrations import upgrade
 from service.recordings.models import Recording
+from service.retention import objectlock
+from service.retention.sweep import sweep
 from tests.fixtures.media import cached_clip
 from tests.fixtures.s3 import make_bucket, s3_client
 from tests.fixtures.services import create_database, drop_database, pg_url
-from tests.fixtures.stack import ROOT, iso, start_stack
+from tests.fixtures.stack import ADMIN, ROOT, iso, start_stack
 
 MiB = 1024 * 1024
 
@@ -398,3 +400,74 @@ def test_a_bad_encryption_setting_stops_start_up_with_one_clear_line(tmp_path, o
     with pytest.raises(ConfigError) as e:
         build_context(Settings(**settings))
     assert words in str(e.value) and "\n" not in str(e.value)
+
+
+# ---- 14. the object lock holds: COMPLIANCE retention rolled forward, never back -----------------------
+
+def _lock(stack, key: str) -> tuple[str | None, datetime | None, str | None]:
+    """(mode, retain-until, legal hold) from HeadObject (moto has no GetObjectRetention)."""
+    client = s3_client(stack.settings.s3_endpoint_url)
+    try:
+        h = client.head_object(Bucket=stack.settings.object_store_url.removeprefix("s3://"), Key=key)
+    finally:
+        client.close()
+    return h.get("ObjectLockMode"), h.get("ObjectLockRetainUntilDate"), h.get("ObjectLockLegalHoldStatus")
+
+
+async def _storage_key(stack, rid: str) -> str:
+    async with stack.ctx.sessions() as s:
+        return (await s.execute(select(Recording.storage_key).where(Recording.id == rid))).scalar_one()
+
+
+async def test_protected_footage_gets_compliance_retention_rolled_forward_never_back(stack):
+    sup = stack.auth("sgt-1", "supervisor")
+    flagged, held, routine = [(await stack.upload(os.urandom(5000 + i))).json()["id"] for i in range(3)]
+    started = datetime.now(UTC)
+    r = await stack.client.post(f"/v1/recordings/{flagged}/flags", headers=sup,
+                                json={"category": "evidence", "reference": "OL/1", "reason": "assault"})
+    assert r.status_code == 201, r.text
+    flag_id = r.json()["id"]
+    r = await stack.client.post("/v1/holds", headers=sup, json={"kind": "legal", "reference": "L/1", "reason": "claim",
+                                                                "recording_ids": [held]})
+    assert r.status_code == 201, r.text
+    keys = {rid: await _storage_key(stack, rid) for rid in (flagged, held, routine)}
+    store = stack.ctx.store
+    if stack.mode == "embedded":
+        # A local disk has no Object Lock: the interface says so and sets nothing.
+        assert await store.extend_retention(keys[flagged], started + timedelta(days=400)) is False
+        assert await objectlock.roll_forward(stack.ctx) == 0
+        return
+
+    first = objectlock.horizon(stack.settings, started)
+    assert first >= started + timedelta(days=stack.settings.object_lock_retain_days)
+    for rid in (flagged, held):
+        mode, until, legal = _lock(stack, keys[rid])
+        assert (mode, legal) == ("COMPLIANCE", "ON") and until >= first, (rid, mode, until, legal)
+    assert _lock(stack, keys[routine])[:2] == (None, None)
+
+    # Asked for an earlier date (a stale process, a shorter setting): the date stays where it was.
+    assert await store.extend_retention(keys[flagged], started + timedelta(days=1)) is True
+    assert _lock(stack, keys[flagged])[1] == _lock(stack, keys[held])[1] >= first
+    # The roll extends every protected object to the new horizon, and a shorter horizon changes nothing.
+    stack.settings.object_lock_retain_days = 90
+    assert await objectlock.roll_forward(stack.ctx) == 2
+    rolled = _lock(stack, keys[flagged])[1]
+    assert rolled >= started + timedelta(days=90) and _lock(stack, keys[held])[1] == rolled
+    stack.settings.object_lock_retain_days = 10
+    assert await objectlock.roll_forward(stack.ctx) == 2
+    assert _lock(stack, keys[flagged])[1] == _lock(stack, keys[held])[1] == rolled
+
+    # Unflagged: the legal hold is released at once, the retention is left to run out and no longer rolls.
+    r = await stack.client.request("DELETE", f"/v1/flags/{flag_id}", json={"reason": "no crime"}, headers=sup)
+    assert r.status_code == 200, r.text
+    assert _lock(stack, keys[flagged]) == ("COMPLIANCE", rolled, "OFF")
+    stack.settings.object_lock_retain_days = 200
+    assert await objectlock.roll_forward(stack.ctx) == 1
+    assert _lock(stack, keys[flagged])[1] == rolled and _lock(stack, keys[held])[1] > rolled
+    # The consequence (objectlock.py, README): until the retention runs out, storage refuses the sweep's
+    # delete; the recording stays, is reported, and is deleted by a sweep after that date.
+    stack.settings.allow_clock_override = True
+    report = await sweep(stack.ctx, ADMIN, as_of=started + timedelta(days=60))
+    assert report.refused == 1 and report.deleted == 1  # the routine recording went
+    r = await stack.client.get(f"/v1/recordings/{flagged}", headers=sup)
+    assert r.status_code == 200 and r.json()["status"] == "active"

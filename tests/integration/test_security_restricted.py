@@ -316,7 +316,10 @@ async def test_holds_and_sar_windows_protect_restricted_footage_the_holder_canno
     closed = await stack.client.post(f"/v1/sars/{sar.json()['id']}/close", json={"outcome": "no data held"},
                                      headers=sar_h)
     assert closed.status_code == 200 and closed.json()["restricted"] == {"count": 1, "contact": ["dci-2", "psd-7"]}
-    assert [rid for rid, _ in (await sweep(stack.ctx, ADMIN, as_of=far)).items] == [rec["id"]]
+    # (On S3 the holds' COMPLIANCE retention outlives them until it runs out: storage refuses until then,
+    # service/retention/objectlock.py.)
+    expected = [] if stack.mode == "pg_s3" else [rec["id"]]
+    assert [rid for rid, _ in (await sweep(stack.ctx, ADMIN, as_of=far)).items] == expected
 
 
 async def test_footage_restricted_after_it_was_added_cannot_leave_through_a_bundle_or_disclosure(stack):
