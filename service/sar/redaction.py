@@ -26,6 +26,7 @@ from service.files import file_digest, file_reader
 from service.ids import new_id
 from service.media.redact import Box, MuteRange, RedactionError, check_plan, redact_async
 from service.media.source import media_source
+from service.recordings import service as recordings
 from service.recordings.access import readable
 from service.recordings.models import Recording
 from service.sar import repository as repo
@@ -53,19 +54,25 @@ async def request(ctx: Context, actor: Principal, sar_id: str, item_id: str, bod
                            slug="redaction-in-progress")
         media = rec.media or {}
         start, end = _span(item, rec)
-        if not media.get("readable") or not media.get("width") or not media.get("height") or end is None:
+        probing = rec.media_status == "pending"
+        if probing:
+            # Not probed yet: the job waits for the probe (runs it) and checks the frame and the
+            # duration then; only what needs neither is checked now.
+            frame, end = (1 << 30, 1 << 30), end if end is not None else 1e9
+        elif not media.get("readable") or not media.get("width") or not media.get("height") or end is None:
             raise Conflict(f"Recording {rec.id} has no readable video to redact.", slug="media-unreadable")
-        # Boxes are drawn on the picture as it is shown: a quarter-turned recording is decoded upright.
-        frame = (media["width"], media["height"])
-        if (media.get("rotation") or 0) % 180 == 90:
-            frame = frame[::-1]
+        else:
+            # Boxes are drawn on the picture as it is shown: a quarter-turned recording is decoded upright.
+            frame = (media["width"], media["height"])
+            if (media.get("rotation") or 0) % 180 == 90:
+                frame = frame[::-1]
         try:
             check_plan(width=frame[0], height=frame[1], clip_start_s=start, clip_end_s=end,
                        boxes=[Box(**b.model_dump()) for b in body.boxes],
                        mute=[MuteRange(**m.model_dump()) for m in body.mute])
         except ValueError as e:
-            raise Invalid(str(e), slug="invalid-redaction", frame=list(frame),
-                          clip=[start, end]) from e
+            raise Invalid(str(e), slug="invalid-redaction", frame=None if probing else list(frame),
+                          clip=[start, None if probing and item.clip_end_s is None else end]) from e
         now = utcnow()
         item.redaction_run, item.redaction_status = new_id("rdr"), "queued"
         item.redaction_params = body.model_dump(mode="json")
@@ -115,8 +122,15 @@ async def run(ctx: Context, item_id: str, run: str) -> str:
     actor = system_principal("redactor")
     key = f"sar/{item.sar_id}/{item.id}/{run}.mp4"
     try:
+        if rec.status == "active" and rec.media_status == "pending":
+            # Asked for before the probe finished: probe now (a no-op if the probe job wins the race).
+            await recordings.apply_probe(ctx, rec.id)
+            async with ctx.sessions() as s:
+                rec = await s.get(Recording, rec.id, populate_existing=True)
         if rec.status != "active":
             raise RedactionError(f"recording {rec.id} was deleted")
+        if not (rec.media or {}).get("readable"):
+            raise RedactionError(f"recording {rec.id} has no readable video to redact")
         params = item.redaction_params or {}
         start, end = _span(item, rec)
         source = await media_source(ctx.store, rec.storage_key)

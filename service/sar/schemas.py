@@ -71,6 +71,8 @@ class BoxIn(BaseModel):
     y: int = Field(ge=0)
     w: int = Field(gt=0)
     h: int = Field(gt=0)
+    follow: bool = Field(False, description="move with what the box covers (optical flow); the log says "
+                                            "where it was lost")
 
 
 class MuteIn(BaseModel):
