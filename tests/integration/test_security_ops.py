@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -471,3 +472,69 @@ async def test_protected_footage_gets_compliance_retention_rolled_forward_never_
     assert report.refused == 1 and report.deleted == 1  # the routine recording went
     r = await stack.client.get(f"/v1/recordings/{flagged}", headers=sup)
     assert r.status_code == 200 and r.json()["status"] == "active"
+
+
+# ---- 14. the production stack: only the API published, the app not MinIO's root -----------------------
+
+# Each S3 call the app makes at run time (service/storage/s3.py) and the IAM actions it needs. A new call
+# fails the test below until its permission is decided here and in infra/minio/bwv-app-policy.json.
+S3_CALL_ACTIONS = {
+    "put_object": {"s3:PutObject"}, "create_multipart_upload": {"s3:PutObject"}, "upload_part": {"s3:PutObject"},
+    "complete_multipart_upload": {"s3:PutObject"}, "abort_multipart_upload": {"s3:AbortMultipartUpload"},
+    "upload_part_copy": {"s3:PutObject", "s3:GetObject"}, "copy_object": {"s3:PutObject", "s3:GetObject"},
+    "get_object": {"s3:GetObject"}, "head_object": {"s3:GetObject"}, "head_bucket": {"s3:ListBucket"},
+    "list_objects_v2": {"s3:ListBucket"}, "list_object_versions": {"s3:ListBucketVersions"},
+    "list_multipart_uploads": {"s3:ListBucketMultipartUploads"},
+    "delete_objects": {"s3:DeleteObject", "s3:DeleteObjectVersion"},
+    "get_bucket_versioning": {"s3:GetBucketVersioning"},
+    "get_object_lock_configuration": {"s3:GetBucketObjectLockConfiguration"},
+    "put_object_legal_hold": {"s3:PutObjectLegalHold"}, "put_object_retention": {"s3:PutObjectRetention"},
+}
+SETUP_ONLY_CALLS = {"create_bucket", "put_bucket_lifecycle_configuration"}  # ensure_bucket: tests, bwv demo
+NEVER_THE_APP = {"s3:BypassGovernanceRetention", "s3:DeleteBucket", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy",
+                 "s3:PutBucketObjectLockConfiguration", "s3:PutBucketVersioning", "s3:PutLifecycleConfiguration",
+                 "s3:CreateBucket", "s3:*", "*", "admin:*"}
+
+
+def _compose() -> dict:
+    import yaml
+
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_compose_publishes_only_the_api_and_gives_the_app_no_root_key():
+    compose = _compose()
+    services = compose["services"]
+    published = {name: [str(p) for p in svc.get("ports", [])] for name, svc in services.items() if svc.get("ports")}
+    assert published.pop("api") == ["8000:8000"]
+    for name, ports in published.items():  # anything else: optional, and this host only
+        assert "profiles" in services[name] and all(p.startswith("127.0.0.1:") for p in ports), (name, ports)
+    assert "ports" not in services["minio"] and "9001" not in json.dumps(services["minio"])
+    env = compose["x-bwv-env"]
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        assert "MINIO_ROOT" not in env[var], env[var]
+    for svc in ("api", "worker", "migrate"):
+        assert "MINIO_ROOT" not in json.dumps(services[svc]), svc
+    assert "bwvminio-secret" not in (ROOT / "docker-compose.yml").read_text()  # no default root password
+    setup = "\n".join(services["minio-setup"]["command"])
+    for step in ("--with-lock", "admin policy create local bwv-app /setup/bwv-app-policy.json",
+                 "admin user add local", "admin policy attach local bwv-app"):
+        assert step in setup, step
+    assert "./infra/minio/bwv-app-policy.json:/setup/bwv-app-policy.json:ro" in services["minio-setup"]["volumes"]
+
+
+def test_the_apps_minio_policy_is_least_privilege_and_enough():
+    policy = json.loads((ROOT / "infra" / "minio" / "bwv-app-policy.json").read_text())
+    allowed: set[str] = set()
+    for stmt in policy["Statement"]:
+        assert stmt["Effect"] == "Allow" and "NotAction" not in stmt and "NotResource" not in stmt
+        assert all(r in ("arn:aws:s3:::bwv-footage", "arn:aws:s3:::bwv-footage/*") for r in stmt["Resource"])
+        allowed |= set(stmt["Action"])
+    assert not allowed & NEVER_THE_APP and not any("*" in a for a in allowed), allowed
+    source = (ROOT / "service" / "storage" / "s3.py").read_text()
+    calls = set(re.findall(r'_call\("([a-z0-9_]+)"', source)) | set(re.findall(r'get_paginator\("([a-z0-9_]+)"\)',
+                                                                                source))
+    unknown = calls - set(S3_CALL_ACTIONS) - SETUP_ONLY_CALLS
+    assert not unknown, f"decide the permission for {unknown}"
+    needed = set().union(*(S3_CALL_ACTIONS[c] for c in calls - SETUP_ONLY_CALLS))
+    assert needed <= allowed, needed - allowed
