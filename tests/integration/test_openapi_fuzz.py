@@ -127,8 +127,9 @@ def _fuzz(srv: Served, config: Path, token: str, *, max_examples: int, seed: int
             "--max-examples", str(max_examples), "--no-color", "--request-timeout", "60"]
     if seed is not None:
         args += ["--seed", str(seed)]
-    p = subprocess.run(args, env={**srv.env, "NO_COLOR": "1", "COLUMNS": "160"}, capture_output=True, text=True,
-                       timeout=900)
+    # In the test's own directory: schemathesis keeps a cache (.schemathesis/) where it runs.
+    p = subprocess.run(args, env={**srv.env, "NO_COLOR": "1", "COLUMNS": "160"}, cwd=config.parent,
+                       capture_output=True, text=True, timeout=900)
     assert p.returncode == 0, (p.stdout[-6000:] + p.stderr[-2000:] + "\nserver log:\n"
                                + srv.log.read_text()[-4000:])
 
