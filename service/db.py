@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -120,11 +120,30 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+AFTER_COMMIT = "bwv.after_commit"
+AfterCommit = Callable[[], Awaitable[Any]]
+
+
+def after_commit(session: AsyncSession, hook: AfterCommit) -> None:
+    """Run ``hook`` once the edge's transaction has committed, never if it rolls back.
+
+    Services never open or commit a transaction; what must only happen once their change is durable
+    (telling object storage about a legal hold, enqueueing a job that reads the new rows) is handed to
+    the edge that owns the transaction (:func:`transaction`, used by the request dependency, the task
+    wrapper and the CLI)."""
+    session.info.setdefault(AFTER_COMMIT, []).append(hook)
+
+
 @asynccontextmanager
 async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """One unit of work: commits on success, rolls back on any exception (rule 4)."""
-    async with sessions() as session, session.begin():
-        yield session
+    """One unit of work: commits on success, rolls back on any exception (rule 4); then the hooks
+    registered with :func:`after_commit` run, in order."""
+    async with sessions() as session:
+        async with session.begin():
+            yield session
+        hooks = session.info.pop(AFTER_COMMIT, [])
+        for hook in hooks:
+            await hook()
 
 
 def is_postgres(session: AsyncSession) -> bool:
