@@ -39,7 +39,9 @@ class Settings(BaseSettings):
     s3_sse_kms_key_id: str | None = None
     # S3 Object Lock: evidence and held footage get COMPLIANCE retention this many days ahead, rolled
     # forward while protection holds (never shortened), besides the legal hold.
-    object_lock_retain_days: int = Field(default=30, ge=1, le=3650)
+    # Short on purpose: released footage stays undeletable until this runs out, and the law wants it gone
+    # on its day; a longer window only buys time to notice a service that stopped rolling.
+    object_lock_retain_days: int = Field(default=2, ge=1, le=3650)
     object_lock_roll_interval_s: int = Field(default=6 * 3600, ge=60)
     redis_url: str | None = None
     queue_name: str = "arq:queue"
