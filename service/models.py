@@ -8,4 +8,4 @@ from service.disclosure.models import Bundle, Case, CaseItem, DoNotDisclose, Sha
 from service.ingest.models import Upload, UploadPart  # noqa: F401
 from service.recordings.models import Recording, RecordingAccess  # noqa: F401
 from service.retention.models import Flag, Hold, HoldRecording, PolicyVersion, Sweep  # noqa: F401
-from service.sar.models import Sar, SarItem  # noqa: F401
+from service.sar.models import Sar, SarFaceScan, SarFaceTrack, SarItem  # noqa: F401

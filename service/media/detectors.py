@@ -179,8 +179,14 @@ FACTORIES = {"centerface": CenterFace, "opencv-haar": Haar}
 
 
 def make(name: str | None = None, **options) -> Detector:
-    """The detector called *name* (``BWV_FACE_DETECTOR``, else :data:`DEFAULT`)."""
+    """The detector called *name* (``BWV_FACE_DETECTOR``, else :data:`DEFAULT`), optionally with the
+    long side frames are scaled to after a colon (``centerface:640``)."""
     name = name or os.environ.get("BWV_FACE_DETECTOR") or DEFAULT
+    if ":" in name:  # "centerface:640": the size frames are scaled to for it
+        name, side = name.split(":", 1)
+        if not side.isdigit() or not 64 <= int(side) <= 4096:
+            raise ValueError(f"face detector size must be 64..4096 px, not {side!r}")
+        options.setdefault("long_side", int(side))
     try:
         factory = FACTORIES[name]
     except KeyError:

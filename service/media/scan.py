@@ -9,6 +9,8 @@ from before its first detection to after its last (:mod:`service.media.tracks`).
 from __future__ import annotations
 
 import math
+import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -16,11 +18,13 @@ from fractions import Fraction
 import cv2
 import numpy as np
 
+from service.media import detectors
 from service.media.detectors import Detector
 from service.media.follow import Follower
 from service.media.framepipe import FramePipe, PipeError
-from service.media.frames import RedactionError, _decode_command, _Source
+from service.media.frames import RedactionError, _decode_command, _read_source, _Source
 from service.media.probe import MAX_ERROR_CHARS, _redact
+from service.media.source import StoredObject, ffmpeg_input
 from service.media.tracks import Box, Linker, Track
 
 DETECTS_PER_S = 6.0  # rounds per second of video (bench/faces.py: what keeps 720p above real time)
@@ -150,3 +154,21 @@ def scan(source: str, src: _Source, *, start_s: float, end_s: float, detector: D
 def _clip(b: Box, width: int, height: int) -> Box:
     return (max(0.0, b[0]), max(0.0, b[1]), min(float(width), b[2]), min(float(height), b[3]))
 
+
+
+def find_faces(source, *, clip_start_s: float = 0.0, clip_end_s: float | None = None,
+               source_duration_s: float | None = None, detector: str | None = None, timeout_s: float = 3600,
+               progress: Callable[[float], None] | None = None) -> Scan:
+    """Face tracks of [clip_start_s, clip_end_s) of *source* (a path or a stored object), as the
+    redaction's own first pass finds them: frame 0 is ``clip_start_s``."""
+    if not isinstance(source, StoredObject):
+        source = os.fspath(source)
+    deadline = time.monotonic() + timeout_s
+    src = _read_source(source, timeout_s)
+    known = source_duration_s if source_duration_s is not None else src.duration_s
+    end = clip_end_s if clip_end_s is not None else known
+    if end is None:
+        raise ValueError("the source's duration is unknown: pass clip_end_s")
+    with ffmpeg_input(source) as target:
+        return scan(target, src, start_s=float(clip_start_s), end_s=float(end), detector=detectors.make(detector),
+                    timeout_s=max(1.0, deadline - time.monotonic()), progress=progress)

@@ -4,20 +4,22 @@ requester's personal data)."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from service.auth.endpoints import require
 from service.auth.schemas import Principal
 from service.disclosure.schemas import BundleOut
+from service.errors import PARTIAL, problems
 from service.paging import Page, PageParams, after_id, cut, page_params
 from service.recordings.service import ranged_response
-from service.sar import disclose, redaction, service
+from service.sar import disclose, faces, redaction, service
 from service.sar.schemas import (
     CandidateOut,
     CloseIn,
     DiscloseIn,
     DiscloseOut,
     ExtendIn,
+    FacesOut,
     InfoReceivedIn,
     InfoRequestIn,
     ItemIn,
@@ -31,7 +33,7 @@ from service.sar.schemas import (
 )
 from service.timeutil import utcnow
 
-router = APIRouter(tags=["subject access"])
+router = APIRouter(tags=["subject access"], responses=problems(401, 403, 422))
 handler = require("sar_handler")
 reader = require("sar_handler", "auditor")
 
@@ -64,18 +66,19 @@ async def search(request: Request, overdue: bool | None = None,
     return Page[SarOut](items=[_out(r, item_count=counts.get(r.id, 0)) for r in rows], next_cursor=nxt)
 
 
-@router.get("/v1/sars/{sar_id}", response_model=SarOut)
+@router.get("/v1/sars/{sar_id}", responses=problems(404), response_model=SarOut)
 async def get(request: Request, sar_id: str, actor: Principal = Depends(reader)):
     return await _full(request, sar_id, actor, audit_view=True)
 
 
-@router.get("/v1/sars/{sar_id}/items/{item_id}", response_model=SarItemOut)
+@router.get("/v1/sars/{sar_id}/items/{item_id}", responses=problems(404), response_model=SarItemOut)
 async def get_item(request: Request, sar_id: str, item_id: str, actor: Principal = Depends(reader)):
     """One item and its redaction's progress: what a page polls while a redaction runs."""
     return SarItemOut.of(await service.item(request.app.state.ctx, sar_id, item_id, actor))
 
 
-@router.get("/v1/sars/{sar_id}/items/{item_id}/redacted", response_class=StreamingResponse)
+@router.get("/v1/sars/{sar_id}/items/{item_id}/redacted", response_class=StreamingResponse,
+            responses={**PARTIAL, **problems(404, 409, 416)})
 async def redacted(request: Request, sar_id: str, item_id: str, actor: Principal = Depends(reader)):
     """The redacted copy, so the handler can check it (the detector misses faces) before disclosing."""
     item, rng, body = await service.open_redacted(request.app.state.ctx, actor, sar_id, item_id,
@@ -84,43 +87,66 @@ async def redacted(request: Request, sar_id: str, item_id: str, actor: Principal
                            filename=f"{item.id}-redacted.mp4")
 
 
-@router.get("/v1/sars/{sar_id}/candidates", response_model=list[CandidateOut])
+@router.get("/v1/sars/{sar_id}/candidates", responses=problems(404), response_model=list[CandidateOut])
 async def candidates(request: Request, sar_id: str, actor: Principal = Depends(reader)):
     return [CandidateOut.of(r) for r in await service.candidates(request.app.state.ctx, sar_id, actor)]
 
 
-@router.post("/v1/sars/{sar_id}/extend", response_model=SarOut)
+@router.post("/v1/sars/{sar_id}/extend", responses=problems(404, 409), response_model=SarOut)
 async def extend(request: Request, sar_id: str, body: ExtendIn, actor: Principal = Depends(handler)):
     await service.extend(request.app.state.ctx, actor, sar_id, body)
     return await _full(request, sar_id, actor)
 
 
-@router.post("/v1/sars/{sar_id}/information-request", response_model=SarOut)
+@router.post("/v1/sars/{sar_id}/information-request", responses=problems(404, 409), response_model=SarOut)
 async def information_request(request: Request, sar_id: str, body: InfoRequestIn,
                               actor: Principal = Depends(handler)):
     await service.request_information(request.app.state.ctx, actor, sar_id, body.what)
     return await _full(request, sar_id, actor)
 
 
-@router.post("/v1/sars/{sar_id}/information-received", response_model=SarOut)
+@router.post("/v1/sars/{sar_id}/information-received", responses=problems(404, 409), response_model=SarOut)
 async def information_received(request: Request, sar_id: str, body: InfoReceivedIn,
                                actor: Principal = Depends(handler)):
     await service.information_received(request.app.state.ctx, actor, sar_id, body.received_at)
     return await _full(request, sar_id, actor)
 
 
-@router.post("/v1/sars/{sar_id}/items", status_code=201, response_model=SarItemOut)
+@router.post("/v1/sars/{sar_id}/items", responses=problems(404, 409, 410), status_code=201, response_model=SarItemOut)
 async def add_item(request: Request, sar_id: str, body: ItemIn, actor: Principal = Depends(handler)):
     return SarItemOut.of(await service.add_item(request.app.state.ctx, actor, sar_id, body))
 
 
-@router.post("/v1/sars/{sar_id}/items/{item_id}/redaction", status_code=202, response_model=RedactionJobOut)
+@router.post("/v1/sars/{sar_id}/items/{item_id}/redaction", responses=problems(404, 409, 410), status_code=202, response_model=RedactionJobOut)
 async def redact(request: Request, sar_id: str, item_id: str, body: RedactionIn,
                  actor: Principal = Depends(handler)):
     return RedactionJobOut.of(await redaction.request(request.app.state.ctx, actor, sar_id, item_id, body))
 
 
-@router.post("/v1/sars/{sar_id}/disclose", status_code=202, response_model=DiscloseOut)
+@router.post("/v1/sars/{sar_id}/items/{item_id}/faces", responses=problems(404, 409, 410), status_code=202, response_model=FacesOut)
+async def find_faces(request: Request, sar_id: str, item_id: str, actor: Principal = Depends(handler)):
+    """A job finding the item's face tracks (poll the GET); asking again replaces them when it ends."""
+    scan = await faces.request(request.app.state.ctx, actor, sar_id, item_id)
+    return FacesOut.of(sar_id, item_id, scan, [])
+
+
+@router.get("/v1/sars/{sar_id}/items/{item_id}/faces", responses=problems(404), response_model=FacesOut)
+async def list_faces(request: Request, sar_id: str, item_id: str, actor: Principal = Depends(reader)):
+    scan, tracks = await faces.listing(request.app.state.ctx, actor, sar_id, item_id)
+    return FacesOut.of(sar_id, item_id, scan, tracks)
+
+
+@router.get("/v1/sars/{sar_id}/items/{item_id}/faces/{track_id}/thumbnail", response_class=Response,
+            responses={200: {"content": {"image/jpeg": {}}}, **problems(404)})
+async def face_thumbnail(request: Request, sar_id: str, item_id: str, track_id: str,
+                         actor: Principal = Depends(reader)):
+    """A track's face (audited): for the handler to tick the requester's own."""
+    data = await faces.thumbnail(request.app.state.ctx, actor, sar_id, item_id, track_id)
+    return Response(data, media_type="image/jpeg",
+                    headers={"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"})
+
+
+@router.post("/v1/sars/{sar_id}/disclose", responses=problems(404, 409), status_code=202, response_model=DiscloseOut)
 async def disclose_sar(request: Request, sar_id: str, body: DiscloseIn | None = None,
                        actor: Principal = Depends(handler)):
     ctx = request.app.state.ctx
@@ -130,14 +156,14 @@ async def disclose_sar(request: Request, sar_id: str, body: DiscloseIn | None = 
                        expires_at=share.expires_at, max_downloads=share.max_downloads)
 
 
-@router.get("/v1/sars/{sar_id}/disclosure", response_model=SarDisclosureOut)
+@router.get("/v1/sars/{sar_id}/disclosure", responses=problems(404), response_model=SarDisclosureOut)
 async def disclosure(request: Request, sar_id: str, _: Principal = Depends(reader)):
     """The latest disclosure's bundle progress and link standing (404 before the first disclosure)."""
     bundle, share, state = await disclose.current(request.app.state.ctx, sar_id)
     return SarDisclosureOut(sar_id=sar_id, bundle=BundleOut.of(bundle), share=SarShareOut.of(share, state))
 
 
-@router.post("/v1/sars/{sar_id}/close", response_model=SarOut)
+@router.post("/v1/sars/{sar_id}/close", responses=problems(404, 409), response_model=SarOut)
 async def close(request: Request, sar_id: str, body: CloseIn, actor: Principal = Depends(handler)):
     await service.close(request.app.state.ctx, actor, sar_id, body.outcome)
     return await _full(request, sar_id, actor)

@@ -77,3 +77,50 @@ class SarItem(Base):
     redaction_log: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
 
     __table_args__ = (Index("ix_sar_items_sar", "sar_id"), Index("ix_sar_items_redaction", "redaction_status"))
+
+
+class SarFaceScan(Base):
+    """The faces found in an item (issue 18): one scan per item; asking again replaces it (a new run),
+    and a redaction plan's ``keep_tracks`` must name tracks of the item's current, finished scan."""
+
+    __tablename__ = "sar_face_scans"
+
+    item_id: Mapped[str] = mapped_column(ForeignKey("sar_items.id"), primary_key=True)
+    sar_id: Mapped[str] = mapped_column(ForeignKey("sars.id"), nullable=False)
+    run: Mapped[str] = mapped_column(String(40), nullable=False)
+    status: Mapped[str] = mapped_column(String(10), nullable=False)  # queued | running | ready | failed
+    progress: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    error: Mapped[str | None] = mapped_column(String(2000))
+    requested_by: Mapped[str] = mapped_column(String(200), nullable=False)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # What the tracks' frame numbers mean: frame 0 is clip_start_s, fps frames a second.
+    clip_start_s: Mapped[float | None] = mapped_column(Float)
+    fps: Mapped[str | None] = mapped_column(String(20))
+    frames: Mapped[int | None] = mapped_column(Integer)
+    margin_frames: Mapped[int | None] = mapped_column(Integer)
+    detector: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+
+    __table_args__ = (Index("ix_sar_face_scans_status", "status"),)
+
+
+class SarFaceTrack(Base):
+    """One face's track in a scan: where it was found (frame numbers and boxes in source pixels) and a
+    thumbnail kept in object storage."""
+
+    __tablename__ = "sar_face_tracks"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    item_id: Mapped[str] = mapped_column(ForeignKey("sar_items.id"), nullable=False)
+    run: Mapped[str] = mapped_column(String(40), nullable=False)
+    number: Mapped[int] = mapped_column(Integer, nullable=False)  # 1.. in the order faces appear
+    start_s: Mapped[float] = mapped_column(Float, nullable=False)
+    end_s: Mapped[float] = mapped_column(Float, nullable=False)
+    frames: Mapped[list[int]] = mapped_column(JSONType, nullable=False)
+    boxes: Mapped[list[list[float]]] = mapped_column(JSONType, nullable=False)
+    scores: Mapped[list[float]] = mapped_column(JSONType, nullable=False)
+    thumbnail_key: Mapped[str | None] = mapped_column(String(300))
+
+    __table_args__ = (Index("ix_sar_face_tracks_item_run", "item_id", "run"),)

@@ -24,11 +24,13 @@ from service.devices import service as devices
 from service.errors import Conflict, Invalid
 from service.files import file_digest, file_reader
 from service.ids import new_id
+from service.jobs import JobName
 from service.media.redact import Box, MuteRange, RedactionError, check_plan, redact_async
 from service.media.source import media_source
 from service.recordings import service as recordings
 from service.recordings.access import readable
 from service.recordings.models import Recording
+from service.sar import faces
 from service.sar import repository as repo
 from service.sar.models import SarItem
 from service.sar.schemas import RedactionIn
@@ -73,16 +75,22 @@ async def request(ctx: Context, actor: Principal, sar_id: str, item_id: str, bod
         except ValueError as e:
             raise Invalid(str(e), slug="invalid-redaction", frame=None if probing else list(frame),
                           clip=[start, None if probing and item.clip_end_s is None else end]) from e
+        if body.keep_tracks and not body.auto_faces:
+            raise Invalid("keep_tracks leaves faces visible among those blurred: it needs auto_faces.",
+                          slug="invalid-redaction")
+        faces_run = await faces.check_keep(s, item, body.keep_tracks)
         now = utcnow()
         item.redaction_run, item.redaction_status = new_id("rdr"), "queued"
         item.redaction_params = body.model_dump(mode="json")
+        if faces_run is not None:
+            item.redaction_params["faces_run"] = faces_run  # the scan whose tracks were ticked
         item.redaction_progress, item.redaction_attempts, item.redaction_error = 0.0, 0, None
         item.redaction_requested_by, item.redaction_requested_at = actor.sub, now
         item.redaction_updated_at, item.redaction_finished_at = now, None
         await audit.record(s, actor, "sar.redaction_requested", "recording", rec.id,
                            {"sar_id": sar.id, "item_id": item.id, "run": item.redaction_run,
                             "params": item.redaction_params})
-    await ctx.jobs.enqueue("redact_sar_item", item_id=item.id, run=item.redaction_run)
+    await ctx.jobs.enqueue(JobName.REDACT_SAR_ITEM, item_id=item.id, run=item.redaction_run)
     return item
 
 
@@ -136,6 +144,13 @@ async def run(ctx: Context, item_id: str, run: str) -> str:
         source = await media_source(ctx.store, rec.storage_key)
         if source is None:
             raise RedactionError(f"the stored file of recording {rec.id} is missing")
+        stored: dict = {}
+        if params.get("keep_tracks"):
+            async with ctx.sessions() as s:
+                tracks, about, numbers = await faces.load_tracks(s, item.id, params["faces_run"])
+            stored = {"tracks": tracks, "keep_tracks": [numbers[t] for t in params["keep_tracks"]],
+                      "margin_frames": about["margin_frames"], "tracks_from": about}
+            ids = {n: t for t, n in numbers.items()}
         latest = [0.0]
         reporter = asyncio.create_task(_report_progress(ctx, item.id, run, latest))
         try:
@@ -147,7 +162,10 @@ async def run(ctx: Context, item_id: str, run: str) -> str:
                     boxes=[Box(**b) for b in params.get("boxes", [])],
                     mute=[MuteRange(**m) for m in params.get("mute", [])],
                     progress=lambda f: latest.__setitem__(0, f),
-                    source_duration_s=(rec.media or {}).get("duration_s"))
+                    source_duration_s=(rec.media or {}).get("duration_s"), **stored)
+                if stored:
+                    for t in result.log["tracks"]:
+                        t["track_id"] = ids.get(t["id"])
                 sha, crc, size = await asyncio.to_thread(file_digest, out)
                 await ctx.store.put(key, file_reader(out)(), content_type="video/mp4")
         finally:
@@ -178,7 +196,11 @@ async def run(ctx: Context, item_id: str, run: str) -> str:
                                {"sar_id": item.sar_id, "item_id": item.id, "run": run, "sha256": sha,
                                 "requested_by": item.redaction_requested_by,
                                 "frames_with_faces": result.frames_with_faces,
-                                "detector": result.log.get("detector", {}).get("name")})
+                                "detector": result.log.get("detector", {}).get("name"),
+                                "detector_version": result.log.get("detector", {}).get("version"),
+                                "tracks_blurred": sum(t["action"] == "blurred" for t in result.log["tracks"]),
+                                "tracks_kept": [t.get("track_id") or t["id"] for t in result.log["tracks"]
+                                                if t["action"] == "kept"]})
     if superseded:
         await ctx.store.delete([key])
         return "superseded"
@@ -214,5 +236,5 @@ async def requeue_stuck(ctx: Context, older_than: timedelta = timedelta(minutes=
                 item.redaction_status, item.redaction_updated_at = "queued", utcnow()
         runs = [(i.id, i.redaction_run) for i in stuck if i.redaction_status == "queued"]
     for item_id, run_id in runs:
-        await ctx.jobs.enqueue("redact_sar_item", item_id=item_id, run=run_id)
+        await ctx.jobs.enqueue(JobName.REDACT_SAR_ITEM, item_id=item_id, run=run_id)
     return len(stuck)

@@ -5,6 +5,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from service.declare import NOT_BLANK, text_item
 from service.disclosure.models import Share
 from service.disclosure.schemas import BundleOut
 from service.recordings.models import Recording
@@ -25,10 +26,10 @@ class SarQuery(HoldQuery):
 class SarIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    requester: str = Field(min_length=1, max_length=200)
-    contact: str = Field(min_length=1, max_length=300)
+    requester: str = Field(min_length=1, max_length=200, json_schema_extra=NOT_BLANK)
+    contact: str = Field(min_length=1, max_length=300, json_schema_extra=NOT_BLANK)
     received_at: AwareDatetime
-    description: str = Field(min_length=1, max_length=4000)
+    description: str = Field(min_length=1, max_length=4000, json_schema_extra=NOT_BLANK)
     regime: Regime | None = None
     query: SarQuery
 
@@ -39,14 +40,15 @@ class ExtendIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     months: int = Field(ge=1, le=2)
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: str = Field(min_length=1, max_length=2000, json_schema_extra=NOT_BLANK)
     _blank = field_validator("reason")(_not_blank)
 
 
 class InfoRequestIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    what: str = Field(min_length=1, max_length=2000, description="the identity proof or clarification asked for")
+    what: str = Field(min_length=1, max_length=2000, description="the identity proof or clarification asked for",
+                      json_schema_extra=NOT_BLANK)
     _blank = field_validator("what")(_not_blank)
 
 
@@ -90,6 +92,48 @@ class RedactionIn(BaseModel):
     auto_faces: bool = True
     boxes: list[BoxIn] = Field(default_factory=list, max_length=500)
     mute: list[MuteIn] = Field(default_factory=list, max_length=500)
+    keep_tracks: list[text_item(1, 40)] = Field(default_factory=list, max_length=500,  # type: ignore[valid-type]
+                                   description="face tracks (GET …/faces) left visible: the requester's own; "
+                                               "every other track is blurred in every frame it is in")
+
+    @field_validator("keep_tracks")
+    @classmethod
+    def _track_ids(cls, v: list[str]) -> list[str]:
+        if any(not 1 <= len(t) <= 40 for t in v):
+            raise ValueError("a track id is 1 to 40 characters")
+        return list(dict.fromkeys(v))
+
+
+class FaceTrackOut(BaseModel):
+    id: str
+    number: int = Field(description="1.. in the order the faces appear")
+    start_s: float = Field(description="seconds in the recording, margin included")
+    end_s: float
+    detections: int
+    best_score: float
+    thumbnail_url: str | None = Field(description="served through the API to SAR roles; every view is audited")
+
+
+class FacesOut(BaseModel):
+    item_id: str
+    status: str = Field(description="none, queued, running, ready or failed")
+    progress: float = 0.0
+    run: str | None = None
+    error: str | None = None
+    detector: dict[str, Any] | None = None
+    tracks: list[FaceTrackOut] = []
+
+    @classmethod
+    def of(cls, sar_id: str, item_id: str, scan: Any, tracks: list[Any]) -> FacesOut:
+        if scan is None:
+            return cls(item_id=item_id, status="none")
+        base = f"/v1/sars/{sar_id}/items/{item_id}/faces"
+        return cls(item_id=item_id, status=scan.status, progress=round(scan.progress, 3), run=scan.run,
+                   error=scan.error, detector=scan.detector,
+                   tracks=[FaceTrackOut(id=t.id, number=t.number, start_s=t.start_s, end_s=t.end_s,
+                                        detections=len(t.frames), best_score=max(t.scores, default=0.0),
+                                        thumbnail_url=f"{base}/{t.id}/thumbnail" if t.thumbnail_key else None)
+                           for t in tracks])
 
 
 class DiscloseIn(BaseModel):
@@ -103,7 +147,8 @@ class CloseIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     outcome: str = Field(min_length=1, max_length=2000,
-                         description="e.g. disclosed, partially disclosed, no footage held, refused (with the exemption)")
+                         description="e.g. disclosed, partially disclosed, no footage held, refused (with the exemption)",
+                         json_schema_extra=NOT_BLANK)
     _blank = field_validator("outcome")(_not_blank)
 
 

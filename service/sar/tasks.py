@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 from service.context import Context
-from service.sar import redaction, service
+from service.jobs import JobName
+from service.sar import faces, redaction, service
 
 
 async def redact_sar_item(ctx: Context, item_id: str, run: str) -> str:
     return await redaction.run(ctx, item_id, run)
 
 
+async def find_sar_item_faces(ctx: Context, item_id: str, run: str) -> str:
+    return await faces.run(ctx, item_id, run)
+
+
 async def sar_janitor(ctx: Context) -> int:
-    return await redaction.requeue_stuck(ctx)
+    return await redaction.requeue_stuck(ctx) + await faces.requeue_stuck(ctx)
 
 
 async def sar_deadlines(ctx: Context) -> dict[str, int]:
     return await service.check_deadlines(ctx)
 
 
-JOBS = {"redact_sar_item": redact_sar_item, "sar_janitor": sar_janitor, "sar_deadlines": sar_deadlines}
-CRON = [("sar_janitor", lambda settings: settings.janitor_interval_s),
-        ("sar_deadlines", lambda settings: settings.sar_deadline_interval_s)]
+JOBS = {JobName.REDACT_SAR_ITEM: redact_sar_item, JobName.FIND_SAR_ITEM_FACES: find_sar_item_faces,
+        JobName.SAR_JANITOR: sar_janitor, JobName.SAR_DEADLINES: sar_deadlines}
+CRON = [(JobName.SAR_JANITOR, lambda settings: settings.janitor_interval_s),
+        (JobName.SAR_DEADLINES, lambda settings: settings.sar_deadline_interval_s)]

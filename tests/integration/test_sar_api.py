@@ -147,7 +147,7 @@ async def test_redact_disclose_and_close(stack):
     assert red["log"]["requested_by"] == "sar-1" and red["log"]["source_sha256"] == rec["sha256"]
     # The stored plan states every choice, defaults included (a box follows nothing unless asked).
     assert red["log"]["detector"]["name"] and red["log"]["params"] == {
-        **plan, "boxes": [{**b, "follow": False} for b in plan["boxes"]]}
+        **plan, "boxes": [{**b, "follow": False} for b in plan["boxes"]], "keep_tracks": []}
     assert red["sha256"] != rec["sha256"]
     review = await stack.client.get(f"/v1/sars/{sar['id']}/items/{iid}/redacted", headers=sar_h)
     assert review.status_code == 200 and hashlib.sha256(review.content).hexdigest() == red["sha256"]
