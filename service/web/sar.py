@@ -43,7 +43,7 @@ STATUS_FILTERS: dict[str, tuple[str | None, ...]] = {
     "awaiting_information": ("awaiting_information",), "closed": ("closed",), "all": (None,)}
 QUEUE_PAGES = 20  # x 500 a page: far beyond any force's open requests; the page says when it stops short
 REGIMES = {"law_enforcement": "Law enforcement (DPA 2018 Part 3)", "uk_gdpr": "UK GDPR"}
-ROW_FIELD = re.compile(r"^(box|mute)-(\d{1,4})-(start_s|end_s|x|y|w|h)$")
+ROW_FIELD = re.compile(r"^(box|mute)-(\d{1,4})-(start_s|end_s|x|y|w|h|follow)$")
 BUSY = ("queued", "running")
 BUNDLE_BUSY = ("queued", "building")
 
@@ -209,8 +209,24 @@ async def editor(request: Request, sar_id: str, item_id: str, me: Principal = De
         frame = frame[::-1]
     params = item.redaction.params or {"auto_faces": True, "boxes": [], "mute": []}
     clip = (item.clip_start_s or 0.0, item.clip_end_s or media.duration_s)
+    faces = await call_api(sar_api.list_faces, request, me, sar_id=sar_id, item_id=item_id)
     return render(request, "sar/editor.html", me, title=f"Redact item {item.id}", sar_id=sar_id, item=item, rec=rec,
-                  frame=frame, clip=clip, params=params, **_ctx(me))
+                  frame=frame, clip=clip, params=params, faces=faces, keep=set(params.get("keep_tracks") or ()),
+                  **_ctx(me))
+
+
+@router.post("/ui/sar/{sar_id}/items/{item_id}/faces")
+async def find_faces(request: Request, sar_id: str, item_id: str, me: Principal = Depends(handler)):
+    await call_api(sar_api.find_faces, request, me, sar_id=sar_id, item_id=item_id)
+    return done(f"/ui/sar/{sar_id}/items/{item_id}/redact",
+                f"Finding the faces in item {item_id}: reload this page when it has finished.")
+
+
+@router.get("/ui/sar/{sar_id}/items/{item_id}/faces/{track_id}/thumbnail")
+async def face_thumbnail(request: Request, sar_id: str, item_id: str, track_id: str,
+                         me: Principal = Depends(reader)):
+    """A track's face through the API (SAR roles only, audited)."""
+    return await call_api(sar_api.face_thumbnail, request, me, sar_id=sar_id, item_id=item_id, track_id=track_id)
 
 
 def _plan(form: FormData) -> RedactionIn:
@@ -226,7 +242,8 @@ def _plan(form: FormData) -> RedactionIn:
         return [{k: v for k, v in row.items() if v} for _, row in sorted(rows[kind].items()) if any(row.values())]
 
     return form_model(RedactionIn, {"auto_faces": form.get("auto_faces") == "on", "boxes": listed("box"),
-                                    "mute": listed("mute")})
+                                    "mute": listed("mute"),
+                                    "keep_tracks": [v for v in form.getlist("keep_tracks") if isinstance(v, str)]})
 
 
 @router.post("/ui/sar/{sar_id}/items/{item_id}/redaction")
