@@ -231,7 +231,9 @@ def redact(source: MediaSource, out_path: str, *, clip_start_s: float = 0.0, cli
         tracks, margin_frames = scanned.tracks, scanned.margin_frames
     tracks = list(tracks or []) if auto_faces else []
     margin = margin_frames or 0
-    faces_at = frame_boxes([t for t in tracks if t.id not in keep], margin, 1 << 40)
+    every = scanned.every if need_faces else int((tracks_from or {}).get("detector", {}).get("detect_every_n_frames") or 1)
+    # Clipped to the frame when blurred (_pixels): a path grown across missed rounds may reach past it.
+    faces_at = frame_boxes([t for t in tracks if t.id not in keep], margin, 1 << 40, every)
     manual = [(b, (b.x, b.y, min(width, b.x + b.w), min(height, b.y + b.h)), [0]) for b in boxes]
     report.skip = report.expected * scan_share
 

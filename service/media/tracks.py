@@ -21,6 +21,7 @@ MIN_IOU = 0.15
 REACH = 1.5  # box sides: how far a face may move between two rounds and still be the same one
 HOLD_ROUNDS = 3  # rounds a track survives without a detection
 SIZE_CHANGE = 2.5  # a box more than this many times larger or smaller is another face
+GAP_REACH = 0.6  # box sides a face may stray from its path in a round that did not find it
 
 
 def iou(a: Box, b: Box) -> float:
@@ -69,9 +70,11 @@ class Track:
         self.scores.append(score)
         self.missed = 0
 
-    def cover(self, margin: int, frame_count: int) -> dict[int, Box]:
+    def cover(self, margin: int, frame_count: int, every: int = 1) -> dict[int, Box]:
         """The box to blur in each frame the track covers: from ``margin`` frames before its first
-        detection to ``margin`` after its last, the path between detections included."""
+        detection to ``margin`` after its last, the path between detections included. Across rounds
+        that found nothing (detections more than ``every`` frames apart) the face may have gone off
+        the straight path, so the path grows by :data:`GAP_REACH` of its side per round missed."""
         out: dict[int, Box] = {}
         for i in range(max(0, self.first - margin), self.first):
             out[i] = self.boxes[0]
@@ -79,6 +82,10 @@ class Track:
             out[self.frames[k]] = self.boxes[k]
             if k + 1 < len(self.frames):
                 path = union(self.boxes[k], self.boxes[k + 1])
+                missed = max(0, round((self.frames[k + 1] - self.frames[k]) / max(1, every)) - 1)
+                if missed:
+                    g = GAP_REACH * missed * max(_side(self.boxes[k]), _side(self.boxes[k + 1]))
+                    path = (path[0] - g, path[1] - g, path[2] + g, path[3] + g)
                 for i in range(self.frames[k] + 1, self.frames[k + 1]):
                     out[i] = path
         for i in range(self.last + 1, min(frame_count, self.last + margin + 1)):
@@ -139,10 +146,10 @@ class Linker:
         return sorted(self.done + self.active, key=lambda t: t.id)
 
 
-def frame_boxes(tracks: list[Track], margin: int, frame_count: int) -> dict[int, list[Box]]:
+def frame_boxes(tracks: list[Track], margin: int, frame_count: int, every: int = 1) -> dict[int, list[Box]]:
     """Every frame's boxes from all of *tracks*."""
     out: dict[int, list[Box]] = {}
     for t in tracks:
-        for i, box in t.cover(margin, frame_count).items():
+        for i, box in t.cover(margin, frame_count, every).items():
             out.setdefault(i, []).append(box)
     return out
