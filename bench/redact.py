@@ -30,7 +30,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/ for `common`
 from common import MB, WORK, machine_info, md_table, now_iso, text_table, write_report  # noqa: E402
 
 from service.media import Box, MuteRange, probe, redact  # noqa: E402
-from service.media import faces as F  # noqa: E402
 from service.media.redact import CRF, PRESET  # noqa: E402
 
 TARGET = 1.0
@@ -153,10 +152,9 @@ def main(argv: list[str] | None = None) -> int:
   {src.stat().st_size / MB:.1f} MB
 - Redaction: automatic faces, one box ({BOX[4]}x{BOX[5]} px, {BOX[0]:g}–{BOX[1]:g} s), one mute range
   ({MUTE[0]:g}–{MUTE[1]:g} s); output libx264 {PRESET} crf {CRF} yuv420p + AAC, +faststart
-- Detector: {det['name']} (OpenCV {det['opencv_version']}), {', '.join(det['cascades'])}; on a
-  {det['detect_size'][0]}x{det['detect_size'][1]} copy (faces from {det['min_face_px']} px at 720p), scale factor
-  {det['scale_factor']}, min neighbours {det['min_neighbors']}, every {det['detect_every_n_frames']} frames,
-  held {det['hold_frames']} frames, look-ahead {det['look_ahead_frames']} frames, margin {det['box_margin']:.0%}
+- Detector: {det['name']} ({det['version']}) on a {det['scan_size'][0]}x{det['scan_size'][1]} copy, every
+  {det['detect_every_n_frames']} frames, tracks held {det['hold_rounds']} rounds, covered {det['margin_frames']}
+  frames either side, margin {det['box_margin']:.0%} (bench/faces.py chose it)
 - Best of {args.repeat} run(s) of each, interleaved
 - Command: `.venv/bin/python bench/redact.py --seconds {args.seconds:g} --repeat {args.repeat}`
 
@@ -171,9 +169,8 @@ Notes:
   re-encode). CPU s is user + system of this process (all its threads) and of its ffmpeg children.
 - (b) includes the ffprobe of the source and the whole pipeline: ffmpeg decoding to raw yuv420p on a pipe,
   Python (numpy/OpenCV) detecting and blurring, ffmpeg encoding from a pipe with the source's audio.
-- Face detection is the cost: three cascade passes (scale factor {F.SCALE_FACTOR}) on a {det['detect_size'][0]} px
-  wide copy take ~100–350 ms of CPU per round depending on how busy the picture is, hence rounds every
-  {det['detect_every_n_frames']} frames (look-ahead and hold keep faces covered between rounds).
+- Faces are found in a first pass (a second decode, scaled, as RGB) and linked into tracks before any
+  frame is blurred; rounds every {det['detect_every_n_frames']} frames (tracks cover the frames between).
 - The page cache could not be dropped; the source is read from memory.
 """
     md_path, js_path = write_report(args.report, md, results)
