@@ -146,11 +146,9 @@ def worker() -> None:
     if not settings.redis_url:
         err.print("[red]configuration error:[/red] bwv worker needs BWV_REDIS_URL", highlight=False)
         raise typer.Exit(2)
-    from arq import run_worker
+    from workers.settings import run
 
-    from workers.settings import WorkerSettings
-
-    run_worker(WorkerSettings)
+    run(settings)
 
 
 @token_app.command("issue")

@@ -1,17 +1,22 @@
 """Background jobs: arq on Redis in production, an in-process runner in embedded mode.
 
 Job functions live in each domain's ``tasks.py`` as ``async def job(ctx: Context, **kwargs)`` and are
-listed in :data:`JOBS`; both runners call the same functions. Jobs must be idempotent and recoverable:
-the periodic janitor re-enqueues work whose state in the database says it is unfinished, so a job lost
-to a crash (in-process runner) or a dead worker is picked up again.
+listed in its ``JOBS`` under a :class:`JobName`; both runners call the same functions and refuse, before
+anything is queued, a name nobody registered or arguments the job does not take. Periodic jobs fire at
+the instants :func:`next_fire` gives, in both runners. Jobs must be idempotent and recoverable: the
+periodic janitor re-enqueues work whose state in the database says it is unfinished, so a job lost to a
+crash (in-process runner) or a dead worker is picked up again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from functools import cache
 from typing import Any, Protocol
 
 import structlog
@@ -23,41 +28,143 @@ from service.context import Context
 log = structlog.get_logger(__name__)
 
 JobFn = Callable[..., Awaitable[Any]]
+IntervalFn = Callable[[Settings], int]
 
 
-def registry() -> dict[str, JobFn]:
+class JobName(StrEnum):
+    """Every job there is. A name, not the function: the functions' modules import the services that
+    enqueue them, so a reference would make each of those a cycle. The values are what arq stores in
+    Redis, so a rename must keep the old value while old jobs may still be queued."""
+
+    PROBE_RECORDING = "probe_recording"
+    INGEST_JANITOR = "ingest_janitor"
+    RETENTION_SWEEP = "retention_sweep"
+    RECOMPUTE_RETENTION = "recompute_retention"
+    ROLL_OBJECT_LOCK = "roll_object_lock"
+    BUILD_BUNDLE = "build_bundle"
+    BUNDLE_JANITOR = "bundle_janitor"
+    REDACT_SAR_ITEM = "redact_sar_item"
+    FIND_SAR_ITEM_FACES = "find_sar_item_faces"
+    SAR_JANITOR = "sar_janitor"
+    SAR_DEADLINES = "sar_deadlines"
+
+
+class JobRegistryError(RuntimeError):
+    """The domains' JOBS/CRON lists do not fit together: found at start-up, never at enqueue time."""
+
+
+def _domains() -> list[Any]:
+    # Imported here, not at the top: the domains' services import this module for JobName.
     from service.disclosure import tasks as disclosure_tasks
     from service.ingest import tasks as ingest_tasks
     from service.retention import tasks as retention_tasks
     from service.sar import tasks as sar_tasks
 
-    return {**ingest_tasks.JOBS, **retention_tasks.JOBS, **disclosure_tasks.JOBS, **sar_tasks.JOBS}
+    return [ingest_tasks, retention_tasks, disclosure_tasks, sar_tasks]
 
 
-def cron_registry() -> list[tuple[str, Callable[[Settings], int]]]:
-    """(job name, interval-in-seconds getter) for periodic jobs."""
-    from service.disclosure import tasks as disclosure_tasks
-    from service.ingest import tasks as ingest_tasks
-    from service.retention import tasks as retention_tasks
-    from service.sar import tasks as sar_tasks
+@cache
+def registry() -> dict[JobName, JobFn]:
+    """Every domain's jobs, checked: each name a :class:`JobName`, claimed by one domain only."""
+    jobs: dict[JobName, JobFn] = {}
+    for domain in _domains():
+        for name, fn in domain.JOBS.items():
+            try:
+                key = JobName(name)
+            except ValueError:
+                raise JobRegistryError(f"{domain.__name__}: {name!r} is not a JobName") from None
+            if key in jobs:
+                raise JobRegistryError(f"{domain.__name__}: {key} is registered twice")
+            if not inspect.iscoroutinefunction(fn):
+                raise JobRegistryError(f"{domain.__name__}: {key} is not an async function")
+            jobs[key] = fn
+    return jobs
 
-    return [*ingest_tasks.CRON, *retention_tasks.CRON, *disclosure_tasks.CRON, *sar_tasks.CRON]
+
+@cache
+def cron_registry() -> tuple[tuple[JobName, IntervalFn], ...]:
+    """(job, interval-in-seconds getter) for periodic jobs, each a registered job; checks the registry too,
+    which is why both runners call it at start-up."""
+    jobs = registry()
+    crons = tuple((JobName(name), interval) for domain in _domains() for name, interval in domain.CRON)
+    unknown = [name for name, _ in crons if name not in jobs]
+    if unknown:
+        raise JobRegistryError(f"periodic jobs without a function: {', '.join(unknown)}")
+    return crons
 
 
-async def run_job(ctx: Context, name: str, **kwargs: Any) -> Any:
-    fn = registry()[name]
+@cache
+def _signature(name: JobName) -> inspect.Signature:
+    return inspect.signature(registry()[name])
+
+
+def checked(name: JobName | str, kwargs: dict[str, Any]) -> JobName:
+    """The job ``name`` is, once it is known that it exists and takes ``kwargs`` (after its context):
+    raises ``KeyError`` or ``TypeError`` otherwise, in the enqueuer, where the mistake is."""
+    try:
+        job = JobName(name)
+    except ValueError:
+        raise KeyError(name) from None
+    if job not in registry():
+        raise KeyError(job.value)
+    _signature(job).bind(None, **kwargs)
+    return job
+
+
+# ---- the schedule ------------------------------------------------------------------------------------
+
+def next_fire(interval_s: int, after: datetime) -> datetime:
+    """When a job run every ``interval_s`` seconds next fires after ``after``: the next whole multiple
+    of the interval since the Unix epoch. Both runners (and every arq worker: their cron job ids are
+    these instants, so only one enqueue wins) keep to it, so a 5400 s job runs at 00:00, 01:30, … UTC
+    whichever runner runs it, and a restart does not shift the schedule."""
+    if interval_s < 1:
+        raise ValueError(f"interval_s must be >= 1, not {interval_s!r}")
+    if after.tzinfo is None:
+        raise ValueError("after must be timezone-aware")
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    # Whole microseconds, not a float timestamp, which would round near large multiples.
+    elapsed_us = (after - epoch) // timedelta(microseconds=1)
+    k = elapsed_us // (interval_s * 1_000_000) + 1
+    return (epoch + timedelta(seconds=k * interval_s)).astimezone(after.tzinfo)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+async def run_on_schedule(interval_s: int, fire: Callable[[datetime], Awaitable[None]], *,
+                          now: Callable[[], datetime] = _utcnow,
+                          sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> None:
+    """The in-process runner's cron loop: ``fire(instant)`` at every :func:`next_fire` instant, for
+    ever. A run that overruns the next instant is followed at once by the instant it missed, as arq's
+    worker enqueues it on its next heartbeat."""
+    at = next_fire(interval_s, now())
+    while True:
+        delay = (at - now()).total_seconds()
+        if delay > 0:
+            await sleep(delay)
+        await fire(at)
+        at = next_fire(interval_s, at)
+
+
+# ---- running -----------------------------------------------------------------------------------------
+
+async def run_job(ctx: Context, name: JobName | str, **kwargs: Any) -> Any:
+    job = JobName(name)
+    fn = registry()[job]
     try:
         result = await fn(ctx, **kwargs)
     except Exception:
-        metrics.JOBS.labels(name, "error").inc()
-        log.exception("job_failed", job=name, **{k: str(v) for k, v in kwargs.items()})
+        metrics.JOBS.labels(job.value, "error").inc()
+        log.exception("job_failed", job=job.value, **{k: str(v) for k, v in kwargs.items()})
         raise
-    metrics.JOBS.labels(name, "ok").inc()
+    metrics.JOBS.labels(job.value, "ok").inc()
     return result
 
 
 class Jobs(Protocol):
-    async def enqueue(self, name: str, **kwargs: Any) -> None: ...
+    async def enqueue(self, name: JobName, **kwargs: Any) -> None: ...
     async def close(self) -> None: ...
 
 
@@ -69,25 +176,26 @@ class InProcessJobs:
         self._sem = asyncio.Semaphore(concurrency)
         self._tasks: set[asyncio.Task] = set()
         self._cron_tasks: list[asyncio.Task] = []
+        crons = cron_registry()  # checks the registry at start-up, with or without cron
         if cron:
-            for name, interval in cron_registry():
+            for name, interval in crons:
                 self._cron_tasks.append(asyncio.create_task(self._cron(name, interval(ctx.settings))))
 
-    async def _cron(self, name: str, interval_s: int) -> None:
-        while True:
-            await asyncio.sleep(interval_s)
+    async def _cron(self, name: JobName, interval_s: int) -> None:
+        async def fire(_at: datetime) -> None:
             with contextlib.suppress(Exception):
                 await self._run(name, {})
 
-    async def _run(self, name: str, kwargs: dict[str, Any]) -> None:
+        await run_on_schedule(interval_s, fire)
+
+    async def _run(self, name: JobName, kwargs: dict[str, Any]) -> None:
         async with self._sem:
             with contextlib.suppress(Exception):  # run_job logged it; the janitor retries later
                 await run_job(self._ctx, name, **kwargs)
 
-    async def enqueue(self, name: str, **kwargs: Any) -> None:
-        if name not in registry():
-            raise KeyError(name)
-        task = asyncio.create_task(self._run(name, kwargs))
+    async def enqueue(self, name: JobName, **kwargs: Any) -> None:
+        job = checked(name, kwargs)
+        task = asyncio.create_task(self._run(job, kwargs))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -103,7 +211,11 @@ class InProcessJobs:
 
 
 class ArqJobs:
+    """Hands jobs to arq workers (:mod:`service.worker`), after the same checks as the in-process runner:
+    a worker would only find a bad name or argument after the request that queued it had succeeded."""
+
     def __init__(self, pool: Any, queue_name: str, owns_pool: bool = True):
+        cron_registry()
         self.pool = pool
         self._queue = queue_name
         self._owns = owns_pool
@@ -115,8 +227,9 @@ class ArqJobs:
 
         return cls(await create_pool(RedisSettings.from_dsn(redis_url)), queue_name)
 
-    async def enqueue(self, name: str, **kwargs: Any) -> None:
-        await self.pool.enqueue_job(name, _queue_name=self._queue, **kwargs)
+    async def enqueue(self, name: JobName, **kwargs: Any) -> None:
+        job = checked(name, kwargs)
+        await self.pool.enqueue_job(job.value, _queue_name=self._queue, **kwargs)
 
     async def close(self) -> None:
         if self._owns:

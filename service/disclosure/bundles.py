@@ -37,6 +37,7 @@ from service.disclosure.zipstream import Member, zip_to_store
 from service.errors import Conflict, NotFound
 from service.files import file_digest, file_reader
 from service.ids import new_id
+from service.jobs import JobName
 from service.media.clip import cut_async
 from service.media.source import media_source
 from service.recordings import repository as recordings_repo
@@ -69,7 +70,7 @@ async def request_bundle(ctx: Context, actor: Principal, case_id: str) -> Bundle
                         attempts=0, created_by=actor.sub, created_at=now, updated_at=now)
         s.add(bundle)
         await audit.record(s, actor, "bundle.requested", "case", case.id, {"bundle_id": bundle.id, "items": len(items)})
-    await ctx.jobs.enqueue("build_bundle", bundle_id=bundle.id)
+    await ctx.jobs.enqueue(JobName.BUILD_BUNDLE, bundle_id=bundle.id)
     return bundle
 
 
@@ -214,7 +215,7 @@ async def requeue_stuck(ctx: Context, older_than: timedelta = timedelta(minutes=
                 b.status, b.updated_at = "queued", utcnow()
     for b in stuck:
         if b.status == "queued":
-            await ctx.jobs.enqueue("build_bundle", bundle_id=b.id)
+            await ctx.jobs.enqueue(JobName.BUILD_BUNDLE, bundle_id=b.id)
     return len(stuck)
 
 

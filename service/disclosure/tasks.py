@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from service.context import Context
 from service.disclosure import bundles
+from service.jobs import JobName
 
 
 async def build_bundle(ctx: Context, bundle_id: str) -> str:
@@ -14,5 +15,5 @@ async def bundle_janitor(ctx: Context) -> int:
     return await bundles.requeue_stuck(ctx)
 
 
-JOBS = {"build_bundle": build_bundle, "bundle_janitor": bundle_janitor}
-CRON = [("bundle_janitor", lambda settings: settings.janitor_interval_s)]
+JOBS = {JobName.BUILD_BUNDLE: build_bundle, JobName.BUNDLE_JANITOR: bundle_janitor}
+CRON = [(JobName.BUNDLE_JANITOR, lambda settings: settings.janitor_interval_s)]

@@ -27,6 +27,7 @@ from service.ingest import assembly
 from service.ingest import repository as repo
 from service.ingest.models import Upload, UploadPart
 from service.ingest.schemas import UploadCreate, is_media_type
+from service.jobs import JobName
 from service.recordings import repository as recordings_repo
 from service.recordings import service as recordings
 from service.recordings.models import Recording
@@ -265,7 +266,7 @@ async def complete(ctx: Context, actor: Principal, upload_id: str) -> tuple[Reco
         if rec.delete_after is None:  # docked into a query hold: storage protects it too
             await retention.sync_legal_holds(ctx, [rec.id])
         if ctx.jobs is not None:
-            await ctx.jobs.enqueue("probe_recording", recording_id=rec.id)
+            await ctx.jobs.enqueue(JobName.PROBE_RECORDING, recording_id=rec.id)
     return rec, created, duplicate
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from service.auth.schemas import system_principal
 from service.context import Context
 from service.ingest import service
+from service.jobs import JobName
 from service.recordings import service as recordings
 from service.recordings.models import Recording
 from service.timeutil import utcnow
@@ -27,9 +28,9 @@ async def ingest_janitor(ctx: Context) -> dict[str, int]:
                                         Recording.received_at < cutoff).limit(500))
         pending = list((await s.execute(q)).scalars())
     for rid in pending:
-        await ctx.jobs.enqueue("probe_recording", recording_id=rid)
+        await ctx.jobs.enqueue(JobName.PROBE_RECORDING, recording_id=rid)
     return {"abandoned": abandoned, "reprobed": len(pending)}
 
 
-JOBS = {"probe_recording": probe_recording, "ingest_janitor": ingest_janitor}
-CRON = [("ingest_janitor", lambda settings: settings.janitor_interval_s)]
+JOBS = {JobName.PROBE_RECORDING: probe_recording, JobName.INGEST_JANITOR: ingest_janitor}
+CRON = [(JobName.INGEST_JANITOR, lambda settings: settings.janitor_interval_s)]

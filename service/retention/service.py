@@ -18,6 +18,7 @@ from service.db import transaction
 from service.devices import service as devices
 from service.errors import Conflict, Invalid, NotFound
 from service.ids import new_id
+from service.jobs import JobName
 from service.recordings.access import check_clip, readable
 from service.recordings.models import Recording
 from service.retention import objectlock, rules
@@ -251,7 +252,7 @@ async def check_policy(ctx: Context, actor: Principal) -> bool:
         s.add(PolicyVersion(sha256=sha, loaded_at=utcnow(), content=content))
         await audit.record(s, actor, "retention.policy_loaded", "policy", sha, {"policy": content})
     if ctx.jobs is not None:
-        await ctx.jobs.enqueue("recompute_retention", policy_sha=sha)
+        await ctx.jobs.enqueue(JobName.RECOMPUTE_RETENTION, policy_sha=sha)
     return True
 
 

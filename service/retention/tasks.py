@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from service.auth.schemas import system_principal
 from service.context import Context
+from service.jobs import JobName
 from service.retention import objectlock, service
 from service.retention.sweep import sweep
 
@@ -21,7 +22,7 @@ async def roll_object_lock(ctx: Context) -> int:
     return await objectlock.roll_forward(ctx)
 
 
-JOBS = {"retention_sweep": retention_sweep, "recompute_retention": recompute_retention,
-        "roll_object_lock": roll_object_lock}
-CRON = [("retention_sweep", lambda settings: settings.sweep_interval_s),
-        ("roll_object_lock", lambda settings: settings.object_lock_roll_interval_s)]
+JOBS = {JobName.RETENTION_SWEEP: retention_sweep, JobName.RECOMPUTE_RETENTION: recompute_retention,
+        JobName.ROLL_OBJECT_LOCK: roll_object_lock}
+CRON = [(JobName.RETENTION_SWEEP, lambda settings: settings.sweep_interval_s),
+        (JobName.ROLL_OBJECT_LOCK, lambda settings: settings.object_lock_roll_interval_s)]

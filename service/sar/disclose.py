@@ -23,6 +23,7 @@ from service.disclosure.shares import issue, revoke_in_session, state
 from service.disclosure.zipstream import Member
 from service.errors import Conflict, NotFound
 from service.ids import new_id
+from service.jobs import JobName
 from service.recordings import repository as recordings_repo
 from service.recordings.access import refuse_restricted
 from service.sar import repository as repo
@@ -67,7 +68,7 @@ async def disclose(ctx: Context, actor: Principal, sar_id: str, body: DiscloseIn
         await audit.record(s, actor, "sar.disclosed", "sar", sar.id,
                            {"bundle_id": bundle.id, "share_id": share.id, "items": [i.id for i in items],
                             "redacted_sha256": [i.redacted_sha256 for i in items], "expires_at": expires_at})
-    await ctx.jobs.enqueue("build_bundle", bundle_id=bundle.id)
+    await ctx.jobs.enqueue(JobName.BUILD_BUNDLE, bundle_id=bundle.id)
     return bundle, share, token
 
 

@@ -24,6 +24,7 @@ from service.db import transaction
 from service.devices import service as devices
 from service.errors import Conflict, Invalid, NotFound
 from service.ids import new_id
+from service.jobs import JobName
 from service.media.frames import RedactionError
 from service.media.scan import find_faces
 from service.media.source import media_source
@@ -59,7 +60,7 @@ async def request(ctx: Context, actor: Principal, sar_id: str, item_id: str) -> 
         await audit.record(s, actor, "sar.faces_requested", "recording", rec.id,
                            {"sar_id": sar.id, "item_id": item.id, "run": scan.run})
         run = scan.run
-    await ctx.jobs.enqueue("find_sar_item_faces", item_id=item_id, run=run)
+    await ctx.jobs.enqueue(JobName.FIND_SAR_ITEM_FACES, item_id=item_id, run=run)
     return scan
 
 
@@ -247,5 +248,5 @@ async def requeue_stuck(ctx: Context, older_than: timedelta = timedelta(minutes=
                 scan.status, scan.updated_at = "queued", utcnow()
         runs = [(x.item_id, x.run) for x in stuck if x.status == "queued"]
     for item_id, run_id in runs:
-        await ctx.jobs.enqueue("find_sar_item_faces", item_id=item_id, run=run_id)
+        await ctx.jobs.enqueue(JobName.FIND_SAR_ITEM_FACES, item_id=item_id, run=run_id)
     return len(stuck)
