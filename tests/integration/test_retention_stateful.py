@@ -130,7 +130,10 @@ class Rec:
     recorded_start: datetime
     recorded_end: datetime
     status: str = "active"
-    storage_locked: bool = False  # an S3 legal hold is on the object (pg_s3 only)
+    storage_locked: bool = False  # an S3 legal hold or unexpired retention is on the object (pg_s3 only)
+    # Protected footage also gets COMPLIANCE retention days ahead on the real clock, which nobody can
+    # shorten: once set it outlives this whole run, so storage refuses the sweep even after release.
+    retained: bool = False
 
     @property
     def key(self) -> str:
@@ -240,7 +243,8 @@ class RetentionMachine(RuleBasedStateMachine):
             for rid in ids:
                 r = self.recs.get(rid)
                 if r is not None and r.status == "active":
-                    r.storage_locked = self.protected(r)
+                    r.retained = r.retained or self.protected(r)
+                    r.storage_locked = self.protected(r) or r.retained
 
     # ---- uploads -------------------------------------------------------------------------------
 
