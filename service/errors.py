@@ -6,14 +6,17 @@ A problem's ``type`` is ``PROBLEM_BASE + slug`` so clients can match on the last
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 PROBLEM_BASE = "https://bodycam.dev/problems/"
 PROBLEM_JSON = "application/problem+json"
@@ -88,6 +91,87 @@ class Unavailable(Problem):
     status, slug, title = 503, "unavailable", "Service unavailable"
 
 
+class ProblemModel(BaseModel):
+    """How every error is answered (RFC 9457), as ``application/problem+json``."""
+
+    model_config = ConfigDict(extra="allow", title="Problem")
+    type: str = Field(description="PROBLEM_BASE + a slug that clients match on, e.g. …/hash-mismatch")
+    title: str
+    status: int
+    detail: str
+
+
+_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+_WHEN = {400: "Malformed request (e.g. a body that is not JSON)", 401: "No valid credentials",
+         403: "The caller's roles do not allow this", 404: "Not found (or not visible to the caller)",
+         409: "Conflicts with the current state", 410: "Gone: deleted, revoked or expired",
+         413: "Body too large", 415: "Unsupported media type", 416: "Range not satisfiable",
+         422: "A parameter or the body is not valid", 503: "Service unavailable"}
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` entries declaring that an operation may answer these statuses with a problem."""
+    return {s: {"description": _WHEN.get(s, HTTPStatus(s).phrase),
+                "content": {PROBLEM_JSON: {"schema": _PROBLEM_REF}}} for s in statuses}
+
+
+# A ranged download's 206 (its problems: 416, and whatever finding the object costs).
+PARTIAL: dict[int | str, dict[str, Any]] = {206: {"description": "Partial content: the byte range asked for"}}
+
+
+def _document(app: FastAPI) -> None:
+    """The OpenAPI states what every request path shares: the Problem schema, and for every operation that
+    takes a body, BodyLimit's 413 and the validation handler's 400 for a body that is not JSON."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
+            ProblemModel.model_json_schema(ref_template="#/components/schemas/{model}"))
+        for path in schema.get("paths", {}).values():
+            for op in path.values():
+                if isinstance(op, dict) and "requestBody" in op:
+                    for status, entry in problems(400, 413).items():
+                        op.setdefault("responses", {}).setdefault(str(status), entry)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+# A constraint declared on a query parameter (so that the OpenAPI states it) fails with the problem the
+# code raised when it checked the value itself: clients match on those types (invalid-limit, …).
+_QUERY_PROBLEMS: dict[str, tuple[frozenset[str], Callable[[], Problem]]] = {}
+_BOUNDS: dict[str, tuple[int, int]] = {}
+
+
+def query_problem(name: str, error_types: set[str], make: Callable[[], Problem]) -> None:
+    """Answer ``make()`` when the query parameter ``name`` fails only with one of these pydantic errors."""
+    _QUERY_PROBLEMS[name] = (frozenset(error_types), make)
+
+
+def bounded_query(name: str, lo: int, hi: int) -> Any:
+    """``Query(ge=lo, le=hi)`` for the integer query parameter ``name``; out of bounds it is the
+    ``invalid-<name>`` problem (one pair of bounds per name: every ``limit`` is the same)."""
+    if _BOUNDS.setdefault(name, (lo, hi)) != (lo, hi):
+        raise ValueError(f"query parameter {name} is bounded differently elsewhere")
+    query_problem(name, {"greater_than_equal", "less_than_equal"},
+                  lambda: Invalid(f"{name} must be between {lo} and {hi}", slug=f"invalid-{name}"))
+    return Query(ge=lo, le=hi, description=f"{lo}-{hi}")
+
+
+def _query_problem(errors: list[dict[str, Any]]) -> Problem | None:
+    if len(errors) != 1:
+        return None
+    loc, kind = errors[0]["loc"], errors[0]["type"]
+    if len(loc) == 2 and loc[0] == "query" and loc[1] in _QUERY_PROBLEMS:
+        kinds, make = _QUERY_PROBLEMS[loc[1]]
+        if kind in kinds:
+            return make()
+    return None
+
+
 def problem_response(problem: Problem) -> JSONResponse:
     return JSONResponse(problem.body(), status_code=problem.status, headers=problem.headers,
                         media_type=PROBLEM_JSON)
@@ -101,7 +185,19 @@ def _jsonable_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def _allowed_methods(request: Request) -> str:
+    """Every method of every route at this path: Starlette's 405 names only the first route's, so a path
+    with GET and POST in two routes answered ``Allow: GET`` to a DELETE (RFC 9110 wants them all)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if getattr(route, "methods", None) and route.matches(request.scope)[0] != Match.NONE:
+            methods |= route.methods
+    return ", ".join(sorted(methods))
+
+
 def install(app: FastAPI) -> None:
+    _document(app)
+
     @app.exception_handler(Problem)
     async def _problem(_: Request, exc: Problem) -> JSONResponse:
         return problem_response(exc)
@@ -110,6 +206,9 @@ def install(app: FastAPI) -> None:
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = _jsonable_errors(exc.errors())
         malformed = any(e["type"] in ("json_invalid", "model_attributes_type") for e in errors)
+        bound = _query_problem(errors)
+        if bound is not None:
+            return problem_response(bound)
         if malformed:
             p = BadRequest("The request body is not valid JSON.", slug="malformed-json",
                            title="Malformed JSON", errors=errors)
@@ -120,15 +219,17 @@ def install(app: FastAPI) -> None:
         return problem_response(p)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         try:
             phrase = HTTPStatus(exc.status_code).phrase
         except ValueError:
             phrase = "Error"
         slug = phrase.lower().replace(" ", "-")
         detail = exc.detail if isinstance(exc.detail, str) else phrase
-        return problem_response(Problem(detail, slug=slug, title=phrase, status=exc.status_code,
-                                        headers=getattr(exc, "headers", None) or {}))
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed_methods(request)
+        return problem_response(Problem(detail, slug=slug, title=phrase, status=exc.status_code, headers=headers))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

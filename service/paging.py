@@ -5,12 +5,12 @@ from __future__ import annotations
 import base64
 import json
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
 from pydantic import BaseModel
 
-from service.errors import Invalid
+from service.errors import Invalid, bounded_query, query_problem
 
 T = TypeVar("T")
 
@@ -25,22 +25,43 @@ class PageParams(BaseModel):
     after: list[Any] | None
 
 
+MAX_LIMIT = 500
+CURSOR_PATTERN = "^[A-Za-z0-9_-]*$"
+
+Cursor = Annotated[str | None, Query(
+    pattern=CURSOR_PATTERN, max_length=4096,
+    description="Opaque: the next_cursor of the previous page of this list, as given (unpadded base64url).")]
+
+
 def encode_cursor(key: list[Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(key, default=str).encode()).decode().rstrip("=")
 
 
-def page_params(limit: int = Query(50, description="1-500"), cursor: str | None = Query(None)) -> PageParams:
-    if not 1 <= limit <= 500:
-        raise Invalid("limit must be between 1 and 500", slug="invalid-limit")
-    after = None
-    if cursor:
-        try:
-            after = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-            if not isinstance(after, list):
-                raise ValueError
-        except ValueError as e:
-            raise Invalid("cursor is not one this server issued", slug="invalid-cursor") from e
-    return PageParams(limit=limit, after=after)
+def _not_issued() -> Invalid:
+    return Invalid("cursor is not one this server issued", slug="invalid-cursor")
+
+
+query_problem("cursor", {"string_pattern_mismatch", "string_too_long"}, _not_issued)
+
+
+def decode_cursor(cursor: str) -> list[Any]:
+    """The key a cursor carries; ``invalid-cursor`` for anything :func:`encode_cursor` cannot have made."""
+    try:
+        # validate=True: characters outside base64url are refused, not skipped (the OpenAPI's pattern).
+        after = json.loads(base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True))
+        if not isinstance(after, list):
+            raise ValueError
+    except (ValueError, RecursionError) as e:  # RecursionError: "[[[[…" nested past the parser's depth
+        raise _not_issued() from e
+    return after
+
+
+def page_params(limit: Annotated[int, bounded_query("limit", 1, MAX_LIMIT)] = 50,
+                cursor: Cursor = None) -> PageParams:
+    # The console calls this directly, past FastAPI's checks of the declared bounds.
+    if not 1 <= limit <= MAX_LIMIT:
+        raise Invalid(f"limit must be between 1 and {MAX_LIMIT}", slug="invalid-limit")
+    return PageParams(limit=limit, after=decode_cursor(cursor) if cursor else None)
 
 
 def _foreign() -> Invalid:

@@ -3,6 +3,25 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import AwareDatetime, BeforeValidator, WithJsonSchema
+
+
+def _text_only(value: object) -> object:
+    if not isinstance(value, str | datetime):  # pydantic would read 0 as 1970-01-01: the OpenAPI says a string
+        raise ValueError("must be an ISO 8601 time with a timezone")
+    return value
+
+
+# A body's time: an ISO 8601 string with a timezone, never a number.
+Instant = Annotated[AwareDatetime, BeforeValidator(_text_only)]
+
+# A query-string time as the OpenAPI states it; the endpoint parses it with parse_time (invalid-time),
+# which takes an empty value (what an HTML form sends for a blank field) as no time at all.
+IsoTime = Annotated[str, WithJsonSchema({
+    "anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "maxLength": 0}],
+    "description": "ISO 8601 with a timezone, e.g. 2026-11-22T10:15:00Z (empty: none)"})]
 
 
 def utcnow() -> datetime:

@@ -3,11 +3,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from service.declare import NOT_BLANK
 from service.disclosure.models import Bundle, Case, CaseItem, Share
 from service.recordings.schemas import ClipRange
 from service.retention.schemas import ReasonIn  # noqa: F401  (re-exported for the endpoints)
+from service.timeutil import Instant
 
 URN_PATTERN = r"^[A-Z0-9/-]{1,32}$"
 
@@ -16,7 +18,7 @@ class CaseIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     urn: str = Field(pattern=URN_PATTERN, description="upper-case letters, digits, '/' and '-', at most 32")
-    title: str = Field(min_length=1, max_length=200)
+    title: str = Field(min_length=1, max_length=200, json_schema_extra=NOT_BLANK)
 
     @field_validator("title")
     @classmethod
@@ -110,7 +112,7 @@ class ShareIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     recipient: str = Field(min_length=1, max_length=200)
-    expires_at: AwareDatetime
+    expires_at: Instant
     max_downloads: int = Field(ge=1, le=1000)
 
 

@@ -5,18 +5,19 @@ from fastapi.responses import JSONResponse
 
 from service.auth.endpoints import require
 from service.auth.schemas import Principal
-from service.errors import Invalid
+from service.errors import Invalid, problems
 from service.ingest import service
 from service.ingest.schemas import DuplicateOut, PartOut, UploadCreate, UploadCreated, UploadStatus
 from service.recordings.schemas import CreatedRecordingOut, RecordingOut
 
-router = APIRouter(prefix="/v1/uploads", tags=["ingest"])
+router = APIRouter(prefix="/v1/uploads", tags=["ingest"], responses=problems(401, 403, 422))
 dock = require("dock")
 
 
 @router.post("", status_code=201, response_model=UploadCreated | DuplicateOut,
-             responses={200: {"model": DuplicateOut, "description": "Already stored (or resumed upload)"},
-                        415: {"description": "content_type is not a video/* or audio/* type (problem+json)"}})
+             responses={200: {"model": UploadCreated | DuplicateOut,
+                              "description": "Already stored (DuplicateOut), or an upload resumed (UploadCreated)"},
+                        **problems(413, 415)})
 async def create_upload(request: Request, body: UploadCreate, actor: Principal = Depends(dock)):
     res = await service.create_upload(request.app.state.ctx, actor, body)
     if res.duplicate_of:
@@ -27,7 +28,7 @@ async def create_upload(request: Request, body: UploadCreate, actor: Principal =
     return JSONResponse(out.model_dump(mode="json"), status_code=200 if res.resumed else 201)
 
 
-@router.put("/{upload_id}/parts/{n}", response_model=PartOut)
+@router.put("/{upload_id}/parts/{n}", responses=problems(404, 409, 410), response_model=PartOut)
 async def put_part(request: Request, upload_id: str, n: int = Path(..., description="1-based part number"),
                    actor: Principal = Depends(dock)):
     length = request.headers.get("content-length")
@@ -39,7 +40,7 @@ async def put_part(request: Request, upload_id: str, n: int = Path(..., descript
     return PartOut(n=part.n, size=part.size)
 
 
-@router.get("/{upload_id}", response_model=UploadStatus)
+@router.get("/{upload_id}", responses=problems(404, 410), response_model=UploadStatus)
 async def get_upload(request: Request, upload_id: str, actor: Principal = Depends(dock)):
     upload, parts = await service.upload_status(request.app.state.ctx, actor, upload_id)
     return UploadStatus(upload_id=upload.id, status=upload.status, size_bytes=upload.size_bytes,
@@ -48,7 +49,9 @@ async def get_upload(request: Request, upload_id: str, actor: Principal = Depend
                         created_at=upload.created_at, updated_at=upload.updated_at)
 
 
-@router.post("/{upload_id}/complete", status_code=201, response_model=CreatedRecordingOut)
+@router.post("/{upload_id}/complete", status_code=201, response_model=CreatedRecordingOut,
+             responses={200: {"model": CreatedRecordingOut, "description": "Completed before (a retry)"},
+                        **problems(404, 409, 410)})
 async def complete(request: Request, upload_id: str, actor: Principal = Depends(dock)):
     rec, created, duplicate = await service.complete(request.app.state.ctx, actor, upload_id)
     body = CreatedRecordingOut(**RecordingOut.of(rec).model_dump(), recording_id=rec.id, duplicate=duplicate)

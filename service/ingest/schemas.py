@@ -6,13 +6,14 @@ from typing import Annotated
 
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
     field_validator,
     model_validator,
 )
+
+from service.timeutil import Instant
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,99}$"
 # Only footage is docked: a bare video/* or audio/* type (no parameters, no second value), short
@@ -35,7 +36,8 @@ def _filename(v: str) -> str:
     return v
 
 
-Filename = Annotated[str, Field(max_length=255), AfterValidator(_filename)]
+Filename = Annotated[str, Field(max_length=255, json_schema_extra={
+    "minLength": 1, "pattern": r"^(?!\.\.?$)[^\x00-\x1f\x7f/\\]+$"}), AfterValidator(_filename)]
 
 
 class UploadCreate(BaseModel):
@@ -44,12 +46,13 @@ class UploadCreate(BaseModel):
     device_id: str = Field(pattern=_ID)
     officer_id: str = Field(pattern=_ID)
     filename: Filename
-    content_type: str = Field(max_length=255, description="video/* or audio/* (else 415)")
+    content_type: str = Field(max_length=255, description="video/* or audio/* (else 415)", json_schema_extra={
+        "pattern": r"^\s*(?:[Vv][Ii][Dd][Ee][Oo]|[Aa][Uu][Dd][Ii][Oo])/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}\s*$"})
     size_bytes: int = Field(gt=0)
     sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$")
-    recorded_start: AwareDatetime
-    recorded_end: AwareDatetime
-    device_clock_at_dock: AwareDatetime
+    recorded_start: Instant
+    recorded_end: Instant
+    device_clock_at_dock: Instant
 
     @field_validator("content_type")
     @classmethod

@@ -11,8 +11,8 @@ from service.recordings.models import Recording
 class ClipRange(BaseModel):
     """An optional part of a recording, in seconds from its start (flags, exhibits, SAR items)."""
 
-    clip_start_s: float | None = Field(default=None, ge=0)
-    clip_end_s: float | None = Field(default=None, gt=0)
+    clip_start_s: float | None = Field(default=None, ge=0, strict=True)  # strict: false is not 0.0 s
+    clip_end_s: float | None = Field(default=None, gt=0, strict=True)
 
     @model_validator(mode="after")
     def _range(self):

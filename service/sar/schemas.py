@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from service.declare import NOT_BLANK, text_item
 from service.disclosure.models import Share
@@ -12,6 +12,7 @@ from service.recordings.models import Recording
 from service.recordings.schemas import ClipRange
 from service.retention.schemas import HoldQuery, _not_blank
 from service.sar.models import Sar, SarItem
+from service.timeutil import Instant
 
 Regime = Literal["law_enforcement", "uk_gdpr"]
 
@@ -28,7 +29,7 @@ class SarIn(BaseModel):
 
     requester: str = Field(min_length=1, max_length=200, json_schema_extra=NOT_BLANK)
     contact: str = Field(min_length=1, max_length=300, json_schema_extra=NOT_BLANK)
-    received_at: AwareDatetime
+    received_at: Instant
     description: str = Field(min_length=1, max_length=4000, json_schema_extra=NOT_BLANK)
     regime: Regime | None = None
     query: SarQuery
@@ -55,7 +56,7 @@ class InfoRequestIn(BaseModel):
 class InfoReceivedIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    received_at: AwareDatetime
+    received_at: Instant
 
 
 class ItemIn(ClipRange):
@@ -139,7 +140,7 @@ class FacesOut(BaseModel):
 class DiscloseIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    expires_at: AwareDatetime | None = None
+    expires_at: Instant | None = None
     max_downloads: int | None = Field(default=None, ge=1, le=1000)
 
 
