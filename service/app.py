@@ -78,7 +78,7 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
     async def healthz():
         return {"status": "ok", "version": __version__}
 
-    @app.get("/readyz", tags=["operations"])
+    @app.get("/readyz", tags=["operations"], responses={503: {"description": "A dependency is unreachable"}})
     async def readyz():
         checks: dict[str, str] = {}
         try:

@@ -7,17 +7,18 @@ from service.audit import service
 from service.audit.schemas import AuditEventOut, AuditPage, VerifyResult
 from service.auth.endpoints import require
 from service.auth.schemas import Principal
+from service.errors import problems
 from service.paging import PageParams, after_seq, cut, page_params
-from service.timeutil import parse_time
+from service.timeutil import IsoTime, parse_time
 
-router = APIRouter(prefix="/v1/audit", tags=["audit"])
+router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=problems(401, 403, 422))
 auditor = require("auditor", "admin")
 
 
 @router.get("", response_model=AuditPage)
 async def list_audit(request: Request, object_id: str | None = None, actor: str | None = None,
-                     action: str | None = None, from_: str | None = Query(None, alias="from"),
-                     to: str | None = None, page: PageParams = Depends(page_params),
+                     action: str | None = None, from_: IsoTime | None = Query(None, alias="from"),
+                     to: IsoTime | None = None, page: PageParams = Depends(page_params),
                      _: Principal = Depends(auditor)):
     after = after_seq(page)
     async with request.app.state.ctx.sessions() as s:

@@ -3,18 +3,19 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
+from service.errors import problems
 from service.stats import service
 from service.stats.schemas import StatsOut
-from service.timeutil import iso, parse_time, utcnow
+from service.timeutil import IsoTime, iso, parse_time, utcnow
 
-router = APIRouter(tags=["stats"])
+router = APIRouter(tags=["stats"], responses=problems(422))
 
 
 @router.get("/v1/stats", response_model=StatsOut)
 async def stats(request: Request,
-                from_: str | None = Query(None, alias="from",
+                from_: IsoTime | None = Query(None, alias="from",
                                           description="Any instant: selects the whole UTC month it falls in."),
-                to: str | None = Query(None, description="Any instant: selects the whole UTC month it falls in "
+                to: IsoTime | None = Query(None, description="Any instant: selects the whole UTC month it falls in "
                                                          "(inclusive). Default: the current month.")):
     """Public transparency figures per whole calendar month (UTC; no login: counts only, no personal data).
 
