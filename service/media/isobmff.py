@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import struct
 from collections.abc import Iterator
 from typing import BinaryIO
+
+from service.media._ffmpeg import is_http
+from service.media.source import MediaSource, StoredObject, open_binary
 
 # Where a track names the files its samples live in: moov/trak/mdia/minf/dinf/dref.
 _DREF_PATH = (b"trak", b"mdia", b"minf", b"dinf", b"dref")
@@ -59,3 +63,16 @@ def external_reference(f: BinaryIO, size: int) -> bool:
                 if len(flags) < 4 or not flags[3] & 1:
                     return True
     return False
+
+
+def refers_elsewhere(source: MediaSource) -> bool:
+    """Whether a mov/mp4 *source* keeps a track's samples in another file (ffmpeg would leave that
+    track out, or be steered to open the file)."""
+    if not isinstance(source, StoredObject) and is_http(os.fspath(source)):
+        return False  # a URL we were handed: ffmpeg was not allowed to follow it, nothing to read here
+    try:
+        with open_binary(source) as f:
+            size = f.seek(0, os.SEEK_END)
+            return external_reference(f, size)
+    except OSError:
+        return False  # ffprobe just read it; a vanished file is not a reference

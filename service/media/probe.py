@@ -1,53 +1,32 @@
 """Read what a recording is (duration, size, codecs) with ffprobe, without ever hanging or raising
-on bad media.
-
-ffmpeg-python's ``ffmpeg.probe`` builds exactly this command but waits on ffprobe forever, and a
-stalled S3 connection or a pathological file must not pin a worker, so the command is run here with
-``subprocess.run(timeout=...)``, which kills ffprobe when the time is up.
-"""
+on bad media. The command and its safety flags come from :mod:`service.media._ffmpeg`."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import math
-import os
-import re
-import subprocess
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-from service.media.isobmff import external_reference
-from service.media.source import MediaSource, StoredObject, ffmpeg_env, ffmpeg_input, open_binary
+from service.media._ffmpeg import (
+    CONTAINERS,
+    MAX_ERROR_CHARS,
+    Timeout,
+    failure,
+    ffprobe_command,
+    first_useful_line,
+    redact_url,
+    run,
+)
+from service.media.isobmff import refers_elsewhere
+from service.media.source import MediaSource, ffmpeg_input
 
-FFPROBE = os.environ.get("BODYCAM_FFPROBE", "ffprobe")
-MAX_ERROR_CHARS = 300
-# Microseconds: ffmpeg's unit for -rw_timeout. Without it a silent HTTP peer blocks a read forever.
-HTTP_RW_TIMEOUT_US = 30_000_000
-# ffmpeg reads exactly one thing: a local file, or this process's loopback URL (service.media.source).
-# A protocol whitelist is inherited by everything a demuxer opens, so a playlist entry or reference
-# cannot reach the network from a file, nor https/other hosts' schemes from the loopback URL.
-_HTTP_PROTOCOLS = "http,tcp"
-_FILE_PROTOCOLS = "file"
-# The container families footage arrives in, as demuxer names, and the type each is served as.
-# Anything else (hls, dash, concat, image2, tee, …: demuxers that open other files or URLs by design)
-# is refused before it opens anything: ffmpeg checks the whitelist right after format detection.
-_CONTAINERS = {
-    "mov": "video/mp4", "matroska": "video/x-matroska", "mpegts": "video/mp2t", "avi": "video/x-msvideo",
-    "asf": "video/x-ms-asf", "mpeg": "video/mpeg", "ogg": "video/ogg", "wav": "audio/wav",
-    "mp3": "audio/mpeg", "flac": "audio/flac", "aac": "audio/aac",
-}
-FORMAT_WHITELIST = ",".join(_CONTAINERS)
-SERVED_TYPES = frozenset(_CONTAINERS.values()) | {
+SERVED_TYPES = frozenset(CONTAINERS.values()) | {
     "video/quicktime", "video/3gpp", "video/3gpp2", "audio/mp4", "video/webm", "audio/webm",
     "audio/x-matroska", "audio/ogg", "audio/x-ms-wma"}
 FALLBACK_TYPE = "application/octet-stream"
 _WEBM_CODECS = {"vp8", "vp9", "av1", "opus", "vorbis"}
-_PRESIGN_QUERY = re.compile(r"\?[^\s'\"]*")
-# "[mov,mp4,... @ 0x55d1c0] moov atom not found": the pointer differs every run, which would make
-# identical failures look different in logs and stored errors.
-_CONTEXT_POINTER = re.compile(r" @ 0x[0-9a-fA-F]+\]")
 
 
 @dataclass
@@ -85,55 +64,14 @@ def _unreadable(error: str) -> MediaInfo:
     return MediaInfo(False, None, None, None, None, None, error=(error or "unreadable")[:MAX_ERROR_CHARS])
 
 
-def _is_http(source: str) -> bool:
-    return source.lower().startswith(("http://", "https://"))
-
-
-def _redact(text: str, source: str) -> str:
-    """Presigned URLs carry credentials in the query string; ffprobe echoes the URL in its errors,
-    and errors end up in logs and the database."""
-    if not _is_http(source):
-        return text
-    parts = urlsplit(source)
-    safe = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
-    text = text.replace(source, safe)
-    return _PRESIGN_QUERY.sub("?…", text)
-
-
-def _first_useful_line(stderr: str) -> str:
-    for line in stderr.splitlines():
-        line = line.strip()
-        if line:
-            return _CONTEXT_POINTER.sub("]", line)
-    return ""
-
-
-def input_options(target: str) -> tuple[str, dict[str, object]]:
-    """The input name and input options that make ffmpeg/ffprobe read *target* and nothing else."""
-    opts: dict[str, object] = {"format_whitelist": FORMAT_WHITELIST}
-    if _is_http(target):
-        opts.update(rw_timeout=HTTP_RW_TIMEOUT_US, protocol_whitelist=_HTTP_PROTOCOLS)
-        return target, opts
-    # "file:" keeps a path containing ':' from being read as a protocol and one starting
-    # with '-' from being read as an option.
-    opts["protocol_whitelist"] = _FILE_PROTOCOLS
-    return "file:" + target, opts
-
-
 def probe_command(target: str) -> list[str]:
     """The ffprobe argv for *target* (a local path or an http URL)."""
-    name, opts = input_options(os.fspath(target))
-    # enable_drefs is the mov demuxer's own option (off by default, and ffprobe accepts it for any
-    # input): said here so that no build default can make a reference inside a mov get opened.
-    args = [FFPROBE, "-v", "error", "-hide_banner", "-enable_drefs", "0"]
-    for key, value in opts.items():
-        args += [f"-{key}", str(value)]
-    return args + ["-show_format", "-show_streams", "-of", "json", name]
+    return ffprobe_command(target)
 
 
 def media_type_for(container: str | None, streams: list[dict[str, Any]], brand: str | None) -> str | None:
     """The media type of a container ffprobe named (its format_name, e.g. "mov,mp4,m4a,3gp,3g2,mj2")."""
-    family = next((c for c in (container or "").split(",") if c in _CONTAINERS), None)
+    family = next((c for c in (container or "").split(",") if c in CONTAINERS), None)
     if family is None:
         return None
     video = any(s.get("codec_type") == "video" and not (s.get("disposition") or {}).get("attached_pic")
@@ -155,7 +93,7 @@ def media_type_for(container: str | None, streams: list[dict[str, Any]], brand: 
         return "video/ogg" if video else "audio/ogg"
     if family == "asf" and not video:
         return "audio/x-ms-wma"
-    return _CONTAINERS[family]
+    return CONTAINERS[family]
 
 
 def served_type(media: dict[str, Any] | None) -> str:
@@ -226,39 +164,43 @@ def probe(source: MediaSource, timeout_s: float = 120) -> MediaInfo:
     files or URLs, gives ``readable=False`` and a short ``error``; only a missing ffprobe binary
     raises (that is a broken install, not bad media, and a job should fail loudly and be retried
     once it is fixed)."""
-    with ffmpeg_input(source) as target:
-        try:
-            proc = subprocess.run(probe_command(target), capture_output=True, timeout=timeout_s,
-                                  stdin=subprocess.DEVNULL, check=False, env=ffmpeg_env())
-        except subprocess.TimeoutExpired:
-            return _unreadable(f"ffprobe timed out after {timeout_s:g} s")
-        stderr = _redact(proc.stderr.decode("utf-8", "replace"), target)
-    if proc.returncode != 0:
-        return _unreadable(_first_useful_line(stderr) or f"ffprobe exited with {proc.returncode}")
     try:
-        # Tags can hold any bytes a camera wrote; they must not make a good file unreadable.
-        data = json.loads(proc.stdout.decode("utf-8", "replace"))
-    except ValueError:
-        return _unreadable("ffprobe printed invalid JSON")
-    if not isinstance(data, dict):
-        return _unreadable("ffprobe printed unexpected JSON")
+        data = probe_json(source, timeout_s)
+    except (ProbeFailed, Timeout) as e:
+        return _unreadable(str(e))
     info = parse_probe(data)
-    if info.readable and (info.container or "").startswith("mov,") and _refers_elsewhere(source):
+    if info.readable and (info.container or "").startswith("mov,") and refers_elsewhere(source):
         return _unreadable("a track's samples are in another file (external data reference)")
     return info
 
 
-def _refers_elsewhere(source: MediaSource) -> bool:
-    if not isinstance(source, StoredObject) and _is_http(os.fspath(source)):
-        return False  # a URL we were handed: ffmpeg was not allowed to follow it, nothing to read here
+class ProbeFailed(Exception):
+    """ffprobe could not describe the source; the message is short and holds no URL query string."""
+
+
+def probe_json(source: MediaSource, timeout_s: float = 120) -> dict[str, Any]:
+    """ffprobe's JSON (``-show_format -show_streams``) for *source*, for callers that need more than
+    :class:`MediaInfo` (the frame rate); raises :class:`ProbeFailed`, or ``_ffmpeg.Timeout``."""
+    with ffmpeg_input(source) as target:
+        proc = run(probe_command(target), timeout_s=timeout_s)
+        if proc.returncode != 0:
+            raise ProbeFailed(failure(proc, target))
     try:
-        with open_binary(source) as f:
-            size = f.seek(0, os.SEEK_END)
-            return external_reference(f, size)
-    except OSError:
-        return False  # ffprobe just read it; a vanished file is not a reference
+        # Tags can hold any bytes a camera wrote; they must not make a good file unreadable.
+        data = json.loads(proc.stdout.decode("utf-8", "replace"))
+    except ValueError:
+        raise ProbeFailed("ffprobe printed invalid JSON") from None
+    if not isinstance(data, dict):
+        raise ProbeFailed("ffprobe printed unexpected JSON")
+    return data
 
 
 async def probe_async(source: MediaSource, timeout_s: float = 120) -> MediaInfo:
     """:func:`probe` off the event loop (ffprobe is a blocking subprocess)."""
     return await asyncio.to_thread(probe, source, timeout_s)
+
+
+# Old private names, only for redact.py and framepipe.py until issue 18's rewrite (in progress
+# in those files) imports them from service.media._ffmpeg; nothing new may use them.
+_first_useful_line = first_useful_line
+_redact = redact_url

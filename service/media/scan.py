@@ -19,11 +19,11 @@ import cv2
 import numpy as np
 
 from service.media import detectors
+from service.media._ffmpeg import MAX_ERROR_CHARS, redact_url
 from service.media.detectors import Detector
 from service.media.follow import Follower
 from service.media.framepipe import FramePipe, PipeError
-from service.media.frames import RedactionError, _decode_command, _read_source, _Source
-from service.media.probe import MAX_ERROR_CHARS, _redact
+from service.media.frames import RedactionError, Source, decode_command, read_source
 from service.media.source import StoredObject, ffmpeg_input
 from service.media.tracks import Box, Linker, Track
 
@@ -75,7 +75,7 @@ def _thumbnail(rgb: np.ndarray, box: Box) -> bytes:
     return cv2.imencode(".jpg", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
 
 
-def scan(source: str, src: _Source, *, start_s: float, end_s: float, detector: Detector | None,
+def scan(source: str, src: Source, *, start_s: float, end_s: float, detector: Detector | None,
          follow: Sequence[tuple[int, float, float, Box]] = (), timeout_s: float = 3600,
          progress: Callable[[float], None] | None = None) -> Scan:
     """Tracks of faces in [start_s, end_s) of *source* (an ffmpeg input string) and, for each
@@ -98,7 +98,7 @@ def scan(source: str, src: _Source, *, start_s: float, end_s: float, detector: D
     def full(b: np.ndarray | Box) -> Box:
         return (float(b[0]) * sx, float(b[1]) * sy, float(b[2]) * sx, float(b[3]) * sy)
 
-    pipe = FramePipe(_decode_command(source, start_s, end_s - start_s, src, (dw, dh), "rgb24"), None,
+    pipe = FramePipe(decode_command(source, start_s, end_s - start_s, src, (dw, dh), "rgb24"), None,
                      dw * dh * 3, timeout_s)
     index = 0
     try:
@@ -135,7 +135,7 @@ def scan(source: str, src: _Source, *, start_s: float, end_s: float, detector: D
     except PipeError as e:
         if pipe.timed_out:
             raise RedactionError(f"ffmpeg timed out after {timeout_s:g} s") from None
-        raise RedactionError(_redact(str(e), source)[:MAX_ERROR_CHARS]) from None
+        raise RedactionError(redact_url(str(e), source)[:MAX_ERROR_CHARS]) from None
     finally:
         pipe.cleanup()
     if not index:
@@ -164,7 +164,7 @@ def find_faces(source, *, clip_start_s: float = 0.0, clip_end_s: float | None = 
     if not isinstance(source, StoredObject):
         source = os.fspath(source)
     deadline = time.monotonic() + timeout_s
-    src = _read_source(source, timeout_s)
+    src = read_source(source, timeout_s)
     known = source_duration_s if source_duration_s is not None else src.duration_s
     end = clip_end_s if clip_end_s is not None else known
     if end is None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import ffmpeg
+from service.media import _ffmpeg
 
 
 def make_clip(path: str | os.PathLike[str], seconds: float = 3, width: int = 320, height: int = 240,
@@ -21,24 +21,20 @@ def make_clip(path: str | os.PathLike[str], seconds: float = 3, width: int = 320
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     gop = max(1, round(fps * gop_s))
-    inputs = [ffmpeg.input(f"testsrc2=size={width}x{height}:rate={fps}", f="lavfi")]
+    inputs = ["-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate={fps}"]
+    maps = ["-map", "0"]
+    out: dict[str, object] = {"f": "mp4", "g": gop, "keyint_min": gop, "pix_fmt": "yuv420p",
+                              "preset": "ultrafast", "sc_threshold": 0, "vcodec": "libx264"}
     if audio:
-        inputs.append(ffmpeg.input(f"sine=frequency={tone_hz}:sample_rate=48000", f="lavfi"))
-    out_kwargs: dict[str, object] = {
-        "t": seconds,
-        "vcodec": "libx264", "preset": "ultrafast", "pix_fmt": "yuv420p",
-        "g": gop, "keyint_min": gop, "sc_threshold": 0,
-        "f": "mp4",
-    }
-    if audio:
-        out_kwargs["acodec"] = "aac"
+        inputs += ["-f", "lavfi", "-i", f"sine=frequency={tone_hz}:sample_rate=48000"]
+        maps += ["-map", "1"]
+        out["acodec"] = "aac"
     if faststart:
-        out_kwargs["movflags"] = "+faststart"
+        out["movflags"] = "+faststart"
     # Both lavfi sources are endless; -t on the output stops them together.
-    stream = ffmpeg.output(*inputs, str(path), **out_kwargs)
-    try:
-        stream.overwrite_output().global_args("-nostdin", "-v", "error").run(capture_stdout=True,
-                                                                             capture_stderr=True)
-    except ffmpeg.Error as exc:
-        raise RuntimeError(f"ffmpeg failed making {path.name}: {exc.stderr.decode(errors='replace')}") from exc
+    out["t"] = seconds
+    proc = _ffmpeg.run(_ffmpeg.ffmpeg_command(inputs, maps, _ffmpeg.options(out), ["file:" + str(path)]),
+                       timeout_s=600)
+    if proc.returncode != 0:
+        raise RuntimeError(f"ffmpeg failed making {path.name}: {proc.stderr.decode(errors='replace')}")
     return path

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import shutil
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -67,12 +68,9 @@ def test_clip_without_audio_has_no_audio_codec() -> None:
 
 
 def test_audio_only_file_is_readable_without_dimensions(tmp_path: Path) -> None:
-    import ffmpeg
-
     path = tmp_path / "voice.m4a"
-    (ffmpeg.input("sine=frequency=440:sample_rate=48000", f="lavfi")
-     .output(str(path), t=2, acodec="aac").overwrite_output()
-     .global_args("-nostdin", "-v", "error").run(capture_stdout=True, capture_stderr=True))
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+                    "-t", "2", "-acodec", "aac", str(path)], check=True, capture_output=True)
     info = probe(str(path))
     assert info.readable
     assert (info.width, info.height, info.video_codec) == (None, None, None)

@@ -39,14 +39,12 @@ from service.media.source import StoredObject, media_source
 from service.recordings.models import Recording
 from tests.fixtures.media import cached_clip
 from tests.fixtures.s3 import TEST_ENV
-from tests.integration.test_bad_input import Unchanged, assert_problem, state
-from tests.integration.test_recording_access import _console_session
+from tests.helpers import Unchanged, assert_problem, console_session, state
 
 OCTET = "application/octet-stream"
 # service.media re-exports functions named like its modules (probe, redact), so attribute imports of
 # the modules would get the functions.
-probe_mod = importlib.import_module("service.media.probe")
-clip_mod = importlib.import_module("service.media.clip")
+ffmpeg_mod = importlib.import_module("service.media._ffmpeg")
 redact_mod = importlib.import_module("service.media.redact")
 
 
@@ -268,7 +266,7 @@ async def test_html_docked_as_video_is_served_as_a_download_in_a_sandbox(stack):
         r = await stack.client.get(url, headers={**sup, **headers})
         assert r.status_code == (206 if headers else 200)
         assert_served_safely(r, OCTET)
-    cookie = await _console_session(stack, "sup-html-web", ["supervisor"])
+    cookie = await console_session(stack, "sup-html-web", ["supervisor"])
     for headers in ({}, {"Range": "bytes=0-9"}):
         r = await stack.client.get(f"/ui/recordings/{rec['id']}/media", headers={**cookie, **headers})
         assert r.status_code == (206 if headers else 200) and r.content == page[:len(r.content)]
@@ -424,8 +422,8 @@ def _fetch_status(url: str) -> int:
 
 async def test_ffmpeg_command_lines_carry_no_credentials(stack, tmp_path, monkeypatch):
     """What ``ps`` shows of every ffprobe and ffmpeg the service runs (probe, clip, redaction)."""
-    monkeypatch.setattr(probe_mod, "FFPROBE", _wrapper(tmp_path, "ffprobe"))
-    monkeypatch.setattr(clip_mod, "FFMPEG", _wrapper(tmp_path, "ffmpeg"))
+    monkeypatch.setattr(ffmpeg_mod, "FFPROBE", _wrapper(tmp_path, "ffprobe"))
+    monkeypatch.setattr(ffmpeg_mod, "FFMPEG", _wrapper(tmp_path, "ffmpeg"))
     monkeypatch.setattr(redact_mod, "FFMPEG", _wrapper(tmp_path, "ffmpeg"))
     data = cached_clip(seconds=3, width=160, height=120).read_bytes()
     rec = (await stack.upload(data, device_id="cam-argv")).json()

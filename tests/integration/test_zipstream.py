@@ -60,3 +60,45 @@ async def test_a_failing_member_leaves_no_bundle(stack):
     with pytest.raises((OSError, StorageError), match="vanished"):
         await zip_to_store(stack.ctx.store, "bundles/broken.zip", [Member("a.bin", _bytes(b"ok")), Member("b.bin", broken)])
     assert await stack.ctx.store.head("bundles/broken.zip") is None
+
+
+class _WatchingStore:
+    """Only what zip_to_store calls, recording how far the archive had got whenever a source was read."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.lag: list[int] = []  # source bytes read minus archive bytes sent, at each read
+        self.read = 0
+        self.opened_at: dict[str, int] = {}
+
+    async def put(self, key, chunks, content_type=None) -> int:
+        async for chunk in chunks:
+            self.sent += len(chunk)
+        return self.sent
+
+    def source(self, name: str, data: bytes):
+        def open_():
+            self.opened_at[name] = self.sent
+
+            async def gen():
+                for i in range(0, len(data), 256 * 1024):
+                    self.read += len(data[i:i + 256 * 1024])
+                    self.lag.append(self.read - self.sent)
+                    yield data[i:i + 256 * 1024]
+            return gen()
+        return open_
+
+
+async def test_the_archive_is_streamed_not_built_in_memory():
+    """12 MiB of members go through holding a few 1 MiB chunks: each member is opened only once the
+    archive has sent the one before it, and at no read is more than ~3 chunks held back."""
+    store = _WatchingStore()
+    data = [os.urandom(4 * 1024 * 1024) for _ in range(3)]
+    members = [Member(f"m{i}.bin", store.source(f"m{i}", d), size=len(d), crc32=zlib.crc32(d))
+               for i, d in enumerate(data)]
+    size, _ = await zip_to_store(store, "bundles/watch.zip", members)  # type: ignore[arg-type]
+    assert size > sum(map(len, data))
+    assert store.opened_at["m0"] == 0
+    assert store.opened_at["m1"] >= len(data[0]) - 1024 * 1024
+    assert store.opened_at["m2"] >= len(data[0]) + len(data[1]) - 1024 * 1024
+    assert max(store.lag) < 3 * 1024 * 1024
