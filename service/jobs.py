@@ -42,6 +42,7 @@ class JobName(StrEnum):
     RECOMPUTE_RETENTION = "recompute_retention"
     ROLL_OBJECT_LOCK = "roll_object_lock"
     BUILD_BUNDLE = "build_bundle"
+    BUILD_SAR_BUNDLE = "build_sar_bundle"
     BUNDLE_JANITOR = "bundle_janitor"
     REDACT_SAR_ITEM = "redact_sar_item"
     FIND_SAR_ITEM_FACES = "find_sar_item_faces"
@@ -240,7 +241,7 @@ async def resume_unfinished(ctx: Context) -> None:
     """Embedded mode is one process: the bundles and redactions it left queued or running died with it,
     so they are queued again at start-up. (Worker fleets cannot know that; their janitor waits until
     such work has gone stale.)"""
-    from service.disclosure import bundles
+    from service.disclosure import tasks as bundles
     from service.sar import redaction
 
     await bundles.requeue_stuck(ctx, older_than=timedelta(0))

@@ -1,11 +1,10 @@
-"""Building a CPS bundle: re-verify each source's SHA-256, cut each exhibit (ffmpeg stream copy, or a
-frame-exact re-encode when ``accurate``), and stream a ZIP with the clips, ``manifest.json``,
-``manifest.csv`` and ``continuity.csv`` (this case's story of every source: see continuity.py) into object
-storage.
+"""CPS bundles: asking for one (the service), and what goes into a case's ZIP (the build job, in
+:mod:`service.disclosure.tasks`, streams it into object storage).
 
-Clips are cut one at a time into a temporary folder (a clip, never the bundle, touches local disk). The
-bundle becomes ``ready`` only after the whole ZIP is stored; a worker killed mid-build leaves it
-``building``, and the janitor re-queues it (three attempts, then ``failed``).
+A bundle holds each exhibit cut from its re-verified source (ffmpeg stream copy, or a frame-exact
+re-encode when ``accurate``), ``manifest.json``, ``manifest.csv`` and ``continuity.csv`` (this case's
+story of every source: see continuity.py). Clips are cut one at a time into a temporary folder (a clip,
+never the bundle, touches local disk).
 """
 
 from __future__ import annotations
@@ -16,26 +15,27 @@ import hashlib
 import io
 import json
 import os
-import tempfile
-from datetime import timedelta
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
-import structlog
-from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit import repository as audit_repo
 from service.audit import service as audit
-from service.auth.schemas import Principal, system_principal
+from service.auth.roles import DISCLOSURE_STAFF, require
+from service.auth.schemas import Principal
 from service.context import Context
-from service.db import transaction
-from service.devices import service as devices
+from service.db import after_commit
 from service.disclosure import continuity
 from service.disclosure import repository as repo
-from service.disclosure.listing import exhibits_of
-from service.disclosure.models import Bundle
+from service.disclosure.models import Bundle, BundleStatus
 from service.disclosure.naming import exhibit_file_name, first_collision
-from service.disclosure.zipstream import Member, zip_to_store
-from service.errors import Conflict, NotFound
+from service.disclosure.service import get_case
+from service.disclosure.shares import case_bundle
+from service.disclosure.zipstream import Member
+from service.errors import Conflict
 from service.files import file_digest, file_reader
+from service.http_range import ByteRange, parse_range
 from service.ids import new_id
 from service.jobs import JobName
 from service.media.clip import cut_async
@@ -45,33 +45,50 @@ from service.recordings.access import refuse_restricted
 from service.recordings.models import Recording
 from service.timeutil import iso, utcnow
 
-log = structlog.get_logger(__name__)
-MAX_ATTEMPTS = 3
 MANIFEST_COLUMNS = ["exhibit_ref", "file", "sha256", "size_bytes", "source_recording_id", "source_sha256",
                     "clip_start_s", "clip_end_s", "accurate", "officer_id", "device_id", "trusted_start",
                     "time_trust"]
 
 
+@dataclass(frozen=True)
+class Steps:
+    """What a build reports as it goes, each in the build job's own transaction: items done so far, and
+    audit events (a case's clips are audited before its continuity.csv is read, so it lists them)."""
+
+    progress: Callable[[int], Awaitable[None]]
+    record: Callable[[list[tuple]], Awaitable[None]]
+
+
 class BuildFailed(Exception):
-    pass
+    """A bundle that must not be built (a source changed, deleted or marked): failed, not retried."""
 
 
-async def request_bundle(ctx: Context, actor: Principal, case_id: str) -> Bundle:
-    async with transaction(ctx.sessions) as s:
-        case = await repo.get_case(s, case_id, for_update=True)
-        if case is None:
-            raise NotFound(f"No case {case_id!r}.", slug="case-not-found")
-        items = await repo.items(s, case.id)
-        if not items:
-            raise Conflict(f"Case {case.urn} has no exhibits to bundle.", slug="empty-case")
-        await refuse_restricted(s, actor, exhibits_of(case.id), "case's exhibits")
-        now = utcnow()
-        bundle = Bundle(id=new_id("bdl"), case_id=case.id, status="queued", items_total=len(items), items_done=0,
-                        attempts=0, created_by=actor.sub, created_at=now, updated_at=now)
-        s.add(bundle)
-        await audit.record(s, actor, "bundle.requested", "case", case.id, {"bundle_id": bundle.id, "items": len(items)})
-    await ctx.jobs.enqueue(JobName.BUILD_BUNDLE, bundle_id=bundle.id)
+async def request_bundle(s: AsyncSession, actor: Principal, ctx: Context, case_id: str) -> Bundle:
+    require(actor, DISCLOSURE_STAFF)
+    case = await get_case(s, case_id, for_update=True)
+    items = await repo.items(s, case.id)
+    if not items:
+        raise Conflict(f"Case {case.urn} has no exhibits to bundle.", slug="empty-case")
+    await refuse_restricted(s, actor, repo.exhibits_of(case.id), "case's exhibits")
+    now = utcnow()
+    bundle = Bundle(id=new_id("bdl"), case_id=case.id, status=BundleStatus.QUEUED, items_total=len(items),
+                    items_done=0, attempts=0, created_by=actor.sub, created_at=now, updated_at=now)
+    s.add(bundle)
+    await audit.record(s, actor, "bundle.requested", "case", case.id, {"bundle_id": bundle.id, "items": len(items)})
+    after_commit(s, lambda: ctx.jobs.enqueue(JobName.BUILD_BUNDLE, bundle_id=bundle.id))
     return bundle
+
+
+async def download(s: AsyncSession, actor: Principal, bundle_id: str, range_header: str | None) -> tuple[Bundle, ByteRange]:
+    """A ready case bundle and the bytes asked for; every download is audited (the range too)."""
+    require(actor, DISCLOSURE_STAFF)
+    b = await case_bundle(s, bundle_id)  # a SAR's bundle answers 404 here
+    if b.status != BundleStatus.READY:
+        raise Conflict(f"Bundle {bundle_id} is {b.status}, not ready.", slug="bundle-not-ready", status_value=b.status)
+    rng = parse_range(range_header, b.size_bytes)
+    await audit.record(s, actor, "bundle.downloaded", "bundle", b.id,
+                       {"range": [rng.start, rng.end - 1] if rng.partial else None, "user_agent": actor.user_agent})
+    return b, rng
 
 
 async def _verify_source(ctx: Context, rec: Recording) -> None:
@@ -89,50 +106,11 @@ def text_member(data: bytes):
     return lambda: gen()
 
 
-async def build(ctx: Context, bundle_id: str) -> str:
-    actor = system_principal("bundle-builder")
-    async with transaction(ctx.sessions) as s:
-        bundle = await s.get(Bundle, bundle_id, with_for_update=True, populate_existing=True)
-        # Only a queued bundle is claimed: a "building" one may still be alive in another worker (arq
-        # retries a dead worker's job as well); the janitor re-queues it once it has gone stale.
-        if bundle is None or bundle.status != "queued":
-            return "skipped"
-        bundle.status, bundle.attempts, bundle.items_done = "building", bundle.attempts + 1, 0
-        bundle.updated_at = utcnow()
-        subject = ("sar", bundle.sar_id) if bundle.sar_id else ("case", bundle.case_id)
-    try:
-        with tempfile.TemporaryDirectory(prefix="bwv-bundle-") as tmp:
-            if bundle.sar_id:
-                from service.sar.disclose import sar_members  # the SAR domain knows its redacted copies
-
-                members, count = await sar_members(ctx, bundle_id, bundle.sar_id)
-            else:
-                members, count = await _case_members(ctx, actor, bundle_id, bundle.case_id, tmp)
-            key = f"bundles/{bundle_id}.zip"
-            size, sha = await zip_to_store(ctx.store, key, members)
-    except Exception as e:
-        await _fail(ctx, bundle_id, e)
-        raise
-    async with transaction(ctx.sessions) as s:
-        b = await s.get(Bundle, bundle_id, with_for_update=True, populate_existing=True)
-        b.status, b.storage_key, b.size_bytes, b.sha256 = "ready", key, size, sha
-        b.finished_at = b.updated_at = utcnow()
-        await audit.record(s, actor, "bundle.built", *subject,
-                           {"bundle_id": bundle_id, "sha256": sha, "size_bytes": size, "items": count})
-    return "ready"
-
-
-async def set_progress(ctx: Context, bundle_id: str, done: int) -> None:
-    async with transaction(ctx.sessions) as s:
-        b = await s.get(Bundle, bundle_id, with_for_update=True, populate_existing=True)
-        b.items_done, b.updated_at = done, utcnow()
-
-
-async def _case_members(ctx: Context, actor: Principal, bundle_id: str, case_id: str,
-                        tmp: str) -> tuple[list[Member], int]:
+async def case_members(ctx: Context, bundle: Bundle, tmp: str, steps: Steps) -> tuple[list[Member], int]:
     """Cut every exhibit into *tmp*; the clips, manifests and continuity as ZIP members."""
+    bundle_id = bundle.id
     async with ctx.sessions() as s:
-        case = await repo.get_case(s, case_id)
+        case = await repo.get_case(s, bundle.case_id)
         items = await repo.items(s, case.id)
         recs = await recordings_repo.by_ids(s, [i.recording_id for i in items])
     clash = first_collision([i.exhibit_ref for i in items])
@@ -161,7 +139,7 @@ async def _case_members(ctx: Context, actor: Principal, bundle_id: str, case_id:
         # The clip's digest runs in a thread while the next clip is cut.
         digesting.append((item, rec, name, path, start, result, asyncio.create_task(
             asyncio.to_thread(file_digest, path))))
-        await set_progress(ctx, bundle_id, n)
+        await steps.progress(n)
     # Each source was re-hashed above (a mismatch fails the build): continuity tells the check.
     clipped = [("recording.verified", "recording", rid, {"bundle_id": bundle_id, "sha256": recs[rid].sha256,
                                                           "result": "match"}) for rid in sorted(verified)]
@@ -176,8 +154,7 @@ async def _case_members(ctx: Context, actor: Principal, bundle_id: str, case_id:
         clipped.append(("recording.clipped", "recording", rec.id,
                         {"bundle_id": bundle_id, "case_urn": case.urn, "exhibit_ref": item.exhibit_ref,
                          "clip": [start, item.clip_end_s], "sha256": digest}))
-    async with transaction(ctx.sessions) as s:
-        await audit.record_many(s, actor, clipped)  # before continuity.csv is read, so it lists them
+    await steps.record(clipped)
     sources = frozenset(r["source_recording_id"] for r in rows)
     async with ctx.sessions() as s:
         subject = continuity.Subject(case.id, case.urn, frozenset(await repo.case_bundle_ids(s, case.id)), sources)
@@ -186,37 +163,6 @@ async def _case_members(ctx: Context, actor: Principal, bundle_id: str, case_id:
                 Member("manifest.csv", text_member(csv_bytes(MANIFEST_COLUMNS, rows))),
                 Member("continuity.csv", text_member(csv_bytes(continuity.COLUMNS, continuity.rows(events, subject))))]
     return members, len(rows)
-
-
-async def _fail(ctx: Context, bundle_id: str, error: Exception) -> None:
-    """A source that fails verification fails the bundle loudly (alert); other errors are retried."""
-    permanent = isinstance(error, BuildFailed | ValueError)
-    async with transaction(ctx.sessions) as s:
-        b = await s.get(Bundle, bundle_id, with_for_update=True, populate_existing=True)
-        b.error, b.updated_at = f"{type(error).__name__}: {error}"[:2000], utcnow()
-        if permanent or b.attempts >= MAX_ATTEMPTS:
-            b.status, b.finished_at = "failed", utcnow()
-            await devices.raise_alert(s, "bundle_failed", "bundle", bundle_id, f"Bundle {bundle_id} failed: {error}",
-                                      severity="critical")
-        else:
-            b.status = "queued"
-
-
-async def requeue_stuck(ctx: Context, older_than: timedelta = timedelta(minutes=30)) -> int:
-    """Bundles left ``building`` by a dead worker are queued again (or failed after MAX_ATTEMPTS)."""
-    cutoff = utcnow() - older_than
-    async with transaction(ctx.sessions) as s:
-        stuck = list((await s.execute(select(Bundle).where(Bundle.status.in_(("building", "queued")),
-                                                           Bundle.updated_at < cutoff))).scalars())
-        for b in stuck:
-            if b.attempts >= MAX_ATTEMPTS:
-                b.status, b.finished_at, b.error = "failed", utcnow(), "gave up after repeated interrupted builds"
-            else:
-                b.status, b.updated_at = "queued", utcnow()
-    for b in stuck:
-        if b.status == "queued":
-            await ctx.jobs.enqueue(JobName.BUILD_BUNDLE, bundle_id=b.id)
-    return len(stuck)
 
 
 def csv_bytes(columns: list[str], rows: list[dict]) -> bytes:

@@ -1,11 +1,38 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base, UTCDateTime
+
+
+class CaseStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class BundleStatus(StrEnum):
+    """A bundle's build: queued -> building -> ready, or back to queued (retried), or failed."""
+
+    QUEUED = "queued"
+    BUILDING = "building"
+    READY = "ready"
+    FAILED = "failed"
+
+
+FINISHED = (BundleStatus.READY, BundleStatus.FAILED)
+
+
+class ShareState(StrEnum):
+    """What a new download from a link would meet: active, or why it is dead."""
+
+    ACTIVE = "active"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+    USED_UP = "used up"
 
 
 class Case(Base):
@@ -16,7 +43,7 @@ class Case(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     urn: Mapped[str] = mapped_column(String(32), nullable=False, unique=True)
     title: Mapped[str] = mapped_column(String(200), nullable=False)
-    status: Mapped[str] = mapped_column(String(10), nullable=False, default="open")  # open | closed
+    status: Mapped[str] = mapped_column(String(10), nullable=False, default=CaseStatus.OPEN)
     hold_id: Mapped[str] = mapped_column(ForeignKey("holds.id"), nullable=False)
     created_by: Mapped[str] = mapped_column(String(200), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
@@ -62,7 +89,7 @@ class Bundle(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     case_id: Mapped[str | None] = mapped_column(ForeignKey("cases.id"))
     sar_id: Mapped[str | None] = mapped_column(ForeignKey("sars.id"))
-    status: Mapped[str] = mapped_column(String(10), nullable=False)  # queued | building | ready | failed
+    status: Mapped[str] = mapped_column(String(10), nullable=False)  # a BundleStatus
     items_total: Mapped[int] = mapped_column(nullable=False, default=0)
     items_done: Mapped[int] = mapped_column(nullable=False, default=0)
     attempts: Mapped[int] = mapped_column(nullable=False, default=0)

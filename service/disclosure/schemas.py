@@ -6,7 +6,16 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from service.declare import NOT_BLANK
-from service.disclosure.models import Bundle, Case, CaseItem, Share
+from service.disclosure.models import (
+    Bundle,
+    BundleStatus,
+    Case,
+    CaseItem,
+    CaseStatus,
+    DoNotDisclose,
+    Share,
+    ShareState,
+)
 from service.recordings.schemas import ClipRange
 from service.retention.schemas import ReasonIn  # noqa: F401  (re-exported for the endpoints)
 from service.timeutil import Instant
@@ -59,7 +68,7 @@ class CaseFields(BaseModel):
     id: str
     urn: str
     title: str
-    status: str
+    status: CaseStatus
     hold_id: str
     created_by: str
     created_at: datetime
@@ -85,12 +94,16 @@ class MarkOut(BaseModel):
     marked_by: str
     marked_at: datetime
 
+    @classmethod
+    def of(cls, m: DoNotDisclose) -> MarkOut:
+        return cls(recording_id=m.recording_id, reason=m.reason, marked_by=m.marked_by, marked_at=m.marked_at)
+
 
 class BundleOut(BaseModel):
     bundle_id: str
     case_id: str | None
     sar_id: str | None = None
-    status: str
+    status: BundleStatus
     progress: float
     items_total: int
     items_done: int
@@ -102,7 +115,7 @@ class BundleOut(BaseModel):
 
     @classmethod
     def of(cls, b: Bundle) -> BundleOut:
-        progress = 1.0 if b.status == "ready" else (b.items_done / b.items_total if b.items_total else 0.0)
+        progress = 1.0 if b.status == BundleStatus.READY else (b.items_done / b.items_total if b.items_total else 0.0)
         return cls(bundle_id=b.id, case_id=b.case_id, sar_id=b.sar_id, status=b.status, progress=round(progress, 3),
                    items_total=b.items_total, items_done=b.items_done, size_bytes=b.size_bytes, sha256=b.sha256,
                    error=b.error, created_at=b.created_at, finished_at=b.finished_at)
@@ -123,6 +136,11 @@ class ShareOut(BaseModel):
     expires_at: datetime
     max_downloads: int
 
+    @classmethod
+    def of(cls, share: Share, url: str) -> ShareOut:
+        return cls(share_id=share.id, url=url, recipient=share.recipient, expires_at=share.expires_at,
+                   max_downloads=share.max_downloads)
+
 
 # --- Lists (reads the console needs) ---
 
@@ -136,7 +154,6 @@ class CaseSummaryOut(CaseFields):
                    close_reason=c.close_reason, exhibits=exhibits)
 
 
-ShareState = Literal["active", "expired", "revoked", "used up"]
 
 
 class ShareInfoOut(BaseModel):

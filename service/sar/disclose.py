@@ -12,14 +12,19 @@ import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from service.audit import service as audit
+from service.auth.roles import SAR_HANDLERS, SAR_READERS, require
 from service.auth.schemas import Principal
 from service.context import Context
-from service.db import transaction
-from service.disclosure.bundles import BuildFailed, csv_bytes, set_progress, text_member
-from service.disclosure.models import Bundle, Share
+from service.db import after_commit
+from service.disclosure import repository as disclosure_repo
+from service.disclosure import shares
+from service.disclosure.bundles import BuildFailed, Steps, csv_bytes, text_member
+from service.disclosure.models import Bundle, BundleStatus, Share, ShareState
 from service.disclosure.service import refuse_if_marked
-from service.disclosure.shares import issue, revoke_in_session, state
+from service.disclosure.tasks import build
 from service.disclosure.zipstream import Member
 from service.errors import Conflict, NotFound
 from service.ids import new_id
@@ -27,6 +32,7 @@ from service.jobs import JobName
 from service.recordings import repository as recordings_repo
 from service.recordings.access import refuse_restricted
 from service.sar import repository as repo
+from service.sar.models import RedactionStatus
 from service.sar.schemas import DiscloseIn
 from service.sar.service import get_sar, open_sar
 from service.timeutil import iso, utcnow
@@ -35,53 +41,52 @@ MANIFEST_COLUMNS = ["file", "sha256", "size_bytes", "redaction_log", "source_rec
                     "clip_end_s", "trusted_start", "auto_faces", "boxes", "muted_ranges"]
 
 
-async def disclose(ctx: Context, actor: Principal, sar_id: str, body: DiscloseIn) -> tuple[Bundle, Share, str]:
+async def disclose(s: AsyncSession, actor: Principal, ctx: Context, sar_id: str,
+                   body: DiscloseIn) -> tuple[Bundle, Share, str]:
+    require(actor, SAR_HANDLERS)
     policy = ctx.policies.sar
     expires_at = body.expires_at or utcnow() + timedelta(days=policy.share_expires_days)
-    async with transaction(ctx.sessions) as s:
-        sar = await open_sar(s, sar_id)
-        items = await repo.items(s, sar.id)
-        if not items:
-            raise Conflict(f"{sar.id} has no items to disclose.", slug="sar-no-items")
-        await refuse_restricted(s, actor, repo.item_recordings(sar.id), "request's items")
-        recs = await recordings_repo.by_ids(s, [i.recording_id for i in items])
-        for item in items:
-            if recs[item.recording_id].status != "active":
-                raise Conflict(f"Recording {item.recording_id} of item {item.id} was deleted; remove the item.",
-                               slug="recording-deleted")
-            await refuse_if_marked(s, item.recording_id)
-            if item.redaction_status != "ready":
-                raise Conflict(f"Item {item.id} has no finished redaction ({item.redaction_status}); only "
-                               "redacted copies are disclosed.", slug="unredacted-item", item_id=item.id)
-        now = utcnow()
-        bundle = Bundle(id=new_id("bdl"), sar_id=sar.id, status="queued", items_total=len(items), items_done=0,
-                        attempts=0, created_by=actor.sub, created_at=now, updated_at=now)
-        s.add(bundle)
-        await s.flush()
-        share, token = await issue(s, actor, bundle, f"data subject of {sar.id}", expires_at,
-                                   body.max_downloads or policy.share_max_downloads)
-        if sar.share_id is not None:  # one live link per request: the new bundle replaces what it held
-            old = await s.get(Share, sar.share_id, with_for_update=True, populate_existing=True)
-            if old is not None and old.revoked_at is None:
-                await revoke_in_session(s, actor, old, f"replaced by {share.id}")
-        sar.bundle_id, sar.share_id = bundle.id, share.id
-        await audit.record(s, actor, "sar.disclosed", "sar", sar.id,
-                           {"bundle_id": bundle.id, "share_id": share.id, "items": [i.id for i in items],
-                            "redacted_sha256": [i.redacted_sha256 for i in items], "expires_at": expires_at})
-    await ctx.jobs.enqueue(JobName.BUILD_BUNDLE, bundle_id=bundle.id)
+    sar = await open_sar(s, sar_id)
+    items = await repo.items(s, sar.id)
+    if not items:
+        raise Conflict(f"{sar.id} has no items to disclose.", slug="sar-no-items")
+    await refuse_restricted(s, actor, repo.item_recordings(sar.id), "request's items")
+    recs = await recordings_repo.by_ids(s, [i.recording_id for i in items])
+    for item in items:
+        if recs[item.recording_id].status != "active":
+            raise Conflict(f"Recording {item.recording_id} of item {item.id} was deleted; remove the item.",
+                           slug="recording-deleted")
+        await refuse_if_marked(s, item.recording_id)
+        if item.redaction_status != RedactionStatus.READY:
+            raise Conflict(f"Item {item.id} has no finished redaction ({item.redaction_status}); only "
+                           "redacted copies are disclosed.", slug="unredacted-item", item_id=item.id)
+    now = utcnow()
+    bundle = Bundle(id=new_id("bdl"), sar_id=sar.id, status=BundleStatus.QUEUED, items_total=len(items),
+                    items_done=0, attempts=0, created_by=actor.sub, created_at=now, updated_at=now)
+    s.add(bundle)
+    await s.flush()
+    share, token = await shares.create_share(s, actor, bundle.id, f"data subject of {sar.id}", expires_at,
+                                             body.max_downloads or policy.share_max_downloads, sar_id=sar.id)
+    if sar.share_id is not None:  # one live link per request: the new bundle replaces what it held
+        await shares.revoke(s, actor, sar.share_id, sar_id=sar.id, reason=f"replaced by {share.id}")
+    sar.bundle_id, sar.share_id = bundle.id, share.id
+    await audit.record(s, actor, "sar.disclosed", "sar", sar.id,
+                       {"bundle_id": bundle.id, "share_id": share.id, "items": [i.id for i in items],
+                        "redacted_sha256": [i.redacted_sha256 for i in items], "expires_at": expires_at})
+    after_commit(s, lambda: ctx.jobs.enqueue(JobName.BUILD_SAR_BUNDLE, bundle_id=bundle.id))
     return bundle, share, token
 
 
-async def current(ctx: Context, sar_id: str) -> tuple[Bundle, Share, str]:
+async def current(s: AsyncSession, viewer: Principal, sar_id: str) -> tuple[Bundle, Share, ShareState]:
     """The request's latest disclosure: its bundle, its link and what a download would meet now (the
     link itself is shown once, when disclosing: only its hash is kept)."""
-    async with ctx.sessions() as s:
-        sar = await get_sar(s, sar_id)
-        bundle = await s.get(Bundle, sar.bundle_id) if sar.bundle_id else None
-        share = await s.get(Share, sar.share_id) if sar.share_id else None
+    require(viewer, SAR_READERS)
+    sar = await get_sar(s, sar_id)
+    bundle = await disclosure_repo.get_bundle(s, sar.bundle_id) if sar.bundle_id else None
+    share = await disclosure_repo.get_share(s, sar.share_id) if sar.share_id else None
     if bundle is None or share is None:
         raise NotFound(f"{sar_id} has not been disclosed.", slug="sar-not-disclosed")
-    return bundle, share, state(share, utcnow(), bundle.size_bytes)
+    return bundle, share, shares.state(share, utcnow(), bundle.size_bytes)
 
 
 def _verified(ctx: Context, key: str, sha256: str, on_done):
@@ -98,11 +103,12 @@ def _verified(ctx: Context, key: str, sha256: str, on_done):
     return open_
 
 
-async def sar_members(ctx: Context, bundle_id: str, sar_id: str) -> tuple[list[Member], int]:
+async def sar_members(ctx: Context, bundle: Bundle, tmp: str, steps: Steps) -> tuple[list[Member], int]:
     """The ZIP members of a SAR bundle, checked again now: no deleted source, no do-not-disclose mark,
-    every item redacted."""
+    every item redacted. The redacted copies stream from object storage (*tmp* is not needed)."""
+    bundle_id = bundle.id
     async with ctx.sessions() as s:
-        sar = await repo.get(s, sar_id)
+        sar = await repo.get(s, bundle.sar_id)
         items = await repo.items(s, sar.id)
         recs = await recordings_repo.by_ids(s, [i.recording_id for i in items])
         for item in items:
@@ -114,11 +120,11 @@ async def sar_members(ctx: Context, bundle_id: str, sar_id: str) -> tuple[list[M
 
     async def one_more() -> None:
         done[0] += 1
-        await set_progress(ctx, bundle_id, done[0])
+        await steps.progress(done[0])
 
     for n, item in enumerate(items, start=1):
         rec = recs[item.recording_id]
-        if rec.status != "active" or item.redaction_status != "ready":
+        if rec.status != "active" or item.redaction_status != RedactionStatus.READY:
             raise BuildFailed(f"item {item.id} is no longer disclosable (recording {rec.status}, "
                               f"redaction {item.redaction_status})")
         name = f"{n:02d}-{rec.id}.mp4"
@@ -141,3 +147,8 @@ async def sar_members(ctx: Context, bundle_id: str, sar_id: str) -> tuple[list[M
     members += [Member("manifest.json", text_member(json.dumps(doc, indent=2).encode())),
                 Member("manifest.csv", text_member(csv_bytes(MANIFEST_COLUMNS, rows)))]
     return members, len(rows)
+
+
+async def build_sar_bundle(ctx: Context, bundle_id: str) -> str:
+    """The job: a SAR's bundle, built by the disclosure module's builder from these members."""
+    return await build(ctx, bundle_id, sar_members, sar=True)

@@ -1,12 +1,34 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import BigInteger, Date, Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base, JSONType, UTCDateTime
+
+
+class SarStatus(StrEnum):
+    OPEN = "open"
+    AWAITING_INFORMATION = "awaiting_information"  # the month stops until identity/clarification arrives
+    CLOSED = "closed"
+
+
+class Regime(StrEnum):
+    LAW_ENFORCEMENT = "law_enforcement"  # DPA 2018 Part 3: never extended
+    UK_GDPR = "uk_gdpr"
+
+
+class RedactionStatus(StrEnum):
+    """An item's redacted copy: none asked for yet, or queued -> running -> ready | failed."""
+
+    NONE = "none"
+    QUEUED = "queued"
+    RUNNING = "running"
+    READY = "ready"
+    FAILED = "failed"
 
 
 class Sar(Base):
@@ -16,7 +38,7 @@ class Sar(Base):
     __tablename__ = "sars"
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    regime: Mapped[str] = mapped_column(String(20), nullable=False)  # law_enforcement | uk_gdpr
+    regime: Mapped[str] = mapped_column(String(20), nullable=False)  # a Regime
     requester: Mapped[str] = mapped_column(String(200), nullable=False)
     contact: Mapped[str] = mapped_column(String(300), nullable=False)
     description: Mapped[str] = mapped_column(String(4000), nullable=False)
@@ -27,8 +49,7 @@ class Sar(Base):
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     extended_months: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     extension_reason: Mapped[str | None] = mapped_column(String(2000))
-    # open | awaiting_information | closed
-    status: Mapped[str] = mapped_column(String(24), nullable=False)
+    status: Mapped[str] = mapped_column(String(24), nullable=False)  # a SarStatus
     info_requested: Mapped[str | None] = mapped_column(String(2000))
     q_from: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     q_to: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)

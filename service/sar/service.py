@@ -11,21 +11,22 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.alerts import service as alerts
 from service.audit import service as audit
+from service.auth.roles import SAR_HANDLERS, SAR_READERS, require
 from service.auth.schemas import Principal
 from service.context import Context
-from service.db import transaction
-from service.devices import service as devices
 from service.errors import Conflict, Invalid, NotFound
+from service.http_range import ByteRange, parse_range
 from service.ids import new_id
+from service.paging import Page, PageParams, after_id, cut
 from service.recordings.access import check_clip, readable
 from service.recordings.models import Recording
-from service.recordings.service import parse_range
 from service.retention import service as retention
 from service.sar import deadline
 from service.sar import repository as repo
-from service.sar.models import Sar, SarItem
-from service.sar.schemas import ExtendIn, ItemIn, SarIn
+from service.sar.models import RedactionStatus, Regime, Sar, SarItem, SarStatus
+from service.sar.schemas import ExtendIn, ItemIn, SarIn, SarOut
 from service.timeutil import as_utc, utcnow
 
 # A receipt time may run a little ahead of the server (a clock on the handler's PC), not more.
@@ -45,7 +46,7 @@ async def get_sar(s: AsyncSession, sar_id: str, *, for_update: bool = False) -> 
 
 async def open_sar(s: AsyncSession, sar_id: str) -> Sar:
     sar = await get_sar(s, sar_id, for_update=True)
-    if sar.status == "closed":
+    if sar.status == SarStatus.CLOSED:
         raise Conflict(f"Subject access request {sar_id} is closed.", slug="sar-closed")
     return sar
 
@@ -64,7 +65,7 @@ def standing(sar: Sar, now: datetime) -> tuple[int | None, bool]:
     if sar.due_date is None or sar.due_at is None:
         return None, False
     left = deadline.days_left(sar.due_date, now)
-    return left, sar.status != "closed" and as_utc(sar.due_at) < now
+    return left, sar.status != SarStatus.CLOSED and as_utc(sar.due_at) < now
 
 
 def _set_due(ctx: Context, sar: Sar) -> None:
@@ -76,9 +77,11 @@ def _set_due(ctx: Context, sar: Sar) -> None:
 Restricted = tuple[int, list[str]]  # (how many the caller may not see, whom to ask)
 
 
-async def create(ctx: Context, actor: Principal, body: SarIn) -> tuple[Sar, list[Recording], Restricted]:
+async def create(s: AsyncSession, actor: Principal, ctx: Context,
+                 body: SarIn) -> tuple[Sar, list[Recording], Restricted]:
     """The request, the candidates its hold covers that ``actor`` may see, and what it covers that they
     may not (restricted footage: held all the same)."""
+    require(actor, SAR_HANDLERS)
     policy = ctx.policies.sar
     q = body.query
     if (q.to - q.from_).total_seconds() > policy.max_window_days * 86400:
@@ -88,178 +91,187 @@ async def create(ctx: Context, actor: Principal, body: SarIn) -> tuple[Sar, list
     now = utcnow()
     if _in_future(body.received_at):
         raise Invalid("received_at is in the future.", slug="invalid-received-at")
-    async with transaction(ctx.sessions) as s:
-        sar = Sar(id=new_id("sar"), regime=body.regime or policy.default_regime, requester=body.requester,
-                  contact=body.contact, description=body.description, received_at=body.received_at,
-                  clock_start=deadline.receipt_day(body.received_at), extended_months=0, status="open",
-                  q_from=q.from_, q_to=q.to, q_officer_id=q.officer_id, q_device_id=q.device_id,
-                  q_location=q.location, created_by=actor.sub, created_at=now)
-        _set_due(ctx, sar)
-        # The hold goes on in the same transaction as the request: footage near its 31st day must not
-        # slip away between logging the request and someone looking at it.
-        hold, ids = await retention.create_hold(
-            s, ctx.policies, actor, kind="sar", reference=sar.id, reason=f"subject access request {sar.id}",
-            query={"from": q.from_, "to": q.to, "officer_id": q.officer_id, "device_id": q.device_id})
-        sar.hold_id = hold.id
-        s.add(sar)
-        await s.flush()
-        await audit.record(s, actor, "sar.received", "sar", sar.id,
-                           {"regime": sar.regime, "due_date": sar.due_date.isoformat(), "hold_id": hold.id,
-                            "query": {"from": q.from_, "to": q.to, "officer_id": q.officer_id,
-                                      "device_id": q.device_id}, "candidates": len(ids)})
-        candidates = await repo.held_recordings(s, hold.id, actor)
-        restricted = await repo.restricted_in_hold(s, hold.id, actor)
-    await retention.sync_legal_holds(ctx, ids)
+    sar = Sar(id=new_id("sar"), regime=body.regime or policy.default_regime, requester=body.requester,
+              contact=body.contact, description=body.description, received_at=body.received_at,
+              clock_start=deadline.receipt_day(body.received_at), extended_months=0, status=SarStatus.OPEN,
+              q_from=q.from_, q_to=q.to, q_officer_id=q.officer_id, q_device_id=q.device_id,
+              q_location=q.location, created_by=actor.sub, created_at=now)
+    _set_due(ctx, sar)
+    # The hold goes on in the same transaction as the request: footage near its 31st day must not
+    # slip away between logging the request and someone looking at it.
+    hold, ids = await retention.place_hold(
+        s, actor, ctx, kind="sar", reference=sar.id, reason=f"subject access request {sar.id}",
+        query={"from": q.from_, "to": q.to, "officer_id": q.officer_id, "device_id": q.device_id})
+    sar.hold_id = hold.id
+    s.add(sar)
+    await s.flush()
+    await audit.record(s, actor, "sar.received", "sar", sar.id,
+                       {"regime": sar.regime, "due_date": sar.due_date.isoformat(), "hold_id": hold.id,
+                        "query": {"from": q.from_, "to": q.to, "officer_id": q.officer_id,
+                                  "device_id": q.device_id}, "candidates": len(ids)})
+    candidates = await repo.held_recordings(s, hold.id, actor)
+    restricted = await repo.restricted_in_hold(s, hold.id, actor)
     return sar, candidates, restricted
 
 
-async def get(ctx: Context, sar_id: str, viewer: Principal, *,
+async def get(s: AsyncSession, viewer: Principal, sar_id: str, *,
               audit_view: bool = True) -> tuple[Sar, list[SarItem], Restricted]:
     """A request as *viewer* sees it: the items they may see, and how much restricted footage its hold
     covers that they may not. ``audit_view``: this is a view of its personal data (``sar.viewed``)."""
-    async with transaction(ctx.sessions) as s:
-        sar = await get_sar(s, sar_id)
-        if audit_view:
-            await audit.record(s, viewer, "sar.viewed", "sar", sar.id, {"user_agent": viewer.user_agent})
-        return (sar, await repo.items(s, sar_id, viewer),
-                await repo.restricted_in_hold(s, sar.hold_id, viewer))
+    require(viewer, SAR_READERS)
+    sar = await get_sar(s, sar_id)
+    if audit_view:
+        await audit.record(s, viewer, "sar.viewed", "sar", sar.id, {"user_agent": viewer.user_agent})
+    return (sar, await repo.items(s, sar_id, viewer),
+            await repo.restricted_in_hold(s, sar.hold_id, viewer))
 
 
-async def item(ctx: Context, sar_id: str, item_id: str, viewer: Principal) -> SarItem:
+async def item(s: AsyncSession, viewer: Principal, sar_id: str, item_id: str) -> SarItem:
     """One item and its redaction state (no personal data of the requester: not a ``sar.viewed``)."""
-    async with ctx.sessions() as s:
-        return await get_item(s, await get_sar(s, sar_id), item_id, visible_to=viewer)
+    require(viewer, SAR_READERS)
+    return await get_item(s, await get_sar(s, sar_id), item_id, visible_to=viewer)
 
 
-async def open_redacted(ctx: Context, actor: Principal, sar_id: str, item_id: str, range_header: str | None):
+async def open_redacted(s: AsyncSession, actor: Principal, sar_id: str, item_id: str,
+                        range_header: str | None) -> tuple[SarItem, ByteRange]:
     """The redacted copy, for the handler to check before disclosing it (audited, Range supported)."""
-    async with transaction(ctx.sessions) as s:
-        item = await get_item(s, await get_sar(s, sar_id), item_id, visible_to=actor)
-        if item.redaction_status != "ready":
-            raise Conflict(f"Item {item_id} has no finished redaction ({item.redaction_status}).",
-                           slug="redaction-not-ready", status_value=item.redaction_status)
-        rng = parse_range(range_header, item.redacted_size)
-        await audit.record(s, actor, "sar.redacted_viewed", "recording", item.recording_id,
-                           {"sar_id": sar_id, "item_id": item.id, "run": item.redaction_run,
-                            "range": [rng.start, rng.end - 1] if rng.partial else None})
-    return item, rng, ctx.store.read(item.redacted_key, rng.start, rng.end)
+    require(actor, SAR_READERS)
+    item = await get_item(s, await get_sar(s, sar_id), item_id, visible_to=actor)
+    if item.redaction_status != RedactionStatus.READY:
+        raise Conflict(f"Item {item_id} has no finished redaction ({item.redaction_status}).",
+                       slug="redaction-not-ready", status_value=item.redaction_status)
+    rng = parse_range(range_header, item.redacted_size)
+    await audit.record(s, actor, "sar.redacted_viewed", "recording", item.recording_id,
+                       {"sar_id": sar_id, "item_id": item.id, "run": item.redaction_run,
+                        "range": [rng.start, rng.end - 1] if rng.partial else None})
+    return item, rng
 
 
-async def candidates(ctx: Context, sar_id: str, viewer: Principal) -> list[Recording]:
+async def candidates(s: AsyncSession, viewer: Principal, sar_id: str) -> list[Recording]:
     """What the SAR's hold covers now that *viewer* may see, footage docked since the request included
     (``GET /v1/sars/{id}`` says how much restricted footage it also covers)."""
-    async with ctx.sessions() as s:
-        sar = await get_sar(s, sar_id)
-        return await repo.held_recordings(s, sar.hold_id, viewer)
+    require(viewer, SAR_READERS)
+    sar = await get_sar(s, sar_id)
+    return await repo.held_recordings(s, sar.hold_id, viewer)
 
 
-async def extend(ctx: Context, actor: Principal, sar_id: str, body: ExtendIn) -> Sar:
-    async with transaction(ctx.sessions) as s:
-        sar = await open_sar(s, sar_id)
-        if sar.regime != "uk_gdpr":
-            raise Conflict("Only UK GDPR requests may be extended; the ICO says DPA 2018 Part 3 (law "
-                           "enforcement) requests must not be.", slug="extension-not-allowed", regime=sar.regime)
-        limit = ctx.policies.sar.max_extension_months
-        if sar.extended_months + body.months > limit:
-            raise Conflict(f"A request may be extended by at most {limit} months in all; this one already has "
-                           f"{sar.extended_months}.", slug="extension-limit", extended_months=sar.extended_months)
-        was = sar.due_date
-        sar.extended_months += body.months
-        sar.extension_reason = body.reason if not sar.extension_reason else f"{sar.extension_reason}; {body.reason}"
-        if sar.due_date is not None:
-            _set_due(ctx, sar)
-        await audit.record(s, actor, "sar.extended", "sar", sar.id,
-                           {"months": body.months, "reason": body.reason, "was_due": was,
-                            "due_date": sar.due_date})
-        return sar
-
-
-async def request_information(ctx: Context, actor: Principal, sar_id: str, what: str) -> Sar:
-    """Identity or clarification asked for: the month stops and restarts the day the answer arrives."""
-    async with transaction(ctx.sessions) as s:
-        sar = await open_sar(s, sar_id)
-        if sar.status == "awaiting_information":
-            raise Conflict(f"Request {sar_id} is already waiting for information.", slug="already-awaiting")
-        sar.status, sar.info_requested, sar.due_date, sar.due_at = "awaiting_information", what, None, None
-        await audit.record(s, actor, "sar.information_requested", "sar", sar.id, {})
-        return sar
-
-
-async def information_received(ctx: Context, actor: Principal, sar_id: str, received_at: datetime) -> Sar:
-    async with transaction(ctx.sessions) as s:
-        sar = await open_sar(s, sar_id)
-        if sar.status != "awaiting_information":
-            raise Conflict(f"Request {sar_id} is not waiting for information.", slug="not-awaiting")
-        if received_at < as_utc(sar.received_at) or _in_future(received_at):
-            raise Invalid("received_at must lie between the request's receipt and now.", slug="invalid-received-at")
-        sar.status, sar.clock_start = "open", deadline.receipt_day(received_at)
+async def extend(s: AsyncSession, actor: Principal, ctx: Context, sar_id: str, body: ExtendIn) -> Sar:
+    require(actor, SAR_HANDLERS)
+    sar = await open_sar(s, sar_id)
+    if sar.regime != Regime.UK_GDPR:
+        raise Conflict("Only UK GDPR requests may be extended; the ICO says DPA 2018 Part 3 (law "
+                       "enforcement) requests must not be.", slug="extension-not-allowed", regime=sar.regime)
+    limit = ctx.policies.sar.max_extension_months
+    if sar.extended_months + body.months > limit:
+        raise Conflict(f"A request may be extended by at most {limit} months in all; this one already has "
+                       f"{sar.extended_months}.", slug="extension-limit", extended_months=sar.extended_months)
+    was = sar.due_date
+    sar.extended_months += body.months
+    sar.extension_reason = body.reason if not sar.extension_reason else f"{sar.extension_reason}; {body.reason}"
+    if sar.due_date is not None:
         _set_due(ctx, sar)
-        await audit.record(s, actor, "sar.information_received", "sar", sar.id,
-                           {"clock_start": sar.clock_start, "due_date": sar.due_date})
-        return sar
-
-
-async def add_item(ctx: Context, actor: Principal, sar_id: str, body: ItemIn) -> SarItem:
-    async with transaction(ctx.sessions) as s:
-        sar = await open_sar(s, sar_id)
-        rec = await readable(s, actor, body.recording_id, for_update=True)
-        check_clip(rec, body.clip_end_s)
-        if await repo.item_for_recording(s, sar.id, rec.id, body.clip_start_s, body.clip_end_s) is not None:
-            raise Conflict(f"Recording {rec.id} with that clip range is already an item of {sar.id}.",
-                           slug="duplicate-item")
-        await retention.add_to_hold(s, ctx.policies, sar.hold_id, rec.id)  # picked from outside the query
-        item = SarItem(id=new_id("sit"), sar_id=sar.id, recording_id=rec.id, clip_start_s=body.clip_start_s,
-                       clip_end_s=body.clip_end_s, added_by=actor.sub, added_at=utcnow(),
-                       redaction_status="none", redaction_progress=0.0, redaction_attempts=0)
-        s.add(item)
-        await s.flush()
-        await audit.record(s, actor, "sar.item_added", "recording", rec.id,
-                           {"sar_id": sar.id, "item_id": item.id, "clip": [item.clip_start_s, item.clip_end_s]})
-    await retention.sync_legal_holds(ctx, [item.recording_id])
-    return item
-
-
-async def close(ctx: Context, actor: Principal, sar_id: str, outcome: str) -> Sar:
-    async with transaction(ctx.sessions) as s:
-        sar = await open_sar(s, sar_id)
-        _, ids = await retention.release_hold_in_session(s, ctx.policies, actor, sar.hold_id,
-                                                         f"subject access request {sar.id} closed")
-        now = utcnow()
-        late = sar.due_at is not None and as_utc(sar.due_at) < now
-        sar.status, sar.closed_by, sar.closed_at, sar.outcome = "closed", actor.sub, now, outcome
-        await audit.record(s, actor, "sar.closed", "sar", sar.id, {"outcome": outcome, "late": late})
-    await retention.sync_legal_holds(ctx, ids)
+    await audit.record(s, actor, "sar.extended", "sar", sar.id,
+                       {"months": body.months, "reason": body.reason, "was_due": was,
+                        "due_date": sar.due_date})
     return sar
 
 
-async def search(ctx: Context, *, overdue: bool | None, status: str | None, after: str | None,
-                 limit: int) -> list[Sar]:
-    async with ctx.sessions() as s:
-        return await repo.search(s, now=utcnow(), overdue=overdue, status=status, after=after, limit=limit)
+async def request_information(s: AsyncSession, actor: Principal, sar_id: str, what: str) -> Sar:
+    """Identity or clarification asked for: the month stops and restarts the day the answer arrives."""
+    require(actor, SAR_HANDLERS)
+    sar = await open_sar(s, sar_id)
+    if sar.status == SarStatus.AWAITING_INFORMATION:
+        raise Conflict(f"Request {sar_id} is already waiting for information.", slug="already-awaiting")
+    sar.status, sar.info_requested, sar.due_date, sar.due_at = SarStatus.AWAITING_INFORMATION, what, None, None
+    await audit.record(s, actor, "sar.information_requested", "sar", sar.id, {})
+    return sar
 
 
-async def item_counts(ctx: Context, sar_ids: list[str], viewer: Principal) -> dict[str, int]:
-    async with ctx.sessions() as s:
-        return await repo.item_counts(s, sar_ids, viewer)
+async def information_received(s: AsyncSession, actor: Principal, ctx: Context, sar_id: str,
+                               received_at: datetime) -> Sar:
+    require(actor, SAR_HANDLERS)
+    sar = await open_sar(s, sar_id)
+    if sar.status != SarStatus.AWAITING_INFORMATION:
+        raise Conflict(f"Request {sar_id} is not waiting for information.", slug="not-awaiting")
+    if received_at < as_utc(sar.received_at) or _in_future(received_at):
+        raise Invalid("received_at must lie between the request's receipt and now.", slug="invalid-received-at")
+    sar.status, sar.clock_start = SarStatus.OPEN, deadline.receipt_day(received_at)
+    _set_due(ctx, sar)
+    await audit.record(s, actor, "sar.information_received", "sar", sar.id,
+                       {"clock_start": sar.clock_start, "due_date": sar.due_date})
+    return sar
 
 
-async def check_deadlines(ctx: Context) -> dict[str, int]:
+async def add_item(s: AsyncSession, actor: Principal, ctx: Context, sar_id: str, body: ItemIn) -> SarItem:
+    require(actor, SAR_HANDLERS)
+    sar = await open_sar(s, sar_id)
+    rec = await readable(s, actor, body.recording_id, for_update=True)
+    check_clip(rec, body.clip_end_s)
+    if await repo.item_for_recording(s, sar.id, rec.id, body.clip_start_s, body.clip_end_s) is not None:
+        raise Conflict(f"Recording {rec.id} with that clip range is already an item of {sar.id}.",
+                       slug="duplicate-item")
+    await retention.add_to_hold(s, ctx, sar.hold_id, rec.id)  # picked from outside the query
+    item = SarItem(id=new_id("sit"), sar_id=sar.id, recording_id=rec.id, clip_start_s=body.clip_start_s,
+                   clip_end_s=body.clip_end_s, added_by=actor.sub, added_at=utcnow(),
+                   redaction_status=RedactionStatus.NONE, redaction_progress=0.0, redaction_attempts=0)
+    s.add(item)
+    await s.flush()
+    await audit.record(s, actor, "sar.item_added", "recording", rec.id,
+                       {"sar_id": sar.id, "item_id": item.id, "clip": [item.clip_start_s, item.clip_end_s]})
+    return item
+
+
+async def close(s: AsyncSession, actor: Principal, ctx: Context, sar_id: str, outcome: str) -> Sar:
+    require(actor, SAR_HANDLERS)
+    sar = await open_sar(s, sar_id)
+    _, ids = await retention.release_hold(s, actor, ctx, sar.hold_id, f"subject access request {sar.id} closed",
+                                          by_owner=True)
+    now = utcnow()
+    late = sar.due_at is not None and as_utc(sar.due_at) < now
+    sar.status, sar.closed_by, sar.closed_at, sar.outcome = SarStatus.CLOSED, actor.sub, now, outcome
+    await audit.record(s, actor, "sar.closed", "sar", sar.id, {"outcome": outcome, "late": late})
+    return sar
+
+
+def out(sar: Sar, items: list[SarItem] | None = None, restricted: Restricted | None = None,
+        candidates: list[Recording] | None = None, item_count: int | None = None) -> SarOut:
+    left, overdue = standing(sar, utcnow())
+    return SarOut.of(sar, items, days_left=left, overdue=overdue, candidates=candidates, item_count=item_count,
+                     restricted=restricted)
+
+
+async def view(s: AsyncSession, viewer: Principal, sar_id: str, *, audit_view: bool = False) -> SarOut:
+    """:func:`get`, as the API and the console show it."""
+    sar, items, restricted = await get(s, viewer, sar_id, audit_view=audit_view)
+    return out(sar, items, restricted)
+
+
+async def search(s: AsyncSession, viewer: Principal, page: PageParams, *, overdue: bool | None = None,
+                 status: SarStatus | None = None) -> Page[SarOut]:
+    """Requests in id order, each with the number of its items *viewer* may see."""
+    require(viewer, SAR_READERS)
+    rows = await repo.search(s, now=utcnow(), overdue=overdue, status=status, after=after_id(page), limit=page.limit)
+    rows, nxt = cut(rows, page, lambda r: [r.id])
+    counts = await repo.item_counts(s, [r.id for r in rows], viewer)
+    return Page[SarOut](items=[out(r, item_count=counts.get(r.id, 0)) for r in rows], next_cursor=nxt)
+
+
+async def check_deadlines(s: AsyncSession, ctx: Context) -> dict[str, int]:
     """Alert supervisors about open requests due within ``due_soon_days`` and overdue ones (by id only:
     an alert is not a place for the requester's name). An open alert is counted again, not duplicated."""
     now = utcnow()
     soon, late = 0, 0
-    async with transaction(ctx.sessions) as s:
-        for sar in await repo.due_by(s, now + timedelta(days=ctx.policies.sar.due_soon_days)):
-            left, overdue = standing(sar, now)
-            details = {"due_date": sar.due_date.isoformat(), "days_left": left, "regime": sar.regime}
-            if overdue:
-                late += 1
-                await devices.raise_alert(s, "sar_overdue", "sar", sar.id,
-                                          f"Subject access request {sar.id} was due on {sar.due_date.isoformat()} "
-                                          "and is not closed.", details, severity="critical")
-            else:
-                soon += 1
-                await devices.raise_alert(s, "sar_due_soon", "sar", sar.id,
-                                          f"Subject access request {sar.id} is due on {sar.due_date.isoformat()} "
-                                          f"({left} days left).", details)
+    for sar in await repo.due_by(s, now + timedelta(days=ctx.policies.sar.due_soon_days)):
+        left, overdue = standing(sar, now)
+        details = {"due_date": sar.due_date.isoformat(), "days_left": left, "regime": sar.regime}
+        if overdue:
+            late += 1
+            await alerts.raise_alert(s, "sar_overdue", "sar", sar.id,
+                                      f"Subject access request {sar.id} was due on {sar.due_date.isoformat()} "
+                                      "and is not closed.", details, severity="critical")
+        else:
+            soon += 1
+            await alerts.raise_alert(s, "sar_due_soon", "sar", sar.id,
+                                      f"Subject access request {sar.id} is due on {sar.due_date.isoformat()} "
+                                      f"({left} days left).", details)
     return {"due_soon": soon, "overdue": late}

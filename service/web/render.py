@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
+from service.auth.roles import DISCLOSURE_STAFF, SAR_HANDLERS
 from service.auth.schemas import Principal
 from service.errors import Invalid, Problem
 from service.web.deps import FLASH_COOKIE, SignInRequired, csrf_guard, csrf_token, is_htmx, sign_in_url
@@ -29,9 +30,9 @@ NAV: list[tuple[str, str, tuple[str, ...]]] = [
     ("Alerts", "/ui/supervisor/alerts", ("supervisor", "admin")),
     ("Devices", "/ui/supervisor/devices", ("supervisor", "admin")),
     ("Holds", "/ui/supervisor/holds", ("supervisor", "admin")),
-    ("Cases", "/ui/disclosure/cases", ("disclosure", "admin")),
+    ("Cases", "/ui/disclosure/cases", DISCLOSURE_STAFF),
     ("Footage", "/ui/recordings", ("supervisor", "disclosure", "admin")),
-    ("Subject access", "/ui/sar", ("sar_handler",)),
+    ("Subject access", "/ui/sar", SAR_HANDLERS),
     ("Audit", "/ui/audit", ("auditor", "admin")),
 ]
 

@@ -1,8 +1,8 @@
 """Console pages for SAR handlers: the queue by due date, one request (candidates, items, redaction
 progress, review, disclosure) and the redaction editor.
 
-Every read and action is the API's own endpoint function (reading a request is audited there as
-``sar.viewed``); what is polled every second (an item's redaction, the bundle) uses reads that carry
+Each page calls the SAR services as the signed-in person, in the request's one transaction (reading a
+request is audited there as ``sar.viewed``); what is polled every second (an item's redaction, the bundle) uses reads that carry
 none of the requester's data, so polling does not fill the audit trail with views.
 """
 
@@ -12,12 +12,23 @@ import re
 from typing import Any
 
 from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 
+from service.auth.roles import SAR_HANDLERS, SAR_READERS
 from service.auth.schemas import Principal
+from service.deps import ContextDep, SessionDep
+from service.disclosure.models import BundleStatus
+from service.disclosure.schemas import BundleOut
+from service.disclosure.shares import link_url
 from service.errors import NotFound
-from service.recordings import endpoints as recordings_api
+from service.http_range import ranged_response
+from service.paging import page_params
+from service.recordings import service as recordings
+from service.sar import disclose as sar_disclose
 from service.sar import endpoints as sar_api
+from service.sar import service
+from service.sar.models import RedactionStatus, Regime, SarStatus
 from service.sar.schemas import (
     CloseIn,
     DiscloseIn,
@@ -26,7 +37,10 @@ from service.sar.schemas import (
     InfoRequestIn,
     ItemIn,
     RedactionIn,
+    SarDisclosureOut,
     SarIn,
+    SarItemOut,
+    SarShareOut,
 )
 from service.timeutil import utcnow
 from service.web.deps import call_api, form_model, is_htmx, signed_in
@@ -34,18 +48,18 @@ from service.web.pageutil import utc_field
 from service.web.render import console_router, done, fragment, render
 
 router = console_router()
-reader = signed_in(*sar_api.reader.roles)  # auditors may read requests, as in the API; only handlers act
-handler = signed_in(*sar_api.handler.roles)
+reader = signed_in(*SAR_READERS)  # auditors may read requests, as in the API; only handlers act
+handler = signed_in(*SAR_HANDLERS)
 
 # The queue's status filter; "active" (the default) is everything not closed.
-STATUS_FILTERS: dict[str, tuple[str | None, ...]] = {
-    "active": ("open", "awaiting_information"), "open": ("open",),
-    "awaiting_information": ("awaiting_information",), "closed": ("closed",), "all": (None,)}
+STATUS_FILTERS: dict[str, tuple[SarStatus | None, ...]] = {
+    "active": (SarStatus.OPEN, SarStatus.AWAITING_INFORMATION), "open": (SarStatus.OPEN,),
+    "awaiting_information": (SarStatus.AWAITING_INFORMATION,), "closed": (SarStatus.CLOSED,), "all": (None,)}
 QUEUE_PAGES = 20  # x 500 a page: far beyond any force's open requests; the page says when it stops short
-REGIMES = {"law_enforcement": "Law enforcement (DPA 2018 Part 3)", "uk_gdpr": "UK GDPR"}
+REGIMES = {Regime.LAW_ENFORCEMENT: "Law enforcement (DPA 2018 Part 3)", Regime.UK_GDPR: "UK GDPR"}
 ROW_FIELD = re.compile(r"^(box|mute)-(\d{1,4})-(start_s|end_s|x|y|w|h|follow)$")
-BUSY = ("queued", "running")
-BUNDLE_BUSY = ("queued", "building")
+BUSY = (RedactionStatus.QUEUED, RedactionStatus.RUNNING)
+BUNDLE_BUSY = (BundleStatus.QUEUED, BundleStatus.BUILDING)
 
 
 def _clean(data: dict[str, Any]) -> dict[str, Any]:
@@ -53,20 +67,20 @@ def _clean(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _ctx(me: Principal) -> dict[str, Any]:
-    return {"can_act": me.has("sar_handler"), "regimes": REGIMES, "busy": BUSY, "bundle_busy": BUNDLE_BUSY}
+    return {"can_act": me.has(*SAR_HANDLERS), "regimes": REGIMES, "busy": BUSY, "bundle_busy": BUNDLE_BUSY}
 
 
 # ---- the queue ----------------------------------------------------------------------------------------
 
-async def _queue(request: Request, me: Principal, status: str, overdue: bool) -> tuple[list[Any], bool]:
+async def _queue(s: AsyncSession, me: Principal, status: str, overdue: bool) -> tuple[list[Any], bool]:
     """Every request the filter matches, earliest due first. The API lists by id, so the page collects
     all pages and sorts; a stopped clock (no due date) goes last, then by receipt."""
     rows, more = [], False
     for wanted in STATUS_FILTERS[status]:
         cursor = None
         for _ in range(QUEUE_PAGES):
-            page = await call_api(sar_api.search, request, me, limit=500, cursor=cursor,
-                                  overdue=True if overdue else None, status=wanted)
+            page = await service.search(s, me, page_params(limit=500, cursor=cursor),
+                                        overdue=True if overdue else None, status=wanted)
             rows += page.items
             cursor = page.next_cursor
             if cursor is None:
@@ -77,16 +91,16 @@ async def _queue(request: Request, me: Principal, status: str, overdue: bool) ->
 
 
 @router.get("/ui/sar")
-async def queue(request: Request, status: str = "active", overdue: str | None = None,
+async def queue(request: Request, s: SessionDep, status: str = "active", overdue: str | None = None,
                 me: Principal = Depends(reader)):
     status = status if status in STATUS_FILTERS else "active"
-    rows, more = await _queue(request, me, status, bool(overdue))
+    rows, more = await _queue(s, me, status, bool(overdue))
     return render(request, "sar/queue.html", me, title="Subject access requests", rows=rows, more=more,
                   status_filter=status, overdue=bool(overdue), today=utcnow().date().isoformat(), **_ctx(me))
 
 
 @router.post("/ui/sar")
-async def create(request: Request, me: Principal = Depends(handler)):
+async def create(request: Request, s: SessionDep, ctx: ContextDep, me: Principal = Depends(handler)):
     f = await request.form()
     query = _clean({"from": utc_field(f.get("query_from")), "to": utc_field(f.get("query_to")),
                     "officer_id": f.get("officer_id"), "device_id": f.get("device_id"),
@@ -94,26 +108,31 @@ async def create(request: Request, me: Principal = Depends(handler)):
     body = form_model(SarIn, {"requester": f.get("requester"), "contact": f.get("contact"),
                               "received_at": utc_field(f.get("received_at")), "description": f.get("description"),
                               "regime": f.get("regime"), "query": query})
-    sar = await call_api(sar_api.create, request, me, body=body)
+    sar, candidates, _ = await service.create(s, me, ctx, body)
     return done(f"/ui/sar/{sar.id}", f"Request {sar.id} logged: due {sar.due_date}; "
-                                     f"{len(sar.candidates or [])} recording(s) found and held.")
+                                     f"{len(candidates)} recording(s) found and held.")
 
 
 # ---- one request ---------------------------------------------------------------------------------------
 
-async def _disclosure(request: Request, me: Principal, sar_id: str) -> Any:
+async def _current(s: AsyncSession, me: Principal, sar_id: str) -> SarDisclosureOut:
+    bundle, share, state = await sar_disclose.current(s, me, sar_id)
+    return SarDisclosureOut(sar_id=sar_id, bundle=BundleOut.of(bundle), share=SarShareOut.of(share, state))
+
+
+async def _disclosure(s: AsyncSession, me: Principal, sar_id: str) -> SarDisclosureOut | None:
     try:
-        return await call_api(sar_api.disclosure, request, me, sar_id=sar_id)
+        return await _current(s, me, sar_id)
     except NotFound as e:
         if e.slug == "sar-not-disclosed":
             return None
         raise
 
 
-async def _request_page(request: Request, me: Principal, sar_id: str, **extra: Any):
-    sar = await call_api(sar_api.get, request, me, sar_id=sar_id)  # audited: sar.viewed
-    candidates = await call_api(sar_api.candidates, request, me, sar_id=sar_id)
-    disc = await _disclosure(request, me, sar_id) if sar.bundle_id else None
+async def _request_page(request: Request, s: AsyncSession, me: Principal, sar_id: str, **extra: Any):
+    sar = await service.view(s, me, sar_id, audit_view=True)  # audited: sar.viewed
+    candidates = await service.candidates(s, me, sar_id)
+    disc = await _disclosure(s, me, sar_id) if sar.bundle_id else None
     recordings = {c.id: c for c in candidates}
     chosen = {(i.recording_id) for i in sar.items}
     return render(request, "sar/request.html", me, title=f"Subject access request {sar.id}", sar=sar,
@@ -122,94 +141,101 @@ async def _request_page(request: Request, me: Principal, sar_id: str, **extra: A
 
 
 @router.get("/ui/sar/{sar_id}")
-async def request_page(request: Request, sar_id: str, me: Principal = Depends(reader)):
-    return await _request_page(request, me, sar_id)
+async def request_page(request: Request, s: SessionDep, sar_id: str, me: Principal = Depends(reader)):
+    return await _request_page(request, s, me, sar_id)
 
 
 @router.post("/ui/sar/{sar_id}/items")
-async def add_item(request: Request, sar_id: str, me: Principal = Depends(handler)):
+async def add_item(request: Request, s: SessionDep, ctx: ContextDep, sar_id: str, me: Principal = Depends(handler)):
     body = form_model(ItemIn, dict(await request.form()))
-    item = await call_api(sar_api.add_item, request, me, sar_id=sar_id, body=body)
+    item = await service.add_item(s, me, ctx, sar_id, body)
     return done(f"/ui/sar/{sar_id}#item-{item.id}", f"Recording {item.recording_id} added as item {item.id}.")
 
 
 @router.post("/ui/sar/{sar_id}/extend")
-async def extend(request: Request, sar_id: str, me: Principal = Depends(handler)):
+async def extend(request: Request, s: SessionDep, ctx: ContextDep, sar_id: str, me: Principal = Depends(handler)):
     body = form_model(ExtendIn, dict(await request.form()))
-    sar = await call_api(sar_api.extend, request, me, sar_id=sar_id, body=body)
+    sar = await service.extend(s, me, ctx, sar_id, body)
     return done(f"/ui/sar/{sar_id}", f"Extended by {body.months} month(s): now due {sar.due_date}.")
 
 
 @router.post("/ui/sar/{sar_id}/information-request")
-async def information_request(request: Request, sar_id: str, me: Principal = Depends(handler)):
+async def information_request(request: Request, s: SessionDep, sar_id: str, me: Principal = Depends(handler)):
     body = form_model(InfoRequestIn, dict(await request.form()))
-    await call_api(sar_api.information_request, request, me, sar_id=sar_id, body=body)
+    await service.request_information(s, me, sar_id, body.what)
     return done(f"/ui/sar/{sar_id}", "Information requested: the clock is stopped until it arrives.")
 
 
 @router.post("/ui/sar/{sar_id}/information-received")
-async def information_received(request: Request, sar_id: str, me: Principal = Depends(handler)):
+async def information_received(request: Request, s: SessionDep, ctx: ContextDep, sar_id: str,
+                               me: Principal = Depends(handler)):
     f = await request.form()
     body = form_model(InfoReceivedIn, {"received_at": utc_field(f.get("received_at"))})
-    sar = await call_api(sar_api.information_received, request, me, sar_id=sar_id, body=body)
+    sar = await service.information_received(s, me, ctx, sar_id, body.received_at)
     return done(f"/ui/sar/{sar_id}", f"Information received: the clock restarted; now due {sar.due_date}.")
 
 
 @router.post("/ui/sar/{sar_id}/close")
-async def close(request: Request, sar_id: str, me: Principal = Depends(handler)):
+async def close(request: Request, s: SessionDep, ctx: ContextDep, sar_id: str, me: Principal = Depends(handler)):
     body = form_model(CloseIn, dict(await request.form()))
-    await call_api(sar_api.close, request, me, sar_id=sar_id, body=body)
+    await service.close(s, me, ctx, sar_id, body.outcome)
     return done(f"/ui/sar/{sar_id}", "Request closed; its hold on the footage is released.")
 
 
 # ---- disclosure ----------------------------------------------------------------------------------------
 
 @router.post("/ui/sar/{sar_id}/disclose")
-async def disclose(request: Request, sar_id: str, me: Principal = Depends(handler)):
+async def disclose(request: Request, s: SessionDep, ctx: ContextDep, sar_id: str, me: Principal = Depends(handler)):
     """The link exists only in this answer (the server keeps its hash): shown once, never redirected."""
     f = await request.form()
     body = form_model(DiscloseIn, {"expires_at": utc_field(f.get("expires_at")), "max_downloads": f.get("max_downloads")})
-    out = await call_api(sar_api.disclose_sar, request, me, sar_id=sar_id, body=body)
+    _, _, token = await sar_disclose.disclose(s, me, ctx, sar_id, body)
+    url = link_url(ctx.settings.public_base_url, token)
     if is_htmx(request):
-        disc = await _disclosure(request, me, sar_id)
-        return fragment(request, "sar/_disclosure_result.html", sar_id=sar_id, disc=disc, link=out.url, **_ctx(me))
-    return await _request_page(request, me, sar_id, link=out.url)
+        disc = await _disclosure(s, me, sar_id)
+        return fragment(request, "sar/_disclosure_result.html", sar_id=sar_id, disc=disc, link=url, **_ctx(me))
+    return await _request_page(request, s, me, sar_id, link=url)
 
 
 @router.get("/ui/sar/{sar_id}/disclosure")
-async def disclosure_status(request: Request, sar_id: str, me: Principal = Depends(reader)):
+async def disclosure_status(request: Request, s: SessionDep, sar_id: str, me: Principal = Depends(reader)):
     """The polled fragment: the bundle's progress and the link's standing."""
-    disc = await call_api(sar_api.disclosure, request, me, sar_id=sar_id)
+    disc = await _current(s, me, sar_id)
     return fragment(request, "sar/_disclosure_status.html", sar_id=sar_id, disc=disc, **_ctx(me))
 
 
 # ---- items: redaction progress, review, the editor -------------------------------------------------------
 
 @router.get("/ui/sar/{sar_id}/items/{item_id}/redaction")
-async def redaction_status(request: Request, sar_id: str, item_id: str, editable: int = 1,
+async def redaction_status(request: Request, s: SessionDep, sar_id: str, item_id: str, editable: int = 1,
                            me: Principal = Depends(reader)):
     """The polled fragment: an item's redaction status, and once ready its review player and log."""
-    item = await call_api(sar_api.get_item, request, me, sar_id=sar_id, item_id=item_id)
+    item = SarItemOut.of(await service.item(s, me, sar_id, item_id))
     return fragment(request, "sar/_redaction.html", sar_id=sar_id, item=item, editable=bool(editable), **_ctx(me))
 
 
 @router.get("/ui/sar/{sar_id}/items/{item_id}/redacted")
-async def redacted(request: Request, sar_id: str, item_id: str, me: Principal = Depends(reader)):
-    """The review player's source: the API's ranged, audited stream of the redacted copy."""
-    return await call_api(sar_api.redacted, request, me, sar_id=sar_id, item_id=item_id)
+async def redacted(request: Request, s: SessionDep, ctx: ContextDep, sar_id: str, item_id: str,
+                   me: Principal = Depends(reader)):
+    """The review player's source: the ranged, audited stream of the redacted copy."""
+    item, rng = await service.open_redacted(s, me, sar_id, item_id, request.headers.get("range"))
+    return ranged_response(ctx.store.read(item.redacted_key, rng.start, rng.end), rng, item.redacted_size,
+                           "video/mp4", etag=item.redacted_sha256, filename=f"{item.id}-redacted.mp4")
 
 
 @router.get("/ui/sar/{sar_id}/items/{item_id}/redact")
-async def editor(request: Request, sar_id: str, item_id: str, me: Principal = Depends(handler)):
-    item = await call_api(sar_api.get_item, request, me, sar_id=sar_id, item_id=item_id)
-    rec = await call_api(recordings_api.get_recording, request, me, recording_id=item.recording_id)
+async def editor(request: Request, s: SessionDep, sar_id: str, item_id: str, me: Principal = Depends(handler)):
+    # First: the face listing reads in a session of its own, which on SQLite waits for this request's
+    # transaction once that has begun.
+    faces = await call_api(sar_api.list_faces, request, me, sar_id=sar_id, item_id=item_id)
+    item = SarItemOut.of(await service.item(s, me, sar_id, item_id))
+    rec = await recordings.view(s, me, item.recording_id)
     media = rec.media
     frame = (media.width, media.height)
     if (media.rotation or 0) % 180 == 90:  # the picture as shown (and as the API measures boxes)
         frame = frame[::-1]
     params = item.redaction.params or {"auto_faces": True, "boxes": [], "mute": []}
     clip = (item.clip_start_s or 0.0, item.clip_end_s or media.duration_s)
-    faces = await call_api(sar_api.list_faces, request, me, sar_id=sar_id, item_id=item_id)
     return render(request, "sar/editor.html", me, title=f"Redact item {item.id}", sar_id=sar_id, item=item, rec=rec,
                   frame=frame, clip=clip, params=params, faces=faces, keep=set(params.get("keep_tracks") or ()),
                   **_ctx(me))

@@ -148,9 +148,9 @@ async def test_a_build_left_half_done_by_a_dead_worker_is_retried_never_served(s
         await s.execute(update(Bundle).where(Bundle.id == bid).values(
             status="building", attempts=1, items_done=1, updated_at=utcnow() - timedelta(hours=1)))
     assert (await stack.client.get(f"/v1/bundles/{bid}/download", headers=dis)).status_code == 409
-    from service.disclosure.bundles import build
+    from service.disclosure.tasks import build_bundle
 
-    assert await build(stack.ctx, bid) == "skipped"  # a retried job never builds beside a live "building" one
+    assert await build_bundle(stack.ctx, bid) == "skipped"  # a retried job never builds beside a live "building" one
     assert await bundle_janitor(stack.ctx) == 1
     await stack.drain_jobs()
     st = (await stack.client.get(f"/v1/bundles/{bid}", headers=dis)).json()
