@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,27 +20,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+from tests.helpers import ROOT, bin_path, free_port
+
 CHROMIUM = os.environ.get("BWV_TEST_CHROMIUM", "/usr/bin/chromium")
-AXE = Path(os.environ.get("BWV_TEST_AXE", ROOT / ".venv/npm/node_modules/axe-core/axe.min.js"))
-AXE_RULES = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 SECRET = "e2e-secret-key-not-for-production"
-DEMO_PASSWORD = "bodycam-demo"
 # As the machine's notes say: without the background-networking flags Chromium keeps dialling out.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
-
-
-def bwv() -> str:
-    found = Path(sys.executable).parent / "bwv"
-    return str(found) if found.exists() else shutil.which("bwv")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -57,7 +40,7 @@ class Console:
         return self.base + path
 
     def bwv(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([bwv(), *args], env=self.env, capture_output=True, text=True, timeout=120, input=input)
+        return subprocess.run([bin_path(), *args], env=self.env, capture_output=True, text=True, timeout=120, input=input)
 
     def token(self, sub: str, *roles: str) -> str:
         p = self.bwv("token", "issue", "--sub", sub, *[x for r in roles for x in ("--role", r)])
@@ -98,10 +81,10 @@ def console(tmp_path_factory, idp) -> Iterator[Console]:
                BWV_LOG_LEVEL="WARNING", BWV_SAR_DEADLINE_INTERVAL_S="2", COLUMNS="200", NO_COLOR="1",
                BWV_OIDC_ISSUER=idp.issuer, BWV_OIDC_CLIENT_ID="bodycam-console",
                BWV_OIDC_CLIENT_SECRET="idp-test-client-secret")
-    demo = subprocess.run([bwv(), "demo", "--port", str(port)], env=env, capture_output=True, text=True, timeout=300)
+    demo = subprocess.run([bin_path(), "demo", "--port", str(port)], env=env, capture_output=True, text=True, timeout=300)
     assert demo.returncode == 0, demo.stderr
     log = (data.parent / "serve.log").open("w")
-    proc = subprocess.Popen([bwv(), "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([bin_path(), "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
@@ -153,36 +136,3 @@ def page(browser, console, request):
     context.close()
     # A page that throws (or breaks the CSP) is a defect, even when the test's assertions pass.
     assert not [e for e in errors if not e.startswith("Failed to load resource")], errors
-
-
-def accessibility_violations(page) -> list[dict]:
-    """axe-core's WCAG 2.1 A/AA findings for the page as it is now. Injected through the DevTools protocol,
-    which the page's CSP does not govern, so the page under test keeps its real policy."""
-    if not AXE.exists():
-        pytest.fail(f"{AXE} is missing: run `make test` (it installs axe-core from the npm registry)")
-    if not page.evaluate("() => typeof window.axe === 'object'"):
-        page.evaluate(AXE.read_text())
-    return page.evaluate("""async (rules) => {
-        const r = await axe.run(document, {runOnly: {type: 'tag', values: rules}});
-        return r.violations.map(v => ({rule: v.id, impact: v.impact, help: v.help,
-                                       where: v.nodes.slice(0, 3).map(n => n.target.join(' '))}));
-    }""", AXE_RULES)
-
-
-def shot(page, name: str) -> Path:
-    """Screenshot the page, and hold it to WCAG 2.1 AA: every page a test shows is also checked."""
-    violations = accessibility_violations(page)
-    assert not violations, f"{name}: {violations}"
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    return path
-
-
-def sign_in(page, username: str, password: str = DEMO_PASSWORD) -> None:
-    page.goto("/ui/login")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_load_state()
-    assert page.get_by_test_id("whoami").inner_text() == username

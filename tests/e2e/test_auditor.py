@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from tests.e2e.conftest import shot, sign_in
+from tests.fixtures.console import shot, sign_in
 
 
 def test_auditor_searches_verifies_and_reads_continuity(page, console):

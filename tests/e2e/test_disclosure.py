@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import shot, sign_in
-from tests.e2e.footage_seed import dock, new_device
+from tests.fixtures.console import shot, sign_in
+from tests.fixtures.footage import dock, new_device
 
 
 def test_case_exhibit_bundle_share_revoke(page, console):

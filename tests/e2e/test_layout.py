@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import accessibility_violations, shot, sign_in
+from tests.fixtures.console import accessibility_violations, shot, sign_in
 
 PAGES = {
     "pc-101": ["/ui/officer"],

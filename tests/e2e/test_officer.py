@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import uuid
 
-from tests.e2e.conftest import shot, sign_in
-from tests.e2e.footage_seed import client, dock
+from tests.fixtures.console import shot, sign_in
+from tests.fixtures.footage import client, dock
 
 # The flat-battery clip is listed as "flat battery: camera clock read 1970: URL"; demo_recording matches
 # up to the first colon, so it is found by the words after it.

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 import httpx
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import shot, sign_in
+from tests.fixtures.console import shot, sign_in
 
 SAR_ID = re.compile(r"/ui/sar/(sar_[0-9a-z]+)")
 

@@ -6,36 +6,18 @@ import re
 
 import httpx
 
-from tests.e2e.conftest import DEMO_PASSWORD, shot, sign_in
-
-
-def _cookies(r: httpx.Response) -> dict[str, str]:
-    # Read Set-Cookie by hand: httpx's jar (rightly) withholds Secure cookies from http://127.0.0.1.
-    out = {}
-    for header in r.headers.get_list("set-cookie"):
-        name, _, rest = header.partition("=")
-        out[name] = rest.split(";", 1)[0]
-    return out
-
-
-def _cookie_header(cookies: dict[str, str]) -> dict[str, str]:
-    return {"Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())}
-
-
-def _csrf(html: str) -> str:
-    m = re.search(r'name="csrf_token" value="([0-9a-f]+)"', html)
-    assert m, html[:500]
-    return m.group(1)
+from tests.fixtures.console import DEMO_PASSWORD, shot, sign_in
+from tests.helpers import cookie_header, csrf, set_cookies
 
 
 def _http_sign_in(console, username: str, password: str = DEMO_PASSWORD) -> tuple[httpx.Client, dict[str, str], str]:
     c = httpx.Client(base_url=console.base, timeout=30, follow_redirects=False)
     r = c.get("/ui/login")
-    pre = _cookies(r)
-    r = c.post("/ui/login", data={"username": username, "password": password, "csrf_token": _csrf(r.text)},
-               headers=_cookie_header(pre))
+    pre = set_cookies(r)
+    r = c.post("/ui/login", data={"username": username, "password": password, "csrf_token": csrf(r.text)},
+               headers=cookie_header(pre))
     assert r.status_code == 303, r.text
-    session = _cookies(r)
+    session = set_cookies(r)
     assert "bwv_session" in session
     return c, {**pre, **session}, r.headers["location"]
 
@@ -43,8 +25,8 @@ def _http_sign_in(console, username: str, password: str = DEMO_PASSWORD) -> tupl
 def test_session_cookie_is_httponly_secure_strict(console):
     c = httpx.Client(base_url=console.base, timeout=30)
     r = c.get("/ui/login")
-    r = c.post("/ui/login", data={"username": "pc-101", "password": DEMO_PASSWORD, "csrf_token": _csrf(r.text)},
-               headers=_cookie_header(_cookies(r)), follow_redirects=False)
+    r = c.post("/ui/login", data={"username": "pc-101", "password": DEMO_PASSWORD, "csrf_token": csrf(r.text)},
+               headers=cookie_header(set_cookies(r)), follow_redirects=False)
     header = next(h for h in r.headers.get_list("set-cookie") if h.startswith("bwv_session="))
     assert "HttpOnly" in header and "Secure" in header and "SameSite=strict" in header, header
 
@@ -86,12 +68,12 @@ def test_a_page_asks_for_sign_in_and_returns_there(page):
 
 def test_a_form_posted_without_the_csrf_token_is_refused_and_changes_nothing(console):
     c, cookies, _ = _http_sign_in(console, "sgt-1")
-    r = c.post("/ui/logout", data={}, headers=_cookie_header(cookies))
+    r = c.post("/ui/logout", data={}, headers=cookie_header(cookies))
     assert r.status_code == 403 and "security token" in r.text
-    r = c.post("/ui/logout", data={"csrf_token": "0" * 64}, headers=_cookie_header(cookies))
+    r = c.post("/ui/logout", data={"csrf_token": "0" * 64}, headers=cookie_header(cookies))
     assert r.status_code == 403
     # Still signed in: the refused sign-out changed nothing.
-    r = c.get("/ui/", headers=_cookie_header(cookies))
+    r = c.get("/ui/", headers=cookie_header(cookies))
     assert r.status_code == 303 and "/ui/login" not in r.headers["location"]
 
 
@@ -103,13 +85,13 @@ def test_the_sign_in_form_itself_needs_the_token(console):
 
 def test_a_cookie_from_a_signed_out_session_no_longer_works(console):
     c, cookies, home = _http_sign_in(console, "sgt-1")
-    page = c.get(home, headers=_cookie_header(cookies))
+    page = c.get(home, headers=cookie_header(cookies))
     assert page.status_code == 200 and "sgt-1" in page.text
-    token = _csrf(page.text)
-    r = c.post("/ui/logout", data={"csrf_token": token}, headers=_cookie_header(cookies))
+    token = csrf(page.text)
+    r = c.post("/ui/logout", data={"csrf_token": token}, headers=cookie_header(cookies))
     assert r.status_code == 303
     # The old cookie, replayed: the console sends it to sign in, and the API refuses its JWT too.
-    r = c.get(home, headers=_cookie_header(cookies))
+    r = c.get(home, headers=cookie_header(cookies))
     assert r.status_code == 303 and r.headers["location"].startswith("/ui/login")
     api = c.get("/v1/alerts", headers={"Authorization": f"Bearer {cookies['bwv_session']}"})
     assert api.status_code == 401 and api.json()["type"].endswith("/session-ended")
@@ -124,12 +106,12 @@ def test_repeated_failures_slow_that_address_down_and_the_audit_shows_it(console
     for _ in range(5):
         r = c.get("/ui/login")
         r = c.post("/ui/login", data={"username": "locked-out-1", "password": "wrong-password",
-                                       "csrf_token": _csrf(r.text)}, headers=_cookie_header(_cookies(r)))
+                                       "csrf_token": csrf(r.text)}, headers=cookie_header(set_cookies(r)))
         assert r.status_code == 401
         wrong = r.text
     r = c.get("/ui/login")
     r = c.post("/ui/login", data={"username": "locked-out-1", "password": "correct-horse-1",
-                                   "csrf_token": _csrf(r.text)}, headers=_cookie_header(_cookies(r)))
+                                   "csrf_token": csrf(r.text)}, headers=cookie_header(set_cookies(r)))
     assert r.status_code == 401 and "The username or password is wrong, or sign-in is paused after repeated failures; try again later." in r.text
     def unbound(html: str) -> str:  # each page's CSRF token is bound to its own pre-sign-in cookie
         return re.sub(r"[0-9a-f]{64}", "", html)

@@ -7,8 +7,8 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from tests.e2e.conftest import shot, sign_in
-from tests.e2e.footage_seed import client, dock, new_device
+from tests.fixtures.console import shot, sign_in
+from tests.fixtures.footage import client, dock, new_device
 
 
 def _sup(console):

@@ -7,98 +7,23 @@ applies the upload status a dock would read back.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import json
 import os
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 import pytest
 from jose import jwt
-from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
 
-import service.models  # noqa: F401 - every table in Base.metadata
 from service.auth import service as auth
-from service.db import Base, transaction
-from tests.fixtures.s3 import s3_client
-from tests.fixtures.stack import ADMIN, Stack, split
-
-PROBLEM_KEYS = {"type", "title", "status", "detail"}
-
-
-def assert_problem(r: httpx.Response, *statuses: int, slug: str | None = None) -> dict[str, Any]:
-    assert r.status_code in statuses, f"{r.status_code} not in {statuses}: {r.text[:500]}"
-    assert r.headers["content-type"].startswith("application/problem+json"), r.headers["content-type"]
-    body = r.json()
-    assert PROBLEM_KEYS <= body.keys(), body
-    assert body["status"] == r.status_code
-    assert isinstance(body["title"], str) and body["title"]
-    assert isinstance(body["detail"], str) and body["detail"]
-    assert body["type"].startswith("https://"), body["type"]
-    if slug:
-        assert body["type"].endswith("/" + slug), body["type"]
-    return body
-
-
-async def state(stack: Stack) -> dict[str, Any]:
-    """Everything a request could change: every table's rows, every stored object, every file."""
-    out: dict[str, Any] = {}
-    async with stack.ctx.sessions() as s:
-        # Only the tables the migrations created (models being written may be ahead of them).
-        present = set(await (await s.connection()).run_sync(lambda c: sa_inspect(c).get_table_names()))
-        for table in Base.metadata.sorted_tables:
-            if table.name not in present:
-                continue
-            rows = (await s.execute(select(table))).all()
-            out[table.name] = sorted(repr(tuple(r)) for r in rows)
-    out["objects"] = sorted((o.key, o.size) for o in await stack.ctx.store.list(""))
-    if stack.mode == "embedded":
-        root = stack.settings.data_dir / "objects"
-        out["files"] = await asyncio.to_thread(lambda: sorted(os.path.relpath(os.path.join(d, f), root)
-                                                              for d, _, fs in os.walk(root) for f in fs))
-    else:  # multipart uploads left open would be invisible to list() but still hold bytes
-        client = s3_client(stack.settings.s3_endpoint_url)
-        try:
-            bucket = stack.settings.storage_url.removeprefix("s3://").split("/")[0]
-            mp = await asyncio.to_thread(client.list_multipart_uploads, Bucket=bucket)
-            out["multipart"] = sorted(u["Key"] for u in mp.get("Uploads", []))
-        finally:
-            client.close()
-    return out
-
-
-class Unchanged:
-    """``async with Unchanged(stack): ...`` asserts the block left the whole state as it found it."""
-
-    def __init__(self, stack: Stack, *uploads: str):
-        self.stack, self.uploads = stack, uploads
-
-    async def _status(self) -> list[Any]:
-        got = []
-        for up in self.uploads:
-            r = await self.stack.client.get(f"/v1/uploads/{up}", headers=self.stack.dock)
-            got.append(r.json())
-        return got
-
-    async def __aenter__(self) -> Unchanged:
-        # Work queued before the block (e.g. the start-up retention recompute) is not the block's doing.
-        await self.stack.drain_jobs()
-        self.before = await state(self.stack)
-        self.status_before = await self._status()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if exc[0] is not None:
-            return
-        assert await self._status() == self.status_before
-        after = await state(self.stack)
-        changed = {k for k in after if after[k] != self.before.get(k)}
-        assert not changed, {k: (self.before.get(k), after[k]) for k in changed}
+from service.db import transaction
+from tests.fixtures.stack import Stack, split
+from tests.helpers import ADMIN, Unchanged, assert_problem, state
 
 
 async def open_upload(stack: Stack, data: bytes, headers: dict[str, str] | None = None, **meta: Any) -> str:
@@ -163,11 +88,23 @@ async def test_missing_garbage_and_forged_tokens_are_401(stack):
                 assert "expired" in body["detail"].lower(), body
 
 
-async def test_token_expires_in_flight(stack):
-    token, _ = stack.ctx.tokens.issue("sup-short", ["supervisor"], ttl_s=1)
+class _JoseClock(datetime):
+    """python-jose's ``datetime``, whose ``now`` is a moment the test chooses: jose reads the wall clock
+    itself when it checks ``exp``, so this is the only way to reach a token's expiry without waiting."""
+
+    at: datetime
+
+    @classmethod
+    def now(cls, tz=None):
+        return cls.at.astimezone(tz)
+
+
+async def test_token_expires_in_flight(stack, monkeypatch):
+    token, claims = stack.ctx.tokens.issue("sup-short", ["supervisor"], ttl_s=1)
     h = {"Authorization": f"Bearer {token}"}
     assert (await stack.client.get("/v1/recordings", headers=h)).status_code == 200
-    await asyncio.sleep(2.1)
+    _JoseClock.at = datetime.fromtimestamp(claims["exp"] + 1, UTC)  # a second after it expired
+    monkeypatch.setattr(jwt, "datetime", _JoseClock)  # jwt: python-jose's module, which decode() uses
     async with Unchanged(stack):
         body = assert_problem(await stack.client.get("/v1/recordings", headers=h), 401, slug="invalid-token")
         assert "expired" in body["detail"].lower()

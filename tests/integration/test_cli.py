@@ -9,7 +9,6 @@ import os
 import shutil
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import asyncpg
@@ -17,18 +16,9 @@ import pytest
 from jose import jwt
 
 from tests.fixtures.services import PG_HOST, PG_PORT, PG_USER, create_database, drop_database
+from tests.helpers import ROOT, bin_path
 
-ROOT = Path(__file__).resolve().parents[2]
 SECRET = "cli-test-secret-key"
-
-
-def bwv_path() -> str:
-    found = Path(sys.executable).parent / "bwv"
-    if found.exists():
-        return str(found)
-    which = shutil.which("bwv")
-    assert which, "the bwv console script is not installed (pip install -e .)"
-    return which
 
 
 def run_bwv(data_dir: Path, *args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
@@ -37,7 +27,7 @@ def run_bwv(data_dir: Path, *args: str, timeout: float = 120, **env: str) -> sub
     base.update(BWV_DATA_DIR=str(data_dir), BWV_SECRET_KEY=SECRET, BWV_POLICY_DIR=str(ROOT / "policies"),
                 COLUMNS="60", NO_COLOR="1")
     base.update(env)
-    return subprocess.run([bwv_path(), *args], env=base, cwd=data_dir.parent, capture_output=True, text=True,
+    return subprocess.run([bin_path(), *args], env=base, cwd=data_dir.parent, capture_output=True, text=True,
                           timeout=timeout)
 
 

@@ -3,7 +3,6 @@ against a model, sessions that end when signed out, CSRF, and redirects that nev
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -11,12 +10,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from service.auth import accounts
-from service.auth.schemas import Principal
 from service.db import transaction
 from service.errors import Problem
 from service.web.deps import safe_next
+from tests.helpers import ADMIN, csrf, set_cookies
 
-ADMIN = Principal(sub="test-admin", roles=frozenset({"admin"}))
 PASSWORD = "the-right-password"
 SETTINGS = settings(max_examples=12, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -84,23 +82,15 @@ async def test_an_unknown_user_a_wrong_password_and_a_throttled_one_read_the_sam
     assert len(answers) == 1, answers
 
 
-def _csrf(html: str) -> str:
-    return re.search(r'name="csrf_token" value="([0-9a-f]+)"', html).group(1)
-
-
-def _cookies(r) -> dict[str, str]:
-    return {h.split("=", 1)[0]: h.split("=", 1)[1].split(";", 1)[0] for h in r.headers.get_list("set-cookie")}
-
-
 async def test_signing_out_ends_the_session_for_the_console_and_the_api(stack):
     name = await _add(stack, roles=("supervisor",))
     c = stack.client
     r = await c.get("/ui/login")
-    pre = _cookies(r)
-    r = await c.post("/ui/login", data={"username": name, "password": PASSWORD, "csrf_token": _csrf(r.text)},
+    pre = set_cookies(r)
+    r = await c.post("/ui/login", data={"username": name, "password": PASSWORD, "csrf_token": csrf(r.text)},
                      headers={"Cookie": f"bwv_pre={pre['bwv_pre']}"})
     assert r.status_code == 303, r.text
-    token = _cookies(r)["bwv_session"]
+    token = set_cookies(r)["bwv_session"]
     bearer = {"Authorization": f"Bearer {token}"}
     assert (await c.get("/v1/alerts", headers=bearer)).status_code == 200  # the session's JWT is a real token
     cookie = {"Cookie": f"bwv_session={token}"}
@@ -108,7 +98,7 @@ async def test_signing_out_ends_the_session_for_the_console_and_the_api(stack):
     assert page.status_code == 303
     assert (await c.get("/ui/", headers=cookie)).headers["location"] == "/ui/supervisor/alerts"
     public = await c.get("/transparency", headers=cookie)  # any page carries the session's form token
-    r = await c.post("/ui/logout", data={"csrf_token": _csrf(public.text)}, headers=cookie)
+    r = await c.post("/ui/logout", data={"csrf_token": csrf(public.text)}, headers=cookie)
     assert r.status_code == 303
     assert (await c.get("/v1/alerts", headers=bearer)).status_code == 401
     assert (await c.get("/ui/", headers=cookie)).headers["location"].startswith("/ui/login")
@@ -121,11 +111,11 @@ async def test_a_token_made_for_another_session_is_refused_by_csrf(stack):
     for name in (a, b):
         r = await stack.client.get("/ui/login")
         r = await stack.client.post("/ui/login", data={"username": name, "password": PASSWORD,
-                                                       "csrf_token": _csrf(r.text)},
-                                    headers={"Cookie": f"bwv_pre={_cookies(r)['bwv_pre']}"})
-        sessions[name] = {"Cookie": f"bwv_session={_cookies(r)['bwv_session']}"}
+                                                       "csrf_token": csrf(r.text)},
+                                    headers={"Cookie": f"bwv_pre={set_cookies(r)['bwv_pre']}"})
+        sessions[name] = {"Cookie": f"bwv_session={set_cookies(r)['bwv_session']}"}
     page_b = await stack.client.get("/transparency", headers=sessions[b])
-    r = await stack.client.post("/ui/logout", data={"csrf_token": _csrf(page_b.text)}, headers=sessions[a])
+    r = await stack.client.post("/ui/logout", data={"csrf_token": csrf(page_b.text)}, headers=sessions[a])
     assert r.status_code == 403
     still = await stack.client.get("/ui/", headers=sessions[a])
     assert still.status_code == 303 and not still.headers["location"].startswith("/ui/login")

@@ -8,43 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
-import uuid
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from jose import jwt
 
 from service.ingest.assembly import HASH_BUFFER_MAX
-from tests.fixtures.s3 import TEST_ENV, make_bucket, s3_client
-from tests.fixtures.services import create_database, drop_database, pg_url, run_async
+from tests.fixtures.server import TMP_MARK, Server, put, upload_meta
 
-ROOT = Path(__file__).resolve().parents[2]
-
-SECRET = "crash-test-secret"
 MiB = 1024 * 1024
-TMP_MARK = ".bwvtmp-"  # service.storage.local's temp-file prefix
-
-
-def bwv_path() -> str:
-    found = Path(sys.executable).parent / "bwv"
-    return str(found) if found.exists() else (shutil.which("bwv") or "bwv")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def make_file(path: Path, size: int) -> bytes:
@@ -58,118 +33,6 @@ def make_file(path: Path, size: int) -> bytes:
     return data
 
 
-@dataclass
-class Server:
-    mode: str
-    env: dict[str, str]
-    data_dir: Path
-    bucket: str | None = None
-    endpoint: str | None = None
-    proc: subprocess.Popen[bytes] | None = None
-    port: int = 0
-    logs: list[Path] = field(default_factory=list)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def bwv(self, *args: str) -> subprocess.CompletedProcess[str]:
-        p = subprocess.run([bwv_path(), *args], env=self.env, capture_output=True, text=True, timeout=120)
-        assert p.returncode == 0, p.stderr
-        return p
-
-    def start(self) -> None:
-        assert self.proc is None
-        self.port = free_port()
-        log = self.data_dir.parent / f"server-{len(self.logs)}.log"
-        self.logs.append(log)
-        with open(log, "wb") as f:
-            self.proc = subprocess.Popen([bwv_path(), "serve", "--port", str(self.port)], env=self.env,
-                                         stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, f"server exited: {log.read_text()[-3000:]}"
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"server did not answer /healthz: {log.read_text()[-3000:]}")
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=30)
-        self.proc = None
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            self.proc = None
-
-    # ---- what storage really holds ----------------------------------------------------------
-
-    def objects(self) -> dict[str, int]:
-        """Every complete object (what the ObjectStore lists)."""
-        if self.mode == "embedded":
-            root = self.data_dir / "objects"
-            return {str(p.relative_to(root)): p.stat().st_size for p in root.rglob("*")
-                    if p.is_file() and not p.name.startswith(TMP_MARK)}
-        client = s3_client(self.endpoint)
-        try:
-            pages = client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket)
-            return {o["Key"]: o["Size"] for page in pages for o in page.get("Contents", [])}
-        finally:
-            client.close()
-
-    def in_progress(self) -> list[str]:
-        """Writes that never finished: temp files on disk, open multipart uploads on S3."""
-        if self.mode == "embedded":
-            root = self.data_dir / "objects"
-            return sorted(str(p.relative_to(root)) for p in root.rglob(f"{TMP_MARK}*") if p.is_file())
-        client = s3_client(self.endpoint)
-        try:
-            return sorted(u["Key"] for u in client.list_multipart_uploads(Bucket=self.bucket).get("Uploads", []))
-        finally:
-            client.close()
-
-    def token(self, sub: str, *roles: str) -> dict[str, str]:
-        now = int(time.time())
-        claims = {"sub": sub, "roles": list(roles), "iat": now, "exp": now + 3600, "jti": uuid.uuid4().hex}
-        return {"Authorization": f"Bearer {jwt.encode(claims, SECRET, algorithm='HS256')}"}
-
-
-@pytest.fixture(params=["embedded", "pg_s3"])
-def server(request, tmp_path) -> Iterator[Server]:
-    data_dir = tmp_path / "data"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BWV_")}
-    env.update(BWV_DATA_DIR=str(data_dir), BWV_SECRET_KEY=SECRET, BWV_POLICY_DIR=str(ROOT / "policies"),
-               BWV_LOG_LEVEL="WARNING", BWV_PUBLIC_BASE_URL="http://127.0.0.1")
-    db = None
-    srv = Server(mode=request.param, env=env, data_dir=data_dir)
-    if request.param == "pg_s3":
-        template = request.getfixturevalue("pg_template")
-        endpoint = request.getfixturevalue("s3_endpoint")
-        db = run_async(create_database, template)
-        srv.bucket, srv.endpoint = make_bucket(endpoint), endpoint
-        env.update(TEST_ENV, BWV_DATABASE_URL=pg_url(db), BWV_STORAGE_URL=f"s3://{srv.bucket}",
-                   BWV_S3_ENDPOINT_URL=endpoint)
-    else:
-        srv.bwv("migrate")
-    try:
-        yield srv
-    finally:
-        srv.stop()
-        if db:
-            run_async(drop_database, db)
-
-
 async def wait_for(cond, within: float, what: str, step: float = 0.01) -> Any:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
@@ -180,21 +43,9 @@ async def wait_for(cond, within: float, what: str, step: float = 0.01) -> Any:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def upload_meta(data: bytes, device_id: str) -> dict[str, Any]:
-    return {"device_id": device_id, "officer_id": "pc-crash", "filename": "shift.mp4",
-            "content_type": "video/mp4", "size_bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
-            "recorded_start": "2026-11-22T08:00:00Z", "recorded_end": "2026-11-22T09:00:00Z",
-            "device_clock_at_dock": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-
-
 def bounds(size: int, parts: int) -> list[tuple[int, int]]:
     step = -(-size // parts)
     return [(i * step, min(size, (i + 1) * step)) for i in range(parts)]
-
-
-async def put(client: httpx.AsyncClient, dock: dict[str, str], upload_id: str, n: int, body: bytes) -> None:
-    r = await client.put(f"/v1/uploads/{upload_id}/parts/{n}", content=body, headers=dock)
-    assert r.status_code == 200 and r.json() == {"n": n, "size": len(body)}, r.text
 
 
 async def check_recording(server: Server, rec: dict[str, Any], data: bytes) -> None:

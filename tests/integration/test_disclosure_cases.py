@@ -7,22 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from service.auth.schemas import Principal
 from service.retention.sweep import sweep
-
-ADMIN = Principal(sub="ops", roles=frozenset({"admin"}))
-
-
-async def _rec(stack, tag: str):
-    r = await stack.upload(f"{tag}-".encode() * 3000, parts=1)
-    assert r.status_code == 201
-    return r.json()
+from tests.helpers import ADMIN, recording
 
 
 async def test_case_with_three_exhibits_from_two_recordings_protects_them_until_closed(stack):
     stack.ctx.settings.allow_clock_override = True
     dis = stack.auth("dc-1", "disclosure")
-    a, b, other = await _rec(stack, "a"), await _rec(stack, "b"), await _rec(stack, "other")
+    a, b, other = [await recording(stack, tag, repeat=3000, parts=1) for tag in ("a", "b", "other")]
     case = await stack.client.post("/v1/cases", json={"urn": "01AB2345678", "title": "R v Smith"}, headers=dis)
     assert case.status_code == 201, case.text
     cid = case.json()["id"]
@@ -56,7 +48,7 @@ async def test_case_with_three_exhibits_from_two_recordings_protects_them_until_
 
 async def test_do_not_disclose_blocks_an_exhibit_until_lifted(stack):
     dis, sup = stack.auth("dc", "disclosure"), stack.auth("s", "supervisor")
-    rec = await _rec(stack, "covert")
+    rec = await recording(stack, "covert", repeat=3000, parts=1)
     cid = (await stack.client.post("/v1/cases", json={"urn": "CASE-1", "title": "t"}, headers=dis)).json()["id"]
     m = await stack.client.post(f"/v1/recordings/{rec['id']}/do-not-disclose", json={"reason": "covert source"},
                                 headers=sup)
@@ -92,7 +84,7 @@ async def test_bad_cases_are_refused(stack, body, status):
 
 async def test_bad_items_change_nothing(stack):
     dis = stack.auth("dc", "disclosure")
-    rec = await _rec(stack, "item")
+    rec = await recording(stack, "item", repeat=3000, parts=1)
     cid = (await stack.client.post("/v1/cases", json={"urn": "DUP/1", "title": "t"}, headers=dis)).json()["id"]
     assert (await stack.client.post("/v1/cases", json={"urn": "DUP/1", "title": "t2"}, headers=dis)).status_code == 409
     first = await stack.client.post(f"/v1/cases/{cid}/items", json={"recording_id": rec["id"], "exhibit_ref": "A/1"},

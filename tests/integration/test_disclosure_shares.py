@@ -7,14 +7,15 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
+from service.audit.models import AuditEvent
 from service.disclosure.models import Share
-from tests.integration.test_disclosure_bundles import _case_with_exhibits
+from tests.helpers import Unchanged, case_with_exhibits
 
 
 async def _ready_bundle(stack, tag: str):
-    dis, cid, _, _ = await _case_with_exhibits(stack, tag)
+    dis, cid, _, _ = await case_with_exhibits(stack, tag)
     bid = (await stack.client.post(f"/v1/cases/{cid}/bundles", headers=dis)).json()["bundle_id"]
     await stack.drain_jobs()
     return dis, bid
@@ -73,18 +74,35 @@ async def test_expired_revoked_and_wrong_tokens(stack):
     assert fresh.status_code == 206
 
 
+async def _share_rows_and_audit_count(stack) -> tuple[list, int]:
+    async with stack.ctx.sessions() as s:
+        shares = (await s.execute(select(Share.id, Share.downloads, Share.bytes_served, Share.max_downloads,
+                                         Share.expires_at, Share.revoked_at).order_by(Share.id))).all()
+        events = (await s.execute(select(func.count()).select_from(AuditEvent))).scalar_one()
+    return shares, events
+
+
 async def test_bad_share_requests_change_nothing(stack):
     dis, bid = await _ready_bundle(stack, "bad")
-    for body in ({"recipient": "cps", "expires_at": _later(days=1), "max_downloads": 0},
-                 {"recipient": "cps", "expires_at": _later(days=-1), "max_downloads": 1},
-                 {"recipient": "", "expires_at": _later(days=1), "max_downloads": 1},
-                 {"recipient": "cps", "expires_at": "tomorrow", "max_downloads": 1}):
-        r = await stack.client.post(f"/v1/bundles/{bid}/shares", json=body, headers=dis)
-        assert r.status_code == 422, (body, r.text)
+    # A link that has served once, so there are counters (downloads, bytes_served) a refusal could move.
+    made = (await stack.client.post(f"/v1/bundles/{bid}/shares", json={
+        "recipient": "cps", "expires_at": _later(days=1), "max_downloads": 2}, headers=dis)).json()
+    assert (await stack.client.get("/" + made["url"].split("/", 3)[3])).status_code == 200
     cid = (await stack.client.post("/v1/cases", json={"urn": "NOTREADY-1", "title": "t"}, headers=dis)).json()["id"]
     assert cid
-    assert (await stack.client.post("/v1/bundles/bdl_nope/shares", json={"recipient": "c", "expires_at": _later(days=1),
-                                                                          "max_downloads": 1}, headers=dis)).status_code == 404
-    assert (await stack.client.post(f"/v1/bundles/{bid}/shares", json={"recipient": "c", "expires_at": _later(days=1),
-                                                                         "max_downloads": 1},
-                                    headers=stack.auth("pc", "officer"))).status_code == 403
+    before = await _share_rows_and_audit_count(stack)
+    assert before[0] and before[0][0].downloads == 1 and before[0][0].bytes_served > 0, before
+    async with Unchanged(stack):  # every row of every table and every stored object
+        for body in ({"recipient": "cps", "expires_at": _later(days=1), "max_downloads": 0},
+                     {"recipient": "cps", "expires_at": _later(days=-1), "max_downloads": 1},
+                     {"recipient": "", "expires_at": _later(days=1), "max_downloads": 1},
+                     {"recipient": "cps", "expires_at": "tomorrow", "max_downloads": 1}):
+            r = await stack.client.post(f"/v1/bundles/{bid}/shares", json=body, headers=dis)
+            assert r.status_code == 422, (body, r.text)
+        assert (await stack.client.post("/v1/bundles/bdl_nope/shares", json={
+            "recipient": "c", "expires_at": _later(days=1), "max_downloads": 1}, headers=dis)).status_code == 404
+        assert (await stack.client.post(f"/v1/bundles/{bid}/shares", json={
+            "recipient": "c", "expires_at": _later(days=1), "max_downloads": 1},
+            headers=stack.auth("pc", "officer"))).status_code == 403
+    # Named, so a failure says which: no new link, the link's state and counters as they were, no event.
+    assert await _share_rows_and_audit_count(stack) == before

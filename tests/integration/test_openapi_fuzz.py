@@ -13,9 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,43 +25,26 @@ import pytest
 
 from tests.fixtures.media import cached_clip
 from tests.fixtures.services import create_database, drop_database, pg_url, run_async
+from tests.helpers import ROOT, bin_path, free_port, iso
 
-ROOT = Path(__file__).resolve().parents[2]
 STAFF_ROLES = ["admin", "supervisor", "disclosure", "sar_handler", "auditor", "officer"]
-
-
-def _bin(name: str) -> str:
-    found = Path(sys.executable).parent / name
-    return str(found) if found.exists() else (shutil.which(name) or name)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _iso(dt: datetime) -> str:
-    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 class Served:
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.env, self.log = env, log
-        self.port = _free_port()
+        self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def cli(self, *args: str) -> str:
-        p = subprocess.run([_bin("bwv"), *args], env=self.env, capture_output=True, text=True, timeout=120)
+        p = subprocess.run([bin_path("bwv"), *args], env=self.env, capture_output=True, text=True, timeout=120)
         assert p.returncode == 0, p.stderr
         return p.stdout.strip()
 
     def start(self) -> None:
         self.cli("migrate")
-        self.proc = subprocess.Popen([_bin("bwv"), "serve", "--port", str(self.port)], env=self.env,
+        self.proc = subprocess.Popen([bin_path("bwv"), "serve", "--port", str(self.port)], env=self.env,
                                      stdout=self.log.open("w"), stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while True:
@@ -92,8 +73,8 @@ def _seed(srv: Served, staff: str, dock: str) -> dict[str, str]:
     now = datetime.now(UTC)
     meta = {"device_id": "cam-fuzz", "officer_id": "fuzz-officer", "filename": "clip.mp4",
             "content_type": "video/mp4", "size_bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
-            "recorded_start": _iso(now - timedelta(hours=2)), "recorded_end": _iso(now - timedelta(hours=1)),
-            "device_clock_at_dock": _iso(now)}
+            "recorded_start": iso(now - timedelta(hours=2)), "recorded_end": iso(now - timedelta(hours=1)),
+            "device_clock_at_dock": iso(now)}
     with httpx.Client(base_url=srv.base, timeout=60) as c:
         d = {"Authorization": f"Bearer {dock}"}
         s = {"Authorization": f"Bearer {staff}"}
@@ -110,8 +91,8 @@ def _seed(srv: Served, staff: str, dock: str) -> dict[str, str]:
         hold = c.post("/v1/holds", headers=s, json={"kind": "legal", "reference": "FZ-H", "reason": "fuzz seed",
                                                     "recording_ids": [rec]}).json()
         sar = c.post("/v1/sars", headers=s, json={
-            "requester": "A Person", "contact": "a@example.org", "received_at": _iso(now),
-            "description": "fuzz seed", "query": {"from": _iso(now - timedelta(days=1)), "to": _iso(now)}}).json()
+            "requester": "A Person", "contact": "a@example.org", "received_at": iso(now),
+            "description": "fuzz seed", "query": {"from": iso(now - timedelta(days=1)), "to": iso(now)}}).json()
     assert all("id" in x for x in (flag, case, hold, sar)), (flag, case, hold, sar)
     return {"recording_id": rec, "upload_id": upload_id, "flag_id": flag["id"], "case_id": case["id"],
             "hold_id": hold["id"], "sar_id": sar["id"], "device_id": "cam-fuzz"}
@@ -172,7 +153,7 @@ def _config(path: Path, params: dict[str, str], cursors: dict[str, list[str]]) -
 
 
 def _fuzz(srv: Served, config: Path, token: str, *, max_examples: int, seed: int | None) -> None:
-    args = [_bin("schemathesis"), "--config-file", str(config), "run", srv.base + "/openapi.json",
+    args = [bin_path("schemathesis"), "--config-file", str(config), "run", srv.base + "/openapi.json",
             # No --checks: every check runs (schemathesis's default), and the config file can then turn
             # one off for one operation (a --checks on the command line would override that).
             "-H", f"Authorization: Bearer {token}",

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import update
 
 from service.ingest.models import Upload
 from service.ingest.tasks import ingest_janitor
 from service.timeutil import utcnow
-from tests.fixtures.s3 import TEST_ENV
-
-BWV = str(Path(sys.executable).parent / "bwv")
+from tests.fixtures.media import cached_clip
+from tests.helpers import bin_path, worker_env
 
 
 async def test_health_readiness_and_metrics(stack):
@@ -86,18 +84,11 @@ async def test_janitor_abandons_stale_uploads_and_removes_their_parts(stack):
     assert ev and ev[0]["actor"] == "system:ingest-janitor" and ev[0]["details"]["bytes"] == 5000
 
 
+@pytest.mark.parametrize("stack", ["pg_s3"], indirect=True)  # embedded jobs run in-process: no worker process
 async def test_a_real_arq_worker_process_runs_the_probe(stack):
-    if stack.mode != "pg_s3":
-        return  # the embedded stack has no worker process: its jobs run in-process (tested everywhere else)
-    from tests.fixtures.media import cached_clip
-
     rec = (await stack.upload(cached_clip(seconds=2).read_bytes())).json()
-    env = {**os.environ, **TEST_ENV, "BWV_DATABASE_URL": stack.settings.db_url,
-           "BWV_STORAGE_URL": stack.settings.object_store_url, "BWV_S3_ENDPOINT_URL": stack.settings.s3_endpoint_url,
-           "BWV_REDIS_URL": stack.settings.redis_url, "BWV_QUEUE_NAME": stack.settings.queue_name,
-           "BWV_SECRET_KEY": stack.settings.secret_key, "BWV_DATA_DIR": str(stack.settings.data_dir),
-           "BWV_POLICY_DIR": str(stack.settings.policy_dir)}
-    proc = subprocess.Popen([BWV, "worker"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([bin_path(), "worker"], env=worker_env(stack),  # noqa: ASYNC220
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         sup = stack.auth("s", "supervisor")
         for _ in range(150):

@@ -3,25 +3,14 @@ mark), and the console's recording page for a deleted recording: its tombstone, 
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 
-from service.auth import accounts
-from service.auth.schemas import Principal
-from service.db import transaction
 from service.retention.sweep import sweep
-
-ADMIN = Principal(sub="ops-admin", roles=frozenset({"admin"}))
-
-
-async def _rec(stack, tag: str, **meta) -> dict:
-    r = await stack.upload(f"{tag}-".encode() * 4000, parts=2, **meta)
-    assert r.status_code == 201, r.text
-    return r.json()
+from tests.helpers import ADMIN, console_session, recording
 
 
 async def test_access_shows_the_people_and_the_mark_to_supervisors_only(stack):
-    rec = await _rec(stack, "access", officer_id="pc-1")
+    rec = await recording(stack, "access", officer_id="pc-1")
     rid = rec["id"]
     sup = stack.auth("sup-1", "supervisor")
     r = await stack.client.get(f"/v1/recordings/{rid}/access", headers=sup)
@@ -45,29 +34,12 @@ async def test_access_shows_the_people_and_the_mark_to_supervisors_only(stack):
     assert (await stack.client.get("/v1/recordings/rec_nope/access", headers=sup)).status_code == 404
 
 
-def _cookies(r) -> dict[str, str]:
-    return {h.partition("=")[0]: h.partition("=")[2].split(";", 1)[0] for h in r.headers.get_list("set-cookie")}
-
-
-async def _console_session(stack, username: str, roles: list[str]) -> dict[str, str]:
-    async with transaction(stack.ctx.sessions) as s:
-        await accounts.add_user(s, ADMIN, username, roles, "a-long-password")
-    r = await stack.client.get("/ui/login")
-    pre = _cookies(r)
-    token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', r.text).group(1)
-    r = await stack.client.post("/ui/login", data={"username": username, "password": "a-long-password",
-                                                   "csrf_token": token},
-                                headers={"Cookie": "; ".join(f"{k}={v}" for k, v in pre.items())})
-    assert r.status_code == 303, r.text
-    return {"Cookie": "; ".join(f"{k}={v}" for k, v in {**pre, **_cookies(r)}.items())}
-
-
 async def test_the_recording_page_of_a_deleted_recording_shows_its_tombstone(stack):
     stack.ctx.settings.allow_clock_override = True
-    rec = await _rec(stack, "gone", officer_id="pc-9")
+    rec = await recording(stack, "gone", officer_id="pc-9")
     report = await sweep(stack.ctx, ADMIN, as_of=datetime.now(UTC) + timedelta(days=40))
     assert rec["id"] in [rid for rid, _ in report.items]
-    cookie = await _console_session(stack, "sup-web", ["supervisor"])
+    cookie = await console_session(stack, "sup-web", ["supervisor"])
     page = await stack.client.get(f"/ui/recordings/{rec['id']}", headers=cookie)
     assert page.status_code == 410
     assert 'data-testid="tombstone"' in page.text and rec["sha256"] in page.text and "31 days" in page.text

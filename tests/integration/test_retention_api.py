@@ -7,18 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from service.auth.schemas import Principal
 from service.errors import Forbidden
 from service.retention.sweep import sweep
 from tests.fixtures.stack import iso
-
-ADMIN = Principal(sub="ops-admin", roles=frozenset({"admin"}))
-
-
-async def _rec(stack, tag: str, **meta):
-    r = await stack.upload(f"{tag}-".encode() * 4000, parts=2, **meta)
-    assert r.status_code == 201, r.text
-    return r.json()
+from tests.helpers import ADMIN, recording
 
 
 async def _get(stack, rid):
@@ -28,10 +20,10 @@ async def _get(stack, rid):
 async def test_sweep_deletes_only_unprotected_footage_past_due(stack):
     stack.ctx.settings.allow_clock_override = True
     sup = stack.auth("sup", "supervisor")
-    plain = await _rec(stack, "plain", officer_id="pc-1")
-    flagged = await _rec(stack, "flagged", officer_id="pc-1")
-    held = await _rec(stack, "held", officer_id="pc-2")
-    unflagged = await _rec(stack, "unflag", officer_id="pc-1")
+    plain = await recording(stack, "plain", officer_id="pc-1")
+    flagged = await recording(stack, "flagged", officer_id="pc-1")
+    held = await recording(stack, "held", officer_id="pc-2")
+    unflagged = await recording(stack, "unflag", officer_id="pc-1")
 
     pc1 = stack.auth("pc-1", "officer")
     f = await stack.client.post(f"/v1/recordings/{flagged['id']}/flags",
@@ -87,15 +79,15 @@ async def test_query_hold_covers_footage_docked_later(stack):
     sup = stack.auth("sup", "supervisor")
     now = datetime.now(UTC)
     window = {"officer_id": "pc-9", "from": iso(now - timedelta(days=2)), "to": iso(now)}
-    before = await _rec(stack, "early", officer_id="pc-9")
+    before = await recording(stack, "early", officer_id="pc-9")
     h = await stack.client.post("/v1/holds", json={"kind": "complaint", "reference": "PSD/77",
                                                    "reason": "complaint about stop", "query": window}, headers=sup)
     assert h.status_code == 201 and before["id"] in h.json()["recording_ids"]
     # The camera is docked a week late (here: after the hold) with footage from inside the window.
-    late = await _rec(stack, "late", officer_id="pc-9", recorded_start=iso(now - timedelta(days=1)),
-                      recorded_end=iso(now - timedelta(days=1) + timedelta(minutes=5)))
-    other = await _rec(stack, "other", officer_id="pc-10", recorded_start=iso(now - timedelta(days=1)),
-                       recorded_end=iso(now - timedelta(days=1) + timedelta(minutes=5)))
+    late = await recording(stack, "late", officer_id="pc-9", recorded_start=iso(now - timedelta(days=1)),
+                           recorded_end=iso(now - timedelta(days=1) + timedelta(minutes=5)))
+    other = await recording(stack, "other", officer_id="pc-10", recorded_start=iso(now - timedelta(days=1)),
+                            recorded_end=iso(now - timedelta(days=1) + timedelta(minutes=5)))
     got = (await _get(stack, late["id"])).json()
     assert got["retention"]["delete_after"] is None and got["retention"]["holds"][0]["id"] == h.json()["id"]
     report = await sweep(stack.ctx, ADMIN, as_of=now + timedelta(days=60))
@@ -112,7 +104,7 @@ async def test_future_as_of_needs_the_override(stack):
 
 
 async def test_restriction_limits_who_sees_a_recording(stack):
-    rec = await _rec(stack, "incident", officer_id="pc-1")
+    rec = await recording(stack, "incident", officer_id="pc-1")
     sup = stack.auth("sup", "supervisor")
     r = await stack.client.post(f"/v1/recordings/{rec['id']}/restrict",
                                 json={"people": ["dci-1", "sup"], "reason": "death following police contact"}, headers=sup)
@@ -126,11 +118,11 @@ async def test_restriction_limits_who_sees_a_recording(stack):
 
 async def test_upcoming_lists_own_footage_due_soon(stack):
     now = datetime.now(UTC)
-    old = await _rec(stack, "old", officer_id="pc-5", recorded_start=iso(now - timedelta(days=27)),
-                     recorded_end=iso(now - timedelta(days=27) + timedelta(minutes=3)), device_clock_at_dock=iso(now))
-    fresh = await _rec(stack, "fresh", officer_id="pc-5")
-    someone = await _rec(stack, "else", officer_id="pc-6", recorded_start=iso(now - timedelta(days=27)),
-                         recorded_end=iso(now - timedelta(days=27) + timedelta(minutes=3)))
+    old = await recording(stack, "old", officer_id="pc-5", recorded_start=iso(now - timedelta(days=27)),
+                          recorded_end=iso(now - timedelta(days=27) + timedelta(minutes=3)), device_clock_at_dock=iso(now))
+    fresh = await recording(stack, "fresh", officer_id="pc-5")
+    someone = await recording(stack, "else", officer_id="pc-6", recorded_start=iso(now - timedelta(days=27)),
+                              recorded_end=iso(now - timedelta(days=27) + timedelta(minutes=3)))
     # Camera clock drifted days ago? No: the dock clock is right, so the 27-day-old capture time is trusted.
     up = (await stack.client.get("/v1/retention/upcoming?days=7", headers=stack.auth("pc-5", "officer"))).json()
     assert [i["id"] for i in up["items"]] == [old["id"]]
@@ -141,8 +133,8 @@ async def test_upcoming_lists_own_footage_due_soon(stack):
 
 async def test_stats_counts_per_month_without_personal_data(stack):
     stack.ctx.settings.allow_clock_override = True
-    rec = await _rec(stack, "s1", officer_id="pc-secret")
-    await _rec(stack, "s2", officer_id="pc-secret")
+    rec = await recording(stack, "s1", officer_id="pc-secret")
+    await recording(stack, "s2", officer_id="pc-secret")
     await stack.client.post(f"/v1/recordings/{rec['id']}/flags", json={"reference": "X/1"}, headers=stack.auth("s", "supervisor"))
     await sweep(stack.ctx, ADMIN, as_of=datetime.now(UTC) + timedelta(days=40))
     r = await stack.client.get("/v1/stats")
@@ -161,7 +153,7 @@ async def test_stats_counts_per_month_without_personal_data(stack):
     ({"reference": "X", "clip_start_s": 5}, 422),
 ])
 async def test_bad_flags_change_nothing(stack, body, status):
-    rec = await _rec(stack, "bad")
+    rec = await recording(stack, "bad")
     r = await stack.client.post(f"/v1/recordings/{rec['id']}/flags", json=body, headers=stack.auth("s", "supervisor"))
     assert r.status_code == status and r.headers["content-type"] == "application/problem+json"
     after = (await _get(stack, rec["id"])).json()
@@ -169,7 +161,7 @@ async def test_bad_flags_change_nothing(stack, body, status):
 
 
 async def test_unflag_needs_a_supervisor_and_a_reason(stack):
-    rec = await _rec(stack, "uf", officer_id="pc-1")
+    rec = await recording(stack, "uf", officer_id="pc-1")
     flag = (await stack.client.post(f"/v1/recordings/{rec['id']}/flags", json={"reference": "C/1"},
                                     headers=stack.auth("pc-1", "officer"))).json()
     by_officer = await stack.client.request("DELETE", f"/v1/flags/{flag['id']}", json={"reason": "mine"},
@@ -180,7 +172,7 @@ async def test_unflag_needs_a_supervisor_and_a_reason(stack):
     assert no_reason.status_code == 422
     assert (await _get(stack, rec["id"])).json()["retention"]["flags"][0]["id"] == flag["id"]
     # An officer cannot flag someone else's footage (it is not even visible to them).
-    other = await _rec(stack, "other", officer_id="pc-2")
+    other = await recording(stack, "other", officer_id="pc-2")
     r = await stack.client.post(f"/v1/recordings/{other['id']}/flags", json={"reference": "C/2"},
                                 headers=stack.auth("pc-1", "officer"))
     assert r.status_code == 404
@@ -202,7 +194,7 @@ async def test_bad_holds_change_nothing(stack, body):
 
 
 async def test_storage_legal_hold_follows_protection(stack):
-    rec = await _rec(stack, "locked", officer_id="pc-1")
+    rec = await recording(stack, "locked", officer_id="pc-1")
     key = f"recordings/{rec['id']}"
     if stack.mode == "embedded":
         # Local disk has no Object Lock: the store says so, and protection rests on the database alone.
@@ -224,7 +216,7 @@ async def test_sweep_removes_every_version_it_recorded(stack):
     """On a versioned (Object Lock) bucket the recording's VersionId is kept, so the sweep deletes that
     version directly instead of listing; afterwards no version or delete marker is left."""
     stack.ctx.settings.allow_clock_override = True
-    rec = await _rec(stack, "versioned")
+    rec = await recording(stack, "versioned")
     from service.recordings.repository import get
 
     async with stack.ctx.sessions() as s:
@@ -248,7 +240,7 @@ async def test_footage_docked_into_a_query_hold_is_locked_in_storage_too(stack):
     await stack.client.post("/v1/holds", json={"kind": "iopc", "reference": "IOPC/3", "reason": "referral",
                                                "query": {"officer_id": "pc-4", "from": iso(now - timedelta(days=1)),
                                                          "to": iso(now)}}, headers=stack.auth("s", "supervisor"))
-    late = await _rec(stack, "late-locked", officer_id="pc-4")
+    late = await recording(stack, "late-locked", officer_id="pc-4")
     key = f"recordings/{late['id']}"
     if stack.mode == "pg_s3":
         assert await stack.ctx.store.delete([key]) == [key]  # refused: legal hold set at completion

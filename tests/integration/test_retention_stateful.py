@@ -42,14 +42,13 @@ from hypothesis.stateful import (
 from sqlalchemy import func, select
 
 from service.audit.models import AuditEvent
-from service.auth.schemas import Principal
 from service.recordings.models import Recording
 from service.retention.models import HoldRecording
 from service.retention.sweep import sweep
 from tests.fixtures.services import create_database, drop_database, pg_url
 from tests.fixtures.stack import Stack, iso, start_stack
+from tests.helpers import ADMIN
 
-ADMIN = Principal(sub="sweep-admin", roles=frozenset({"admin"}))
 OFFICERS = ["pc-1", "pc-2", "pc-3"]
 DEVICES = ["cam-1", "cam-2", "cam-3"]
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -11,39 +11,20 @@ import json
 import zipfile
 from datetime import UTC, datetime, timedelta
 
-from service.auth.schemas import Principal
 from service.retention.sweep import sweep
 from service.sar import deadline
 from tests.fixtures.media import cached_clip
 from tests.fixtures.stack import iso
-
-ADMIN = Principal(sub="ops-admin", roles=frozenset({"admin"}))
-REQUESTER = "Jane Q. Requester"
-CONTACT = "jane.requester@example.org"
-
-
-def _sar_body(frm: datetime, to: datetime, **over) -> dict:
-    body = {"requester": REQUESTER, "contact": CONTACT, "received_at": iso(datetime.now(UTC)),
-            "description": "Stopped near the station, red coat", "query": {"from": iso(frm), "to": iso(to)}}
-    body.update(over)
-    return body
-
-
-async def _rec(stack, tag: str, *, data: bytes | None = None, start: datetime | None = None, **meta):
-    if start is not None:
-        meta.update(recorded_start=iso(start), recorded_end=iso(start + timedelta(minutes=5)))
-    r = await stack.upload(data or f"{tag}-".encode() * 3000, parts=2, **meta)
-    assert r.status_code == 201, r.text
-    return r.json()
+from tests.helpers import ADMIN, CONTACT, REQUESTER, recording, sar_body
 
 
 async def test_intake_holds_candidates_at_once_and_only_handlers_see_it(stack):
     now = datetime.now(UTC)
-    inside = await _rec(stack, "in", officer_id="pc-7", start=now - timedelta(hours=5))
-    other_officer = await _rec(stack, "oth", officer_id="pc-8", start=now - timedelta(hours=5))
-    before = await _rec(stack, "old", officer_id="pc-7", start=now - timedelta(days=3))
+    inside = await recording(stack, "in", officer_id="pc-7", start=now - timedelta(hours=5))
+    other_officer = await recording(stack, "oth", officer_id="pc-8", start=now - timedelta(hours=5))
+    before = await recording(stack, "old", officer_id="pc-7", start=now - timedelta(days=3))
     sar_h = stack.auth("sar-1", "sar_handler")
-    body = _sar_body(now - timedelta(days=1), now, received_at="2026-01-31T10:00:00Z")
+    body = sar_body(now - timedelta(days=1), now, received_at="2026-01-31T10:00:00Z")
     body["query"]["officer_id"] = "pc-7"
     r = await stack.client.post("/v1/sars", json=body, headers=sar_h)
     assert r.status_code == 201, r.text
@@ -59,7 +40,7 @@ async def test_intake_holds_candidates_at_once_and_only_handlers_see_it(stack):
         o = (await stack.client.get(f"/v1/recordings/{other['id']}", headers=sar_h)).json()
         assert o["retention"]["delete_after"] is not None
 
-    late = await _rec(stack, "late", officer_id="pc-7", start=now - timedelta(hours=3))  # docked after the request
+    late = await recording(stack, "late", officer_id="pc-7", start=now - timedelta(hours=3))  # docked after the request
     cands = (await stack.client.get(f"/v1/sars/{sar['id']}/candidates", headers=sar_h)).json()
     assert {c["id"] for c in cands} == {inside["id"], late["id"]}
 
@@ -91,10 +72,10 @@ async def test_sar_logged_on_day_30_keeps_footage_through_a_day_40_sweep(stack):
     stack.ctx.settings.allow_clock_override = True
     now = datetime.now(UTC)
     day0 = now - timedelta(days=30)
-    subject = await _rec(stack, "subj", officer_id="pc-1", start=day0)
-    control = await _rec(stack, "ctrl", officer_id="pc-2", start=day0)
+    subject = await recording(stack, "subj", officer_id="pc-1", start=day0)
+    control = await recording(stack, "ctrl", officer_id="pc-2", start=day0)
     sar_h = stack.auth("sar-1", "sar_handler")
-    body = _sar_body(day0 - timedelta(hours=1), day0 + timedelta(hours=1))
+    body = sar_body(day0 - timedelta(hours=1), day0 + timedelta(hours=1))
     body["query"]["officer_id"] = "pc-1"
     sar = (await stack.client.post("/v1/sars", json=body, headers=sar_h)).json()
     assert [c["id"] for c in sar["candidates"]] == [subject["id"]]
@@ -121,9 +102,9 @@ async def test_redact_disclose_and_close(stack):
     sar_h = stack.auth("sar-1", "sar_handler")
     now = datetime.now(UTC)
     clip = cached_clip(seconds=4, width=320, height=240, gop_s=1.0).read_bytes()
-    rec = await _rec(stack, "vid", data=clip, officer_id="pc-3", start=now - timedelta(hours=2))
+    rec = await recording(stack, "vid", data=clip, officer_id="pc-3", start=now - timedelta(hours=2))
     await stack.drain_jobs()  # probe: size and duration known
-    sar = (await stack.client.post("/v1/sars", json=_sar_body(now - timedelta(days=1), now), headers=sar_h)).json()
+    sar = (await stack.client.post("/v1/sars", json=sar_body(now - timedelta(days=1), now), headers=sar_h)).json()
     item = await stack.client.post(f"/v1/sars/{sar['id']}/items",
                                    json={"recording_id": rec["id"], "clip_start_s": 0.5, "clip_end_s": 3.5},
                                    headers=sar_h)
@@ -200,11 +181,11 @@ async def test_deadline_alerts_overdue_list_extension_and_clarification(stack):
     sar_h = stack.auth("sar-1", "sar_handler")
     now = datetime.now(UTC)
     window = (now - timedelta(days=2), now - timedelta(days=1))
-    old = (await stack.client.post("/v1/sars", json=_sar_body(*window, received_at=iso(now - timedelta(days=40))),
+    old = (await stack.client.post("/v1/sars", json=sar_body(*window, received_at=iso(now - timedelta(days=40))),
                                    headers=sar_h)).json()
-    recent = (await stack.client.post("/v1/sars", json=_sar_body(*window, received_at=iso(now - timedelta(days=26)),
+    recent = (await stack.client.post("/v1/sars", json=sar_body(*window, received_at=iso(now - timedelta(days=26)),
                                                                   regime="uk_gdpr"), headers=sar_h)).json()
-    fresh = (await stack.client.post("/v1/sars", json=_sar_body(*window), headers=sar_h)).json()
+    fresh = (await stack.client.post("/v1/sars", json=sar_body(*window), headers=sar_h)).json()
     assert old["overdue"] is True and fresh["overdue"] is False and old["days_left"] < 0
     due_recent = datetime.fromisoformat(recent["due_at"].replace("Z", "+00:00"))
 

@@ -5,24 +5,20 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from service.auth.schemas import Principal
 from service.retention.sweep import sweep
 from tests.fixtures.media import cached_clip
 from tests.fixtures.stack import iso
-from tests.integration.test_bad_input import Unchanged, assert_problem
-from tests.integration.test_sar_api import _rec, _sar_body
-
-ADMIN = Principal(sub="ops-admin", roles=frozenset({"admin"}))
+from tests.helpers import ADMIN, Unchanged, assert_problem, recording, sar_body
 
 
 async def test_bad_intake_changes_nothing(stack):
     sar_h = stack.auth("sar-1", "sar_handler")
     now = datetime.now(UTC)
-    await _rec(stack, "some", start=now - timedelta(hours=3))
-    ok = _sar_body(now - timedelta(days=1), now)
+    await recording(stack, "some", start=now - timedelta(hours=3))
+    ok = sar_body(now - timedelta(days=1), now)
     bad = [
-        (_sar_body(now, now - timedelta(days=1)), 422, "validation-error"),  # window ends before it starts
-        (_sar_body(now - timedelta(days=40), now), 422, "window-too-long"),
+        (sar_body(now, now - timedelta(days=1)), 422, "validation-error"),  # window ends before it starts
+        (sar_body(now - timedelta(days=40), now), 422, "window-too-long"),
         ({**ok, "regime": "gdpr-ish"}, 422, "validation-error"),
         ({**ok, "received_at": iso(now + timedelta(days=2))}, 422, "invalid-received-at"),
         ({**ok, "received_at": "2026-01-31T10:00:00"}, 422, "validation-error"),  # no timezone
@@ -44,13 +40,13 @@ async def test_bad_items_redactions_and_closing_change_nothing(stack):
     sar_h = stack.auth("sar-1", "sar_handler")
     now = datetime.now(UTC)
     clip = cached_clip(seconds=4, width=320, height=240, gop_s=1.0).read_bytes()
-    rec = await _rec(stack, "vid", data=clip, start=now - timedelta(hours=2))
-    gone = await _rec(stack, "gone", officer_id="pc-9", start=now - timedelta(days=40))
+    rec = await recording(stack, "vid", data=clip, start=now - timedelta(hours=2))
+    gone = await recording(stack, "gone", officer_id="pc-9", start=now - timedelta(days=40))
     await stack.drain_jobs()
     await sweep(stack.ctx, ADMIN, as_of=now + timedelta(days=8))
-    sar = (await stack.client.post("/v1/sars", json=_sar_body(now - timedelta(days=1), now),
+    sar = (await stack.client.post("/v1/sars", json=sar_body(now - timedelta(days=1), now),
                                    headers=sar_h)).json()
-    gdpr = (await stack.client.post("/v1/sars", json=_sar_body(now - timedelta(days=1), now, regime="uk_gdpr"),
+    gdpr = (await stack.client.post("/v1/sars", json=sar_body(now - timedelta(days=1), now, regime="uk_gdpr"),
                                     headers=sar_h)).json()
     item = (await stack.client.post(f"/v1/sars/{sar['id']}/items",
                                     json={"recording_id": rec["id"], "clip_start_s": 1.0, "clip_end_s": 3.0},

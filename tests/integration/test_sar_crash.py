@@ -7,35 +7,22 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import signal
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
 
 from service.sar.redaction import MAX_ATTEMPTS, requeue_stuck
 from tests.fixtures.media import cached_face_clip
-from tests.fixtures.s3 import TEST_ENV
+from tests.fixtures.server import put, upload_meta
 from tests.fixtures.stack import iso
-from tests.integration.test_crash import put, server, upload_meta  # noqa: F401,F811 - server is a fixture
-from tests.integration.test_sar_api import _rec, _sar_body
-
-BWV = str(Path(sys.executable).parent / "bwv")
-
-
-def _worker_env(stack) -> dict[str, str]:
-    s = stack.settings
-    return {**os.environ, **TEST_ENV, "BWV_DATABASE_URL": s.db_url, "BWV_STORAGE_URL": s.object_store_url,
-            "BWV_S3_ENDPOINT_URL": s.s3_endpoint_url, "BWV_REDIS_URL": s.redis_url, "BWV_QUEUE_NAME": s.queue_name,
-            "BWV_SECRET_KEY": s.secret_key, "BWV_DATA_DIR": str(s.data_dir), "BWV_POLICY_DIR": str(s.policy_dir)}
+from tests.helpers import bin_path, recording, sar_body, worker_env
 
 
 def _start_worker(stack) -> subprocess.Popen:
-    return subprocess.Popen([BWV, "worker"], env=_worker_env(stack), stdout=subprocess.DEVNULL,  # noqa: ASYNC220
+    return subprocess.Popen([bin_path(), "worker"], env=worker_env(stack), stdout=subprocess.DEVNULL,  # noqa: ASYNC220
                             stderr=subprocess.DEVNULL)
 
 
@@ -59,9 +46,9 @@ async def test_worker_killed_mid_redaction_then_requeued(stack):
     sar_h = stack.auth("sar-1", "sar_handler")
     now = datetime.now(UTC)
     data = cached_face_clip(seconds=12, width=640, height=360, move=True).read_bytes()
-    rec = await _rec(stack, "face", data=data, start=now - timedelta(hours=2))
+    rec = await recording(stack, "face", data=data, start=now - timedelta(hours=2))
     await stack.drain_jobs()
-    sar = (await stack.client.post("/v1/sars", json=_sar_body(now - timedelta(days=1), now), headers=sar_h)).json()
+    sar = (await stack.client.post("/v1/sars", json=sar_body(now - timedelta(days=1), now), headers=sar_h)).json()
     iid = (await stack.client.post(f"/v1/sars/{sar['id']}/items", json={"recording_id": rec["id"]},
                                    headers=sar_h)).json()["id"]
     r = await stack.client.post(f"/v1/sars/{sar['id']}/items/{iid}/redaction", json={"auto_faces": True},
@@ -115,9 +102,9 @@ async def test_janitor_gives_up_after_repeated_interrupted_runs(stack):
 
     sar_h = stack.auth("sar-1", "sar_handler")
     now = datetime.now(UTC)
-    rec = await _rec(stack, "vid", data=cached_face_clip(seconds=2).read_bytes(), start=now - timedelta(hours=2))
+    rec = await recording(stack, "vid", data=cached_face_clip(seconds=2).read_bytes(), start=now - timedelta(hours=2))
     await stack.drain_jobs()
-    sar = (await stack.client.post("/v1/sars", json=_sar_body(now - timedelta(days=1), now), headers=sar_h)).json()
+    sar = (await stack.client.post("/v1/sars", json=sar_body(now - timedelta(days=1), now), headers=sar_h)).json()
     iid = (await stack.client.post(f"/v1/sars/{sar['id']}/items", json={"recording_id": rec["id"]},
                                    headers=sar_h)).json()["id"]
     async with transaction(stack.ctx.sessions) as s:  # as a worker leaves it when killed on its last attempt
@@ -148,7 +135,7 @@ async def test_embedded_server_killed_mid_redaction_resumes_at_restart(server): 
         await put(c, dock, up, 1, data)
         rec = (await c.post(f"/v1/uploads/{up}/complete", headers=dock)).json()
         await _until(c, f"/v1/recordings/{rec['id']}", sar_h, lambda r: (r["media"] or {}).get("readable"))
-        sar = (await c.post("/v1/sars", json=_sar_body(now - timedelta(days=1), now), headers=sar_h)).json()
+        sar = (await c.post("/v1/sars", json=sar_body(now - timedelta(days=1), now), headers=sar_h)).json()
         iid = (await c.post(f"/v1/sars/{sar['id']}/items", json={"recording_id": rec["id"]}, headers=sar_h)).json()["id"]
         assert (await c.post(f"/v1/sars/{sar['id']}/items/{iid}/redaction", json={"auto_faces": True},
                              headers=sar_h)).status_code == 202

@@ -15,13 +15,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from service.auth import accounts
-from service.auth.schemas import Principal
 from service.db import transaction
 from service.recordings.models import Recording
 from tests.fixtures.faces import cached as cached_scene
 from tests.fixtures.faces import moving_plate, two_faces_720p
 from tests.fixtures.stack import iso
+from tests.helpers import console_session, csrf
 
 CACHE = Path(tempfile.gettempdir()) / "bodycam-test-media" / "scenes"
 
@@ -256,35 +255,18 @@ async def test_a_followed_box_covers_a_moving_plate_throughout(stack, tmp_path):
     assert truth[-1][0][0] - truth[0][0][0] > 300
 
 
-async def _console(stack, username: str) -> dict[str, str]:
-    def cookies(r) -> dict[str, str]:
-        return {h.partition("=")[0]: h.partition("=")[2].split(";", 1)[0] for h in r.headers.get_list("set-cookie")}
-
-    async with transaction(stack.ctx.sessions) as s:
-        await accounts.add_user(s, Principal(sub="ops-admin", roles=frozenset({"admin"})), username,
-                                ["sar_handler"], "a-long-password")
-    r = await stack.client.get("/ui/login")
-    pre = cookies(r)
-    token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', r.text).group(1)
-    r = await stack.client.post("/ui/login", data={"username": username, "password": "a-long-password",
-                                                   "csrf_token": token},
-                                headers={"Cookie": "; ".join(f"{k}={v}" for k, v in pre.items())})
-    assert r.status_code == 303, r.text
-    return {"Cookie": "; ".join(f"{k}={v}" for k, v in {**pre, **cookies(r)}.items())}
-
-
 async def test_console_editor_ticks_the_requester_from_the_thumbnail_strip(stack):
     src, _truth = cached_scene("two-faces-720p", two_faces_720p, CACHE)
     handler = stack.auth("sar-c", "sar_handler")
     rec = await _uploaded(stack, src)
     await stack.drain_jobs()
     sar_id, item_id = await _sar_with_item(stack, handler, rec["id"])
-    cookie = await _console(stack, "sar-c")
+    cookie = await console_session(stack, "sar-c", ["sar_handler"])
     editor = f"/ui/sar/{sar_id}/items/{item_id}/redact"
     page = await stack.client.get(editor, headers=cookie)
     assert page.status_code == 200 and "Find faces" in page.text and 'name="keep_tracks"' not in page.text
-    csrf = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text).group(1)
-    r = await stack.client.post(f"/ui/sar/{sar_id}/items/{item_id}/faces", data={"csrf_token": csrf}, headers=cookie)
+    token = csrf(page.text)
+    r = await stack.client.post(f"/ui/sar/{sar_id}/items/{item_id}/faces", data={"csrf_token": token}, headers=cookie)
     assert r.status_code == 303, r.text
     await stack.drain_jobs()
     page = await stack.client.get(editor, headers=cookie)
@@ -294,7 +276,7 @@ async def test_console_editor_ticks_the_requester_from_the_thumbnail_strip(stack
     got = await stack.client.get(thumb, headers=cookie)
     assert got.status_code == 200 and got.headers["content-type"] == "image/jpeg"
     r = await stack.client.post(f"/ui/sar/{sar_id}/items/{item_id}/redaction",
-                                data={"csrf_token": csrf, "auto_faces": "on", "keep_tracks": ids[1]}, headers=cookie)
+                                data={"csrf_token": token, "auto_faces": "on", "keep_tracks": ids[1]}, headers=cookie)
     assert r.status_code == 303, r.text
     await stack.drain_jobs()
     red = (await stack.client.get(f"/v1/sars/{sar_id}/items/{item_id}", headers=handler)).json()["redaction"]

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import subprocess
 import uuid
 from collections.abc import AsyncIterator
@@ -24,7 +23,6 @@ from jose import jwt
 from service.app import create_app
 from service.auth import accounts
 from service.auth import service as auth
-from service.auth.schemas import Principal
 from service.auth.service import DOCK_TOKEN_TTL, TokenService
 from service.config import ConfigError, Settings
 from service.context import build_context
@@ -32,9 +30,8 @@ from service.db import transaction
 from service.errors import Problem
 from service.timeutil import utcnow
 from tests.fixtures.idp import CLIENT_ID, CLIENT_SECRET, RunningProvider
-from tests.integration.test_cli import ROOT, bwv_path
+from tests.helpers import CLI_ADMIN, ROOT, bin_path, csrf, set_cookies
 
-ADMIN = Principal(sub="cli:test", roles=frozenset({"admin"}))
 PASSWORD = "the-right-password"
 SETTINGS = settings(max_examples=15, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -81,7 +78,7 @@ async def test_a_persons_token_is_capped_and_every_issue_is_audited(stack, ttl, 
     before = await _events(stack, action="token.issued")
     try:
         async with transaction(stack.ctx.sessions) as s:
-            token, claims = await auth.issue_person_token(s, stack.ctx.tokens, stack.ctx.settings, ADMIN, sub,
+            token, claims = await auth.issue_person_token(s, stack.ctx.tokens, stack.ctx.settings, CLI_ADMIN, sub,
                                                           roles, ttl)
     except Problem as p:
         assert ttl <= 0 or ttl > DOCK_TOKEN_TTL or (ttl > cap and set(roles) != {"dock"}), (ttl, roles, p.detail)
@@ -93,7 +90,7 @@ async def test_a_persons_token_is_capped_and_every_issue_is_audited(stack, ttl, 
     after = await _events(stack, action="token.issued")
     assert len(after) == len(before) + 1
     event = after[-1]
-    assert event["actor"] == ADMIN.sub and event["object_id"] == claims["jti"]
+    assert event["actor"] == CLI_ADMIN.sub and event["object_id"] == claims["jti"]
     d = event["details"]
     assert d["sub"] == sub and d["roles"] == sorted(roles) and d["jti"] == claims["jti"]
     assert datetime.fromisoformat(d["expires_at"].replace("Z", "+00:00")).timestamp() == claims["exp"]
@@ -104,7 +101,7 @@ async def test_reserved_actors_cannot_be_issued_a_token(stack):
     for sub in ("system:retention", "cli:root", "anonymous"):
         async with transaction(stack.ctx.sessions) as s:
             with pytest.raises(Problem, match="reserved"):
-                await auth.issue_person_token(s, stack.ctx.tokens, stack.ctx.settings, ADMIN, sub, ["admin"], 60)
+                await auth.issue_person_token(s, stack.ctx.tokens, stack.ctx.settings, CLI_ADMIN, sub, ["admin"], 60)
 
 
 @asynccontextmanager
@@ -127,7 +124,7 @@ def _cli(stack, *args: str) -> subprocess.CompletedProcess[str]:
                BWV_DATABASE_URL=st_.db_url, BWV_STORAGE_URL=st_.object_store_url, COLUMNS="200", NO_COLOR="1")
     if st_.s3_endpoint_url:
         env["BWV_S3_ENDPOINT_URL"] = st_.s3_endpoint_url
-    return subprocess.run([bwv_path(), *args], env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run([bin_path(), *args], env=env, capture_output=True, text=True, timeout=120)
 
 
 async def test_revoking_one_jti_refuses_it_on_every_process_at_once(stack):
@@ -151,7 +148,7 @@ async def test_revoking_one_jti_refuses_it_on_every_process_at_once(stack):
 async def test_revoking_a_person_refuses_their_older_tokens_and_sessions_but_not_newer_ones(stack):
     name = _uid("sgt")
     async with transaction(stack.ctx.sessions) as s:
-        await accounts.add_user(s, ADMIN, name, ["supervisor"], PASSWORD)
+        await accounts.add_user(s, CLI_ADMIN, name, ["supervisor"], PASSWORD)
     api_token, _ = stack.ctx.tokens.issue(name, ["supervisor"], 600)
     async with transaction(stack.ctx.sessions) as s:
         session = await accounts.sign_in(s, stack.ctx.tokens, stack.ctx.settings, name, PASSWORD, "10.1.1.1", "t")
@@ -159,7 +156,7 @@ async def test_revoking_a_person_refuses_their_older_tokens_and_sessions_but_not
     for t in (api_token, session.token, other):
         assert await _whoami(stack.client, t) == 200
     async with transaction(stack.ctx.sessions) as s:
-        await auth.revoke_tokens(s, ADMIN, sub=name)
+        await auth.revoke_tokens(s, CLI_ADMIN, sub=name)
     async with _replica(stack) as replica:
         for client in (stack.client, replica):
             for t in (api_token, session.token):  # the API token and the console session's JWT alike
@@ -170,14 +167,14 @@ async def test_revoking_a_person_refuses_their_older_tokens_and_sessions_but_not
             fresh, _ = later.issue(name, ["supervisor"], 600)
             assert await _whoami(client, fresh) == 200
     event = (await _events(stack, action="token.revoked", object_id=name))[-1]
-    assert event["details"]["kind"] == "sub" and event["actor"] == ADMIN.sub
+    assert event["details"]["kind"] == "sub" and event["actor"] == CLI_ADMIN.sub
 
 
 async def test_revoke_names_exactly_one_thing(stack):
     for kw in ({}, {"sub": "a", "jti": "b"}, {"sub": ""}, {"jti": "x" * 201}):
         async with transaction(stack.ctx.sessions) as s:
             with pytest.raises(Problem):
-                await auth.revoke_tokens(s, ADMIN, **kw)
+                await auth.revoke_tokens(s, CLI_ADMIN, **kw)
     assert await _events(stack, action="token.revoked") == []
 
 
@@ -216,7 +213,7 @@ def _claims(idp, **over) -> dict:
 
 async def test_rs256_tokens_must_be_meant_for_bodycam(stack, rs256):
     async with transaction(stack.ctx.sessions) as s:
-        await accounts.add_user(s, ADMIN, "admin-1", ["admin"], PASSWORD)
+        await accounts.add_user(s, CLI_ADMIN, "admin-1", ["admin"], PASSWORD)
     ok = [_claims(rs256), _claims(rs256, aud=["another-app", "bodycam-api"]),
           _claims(rs256, sid="provider-session-id")]  # a provider's own sid is not a console session
     refused = [_claims(rs256, aud=None), _claims(rs256, aud="another-app"), _claims(rs256, aud=["another-app"]),
@@ -230,7 +227,7 @@ async def test_rs256_tokens_must_be_meant_for_bodycam(stack, rs256):
         assert r.status_code == 401, (claims, r.text)
     revoked = _claims(rs256)
     async with transaction(stack.ctx.sessions) as s:
-        await auth.revoke_tokens(s, ADMIN, jti=revoked["jti"])
+        await auth.revoke_tokens(s, CLI_ADMIN, jti=revoked["jti"])
     assert await _whoami(stack.client, rs256.mint(revoked)) == 401  # revocation covers provider tokens too
 
 
@@ -244,17 +241,13 @@ def test_a_jwks_without_an_audience_does_not_start(tmp_path):
 # ---- 12. OIDC identities cannot impersonate -----------------------------------------------------------
 
 
-def _set_cookies(r: httpx.Response) -> dict[str, str]:
-    return {h.split("=", 1)[0]: h.split("=", 1)[1].split(";", 1)[0] for h in r.headers.get_list("set-cookie")}
-
-
 async def _oidc_sign_in(stack, idp, person: str) -> httpx.Response:
     """The whole authorization code flow: bodycam -> the provider's form -> bodycam's callback."""
     s = stack.ctx.settings
     s.oidc_issuer, s.oidc_client_id, s.oidc_client_secret = idp.issuer, CLIENT_ID, CLIENT_SECRET
     start = await stack.client.get("/ui/login/oidc")
     assert start.status_code == 303, start.text
-    state_cookie = _set_cookies(start)["bwv_oidc"]
+    state_cookie = set_cookies(start)["bwv_oidc"]
     query = dict(parse_qsl(urlsplit(start.headers["location"]).query))
     async with httpx.AsyncClient(base_url=idp.issuer) as provider:
         back = await provider.post("/authorize", data={**query, "username": person})
@@ -264,7 +257,7 @@ async def _oidc_sign_in(stack, idp, person: str) -> httpx.Response:
 
 
 def _session_sub(r: httpx.Response) -> str | None:
-    token = _set_cookies(r).get("bwv_session")
+    token = set_cookies(r).get("bwv_session")
     return jwt.get_unverified_claims(token)["sub"] if token else None
 
 
@@ -272,14 +265,14 @@ async def test_an_editable_name_never_becomes_someone_else(stack, idp):
     """preferred_username is what some providers let people edit: naming a local admin or another officer
     there signs the person in as themselves (their stable `sub`), never as that account."""
     async with transaction(stack.ctx.sessions) as s:
-        await accounts.add_user(s, ADMIN, "admin-1", ["admin"], PASSWORD)
+        await accounts.add_user(s, CLI_ADMIN, "admin-1", ["admin"], PASSWORD)
     real = await _oidc_sign_in(stack, idp, "real-officer")
     assert real.status_code == 303 and _session_sub(real) == "pc-oidc-real"
     for person, own_id in (("impostor-admin", "idp-7f3a"), ("impostor-officer", "idp-9c2e")):
         r = await _oidc_sign_in(stack, idp, person)
         assert r.status_code == 303, r.text
         assert _session_sub(r) == own_id  # not admin-1, not pc-oidc-real
-        token = _set_cookies(r)["bwv_session"]
+        token = set_cookies(r)["bwv_session"]
         assert (await stack.client.get("/v1/audit", headers=_bearer(token))).status_code == 403  # no admin powers
     signed_in = await _events(stack, action="auth.signed_in")
     assert {e["actor"] for e in signed_in} == {"pc-oidc-real", "idp-7f3a", "idp-9c2e"}
@@ -290,10 +283,10 @@ async def test_an_editable_name_never_becomes_someone_else(stack, idp):
                                                    ("cli", "reserved-id", "reserved")])
 async def test_a_provider_id_that_names_a_local_account_or_the_service_is_refused(stack, idp, person, reason, words):
     async with transaction(stack.ctx.sessions) as s:
-        await accounts.add_user(s, ADMIN, "admin-1", ["admin"], PASSWORD)
+        await accounts.add_user(s, CLI_ADMIN, "admin-1", ["admin"], PASSWORD)
     r = await _oidc_sign_in(stack, idp, person)
     assert r.status_code in (401, 409) and words in r.text, r.text
-    assert "bwv_session" not in _set_cookies(r)
+    assert "bwv_session" not in set_cookies(r)
     failed = [e for e in await _events(stack, action="auth.sign_in_failed") if e["details"].get("method") == "oidc"]
     assert [e["details"]["reason"] for e in failed] == [reason]
     assert await _events(stack, action="auth.signed_in") == []
@@ -318,7 +311,7 @@ async def _form(client: httpx.AsyncClient, username: str, password: str,
                 pre: tuple[str, str] | None = None) -> httpx.Response:
     if pre is None:
         page = await client.get("/ui/login")
-        pre = (_set_cookies(page)["bwv_pre"], re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text).group(1))
+        pre = (set_cookies(page)["bwv_pre"], csrf(page.text))
     return await client.post("/ui/login", data={"username": username, "password": password, "csrf_token": pre[1]},
                              headers={"Cookie": f"bwv_pre={pre[0]}"})
 
@@ -327,10 +320,10 @@ async def test_unknown_wrong_and_throttled_answer_byte_for_byte_alike(stack):
     name = _uid("pc")
     async with _from(stack, "192.0.2.10") as c:
         page = await c.get("/ui/login")
-        pre = (_set_cookies(page)["bwv_pre"], re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text).group(1))
+        pre = (set_cookies(page)["bwv_pre"], csrf(page.text))
         unknown = await _form(c, name, "wrong-password!", pre)  # the account does not exist yet
         async with transaction(stack.ctx.sessions) as s:
-            await accounts.add_user(s, ADMIN, name, ["officer"], PASSWORD)
+            await accounts.add_user(s, CLI_ADMIN, name, ["officer"], PASSWORD)
         wrong = await _form(c, name, "wrong-password!", pre)
         for _ in range(stack.ctx.settings.login_max_failures):
             await _form(c, name, "wrong-password!", pre)
@@ -351,7 +344,7 @@ async def test_a_burst_from_one_address_does_not_keep_the_officer_out(stack):
     one alert; every attempt is audited."""
     name = _uid("pc")
     async with transaction(stack.ctx.sessions) as s:
-        await accounts.add_user(s, ADMIN, name, ["officer"], PASSWORD)
+        await accounts.add_user(s, CLI_ADMIN, name, ["officer"], PASSWORD)
     limit = stack.ctx.settings.login_max_failures
     burst = limit * 3 + 7
     async with _from(stack, "203.0.113.66") as attacker, _from(stack, "198.51.100.7") as officer:
@@ -359,7 +352,7 @@ async def test_a_burst_from_one_address_does_not_keep_the_officer_out(stack):
         assert {r.status_code for r in results} == {401}
         assert (await _form(attacker, name, PASSWORD)).status_code == 401  # the attacker's address is throttled
         ok = await _form(officer, name, PASSWORD)
-        assert ok.status_code == 303 and "bwv_session" in _set_cookies(ok)
+        assert ok.status_code == 303 and "bwv_session" in set_cookies(ok)
         assert (await _form(attacker, name, PASSWORD)).status_code == 401  # their success reset nothing there
     events = await _events(stack, object_id=name)
     failed = [e for e in events if e["action"] in ("auth.sign_in_failed", "auth.throttled")]
@@ -383,7 +376,7 @@ async def test_guessing_from_many_addresses_slows_the_account_for_a_bounded_time
     cfg = stack.ctx.settings
     name = _uid("pc")
     async with transaction(stack.ctx.sessions) as s:
-        await accounts.add_user(s, ADMIN, name, ["officer"], PASSWORD)
+        await accounts.add_user(s, CLI_ADMIN, name, ["officer"], PASSWORD)
     t0 = datetime(2030, 1, 1, tzinfo=UTC)
     addresses = [f"203.0.113.{i}" for i in range(-(-cfg.login_account_max_failures // cfg.login_max_failures))]
     for ip in addresses:
@@ -400,7 +393,7 @@ async def test_spraying_many_names_from_one_address_throttles_that_address(stack
     cfg = stack.ctx.settings
     victim = _uid("pc")
     async with transaction(stack.ctx.sessions) as s:
-        await accounts.add_user(s, ADMIN, victim, ["officer"], PASSWORD)
+        await accounts.add_user(s, CLI_ADMIN, victim, ["officer"], PASSWORD)
     t0 = datetime(2030, 1, 1, tzinfo=UTC)
     sprayer = "203.0.113.200"
     for i in range(cfg.login_address_max_failures):
@@ -418,7 +411,7 @@ async def test_a_long_name_is_just_another_failure(stack):
         assert r.status_code == 401, r.text
     long_sub = "p" * 180
     async with transaction(stack.ctx.sessions) as s:
-        await auth.revoke_tokens(s, ADMIN, sub=long_sub)
+        await auth.revoke_tokens(s, CLI_ADMIN, sub=long_sub)
     token, _ = stack.ctx.tokens.issue(long_sub, ["supervisor"], 60)
     assert await _whoami(stack.client, token) == 401
 

@@ -11,7 +11,6 @@ ask, never which recordings it is.
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,13 +18,10 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from service.auth import accounts
-from service.auth.schemas import Principal
-from service.db import transaction
 from service.retention.sweep import sweep
 from tests.fixtures.stack import iso
+from tests.helpers import ADMIN, console_session
 
-ADMIN = Principal(sub="ops-admin", roles=frozenset({"admin"}))
 ROLES = ("officer", "supervisor", "disclosure", "sar_handler", "admin", "auditor")
 # Who someone is, relative to the footage: its own officer, or one of the staff in the story.
 PEOPLE = ("own", "sup", "dis", "sar", "adm", "psd", "other")
@@ -119,23 +115,6 @@ async def _world(stack, opened: set[str]) -> World:
     assert sar2.status_code == 201, sar2.text
     return World(tag, now, opened, r_due, r_held, c_due, c_held, hold.json(), case_id, sar1.json(),
                  sar2.json(), r_item)
-
-
-def _cookies(r) -> dict[str, str]:
-    return {h.partition("=")[0]: h.partition("=")[2].split(";", 1)[0] for h in r.headers.get_list("set-cookie")}
-
-
-async def _console(stack, username: str, roles: list[str]) -> dict[str, str]:
-    async with transaction(stack.ctx.sessions) as s:
-        await accounts.add_user(s, ADMIN, username, roles, "a-long-password")
-    r = await stack.client.get("/ui/login")
-    pre = _cookies(r)
-    token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', r.text).group(1)
-    r = await stack.client.post("/ui/login", data={"username": username, "password": "a-long-password",
-                                                   "csrf_token": token},
-                                headers={"Cookie": "; ".join(f"{k}={v}" for k, v in pre.items())})
-    assert r.status_code == 303, r.text
-    return {"Cookie": "; ".join(f"{k}={v}" for k, v in {**pre, **_cookies(r)}.items())}
 
 
 async def _look(stack, w: World, key: str, roles: set[str], seq: int) -> None:
@@ -234,7 +213,7 @@ async def _look(stack, w: World, key: str, roles: set[str], seq: int) -> None:
         assert w.c_held["id"] in about and (w.r_held["id"] in about) == named
 
     # The console pages are built on the same functions, so they inherit all of it.
-    cookie = await _console(stack, sub, sorted(roles))
+    cookie = await console_session(stack, sub, sorted(roles))
     pages = ["/ui/officer", f"/ui/recordings?officer_id={w.sub('own')}", "/ui/supervisor/holds",
              "/ui/supervisor/alerts", f"/ui/supervisor/devices/{w.r_held['device_id']}", "/ui/sar",
              f"/ui/sar/{w.sar1['id']}", f"/ui/sar/{w.sar2['id']}", "/ui/disclosure/cases",
