@@ -10,27 +10,11 @@ import json
 import zipfile
 
 from service.media.clip import mp4_duration
-from tests.fixtures.media import cached_clip
-
-
-async def _case_with_exhibits(stack, tag: str):
-    dis = stack.auth("dc-1", "disclosure")
-    data_a = cached_clip(seconds=10, gop_s=2.0).read_bytes()
-    data_b = cached_clip(seconds=10, gop_s=2.0, tone_hz=660).read_bytes()
-    a = (await stack.upload(data_a, parts=2, device_id=f"cam-{tag}-a")).json()
-    b = (await stack.upload(data_b, parts=2, device_id=f"cam-{tag}-b")).json()
-    await stack.drain_jobs()  # probe: durations known
-    cid = (await stack.client.post("/v1/cases", json={"urn": f"URN-{tag.upper()}", "title": "R v Jones"}, headers=dis)).json()["id"]
-    for body in ({"recording_id": a["id"], "exhibit_ref": "JS/1", "clip_start_s": 3.0, "clip_end_s": 7.0},
-                 {"recording_id": a["id"], "exhibit_ref": "JS/2", "clip_start_s": 3.0, "clip_end_s": 7.0, "accurate": True},
-                 {"recording_id": b["id"], "exhibit_ref": "JS/3"}):
-        r = await stack.client.post(f"/v1/cases/{cid}/items", json=body, headers=dis)
-        assert r.status_code == 201, r.text
-    return dis, cid, a, b
+from tests.helpers import bin_path, case_with_exhibits
 
 
 async def test_bundle_holds_clips_manifest_and_continuity(stack):
-    dis, cid, a, b = await _case_with_exhibits(stack, "ok")
+    dis, cid, a, b = await case_with_exhibits(stack, "ok")
     r = await stack.client.post(f"/v1/cases/{cid}/bundles", headers=dis)
     assert r.status_code == 202 and r.json()["status"] == "queued"
     bid = r.json()["bundle_id"]
@@ -74,7 +58,7 @@ def _duration(z: zipfile.ZipFile, name: str) -> float:
 
 
 async def test_a_source_that_no_longer_matches_its_hash_fails_the_bundle_loudly(stack):
-    dis, cid, a, _ = await _case_with_exhibits(stack, "bad")
+    dis, cid, a, _ = await case_with_exhibits(stack, "bad")
     key = f"recordings/{a['id']}"
     if stack.mode == "embedded":
         path = await stack.ctx.store.local_path(key)
@@ -104,16 +88,14 @@ async def test_an_empty_case_cannot_be_bundled(stack):
 
 async def test_bwv_bundle_verify_passes_and_fails_on_a_flipped_byte(stack, tmp_path):
     import subprocess
-    import sys
-    from pathlib import Path
 
-    dis, cid, _, _ = await _case_with_exhibits(stack, "verify")
+    dis, cid, _, _ = await case_with_exhibits(stack, "verify")
     bid = (await stack.client.post(f"/v1/cases/{cid}/bundles", headers=dis)).json()["bundle_id"]
     await stack.drain_jobs()
     data = (await stack.client.get(f"/v1/bundles/{bid}/download", headers=dis)).content
     good = tmp_path / "bundle.zip"
     good.write_bytes(data)
-    bwv = str(Path(sys.executable).parent / "bwv")
+    bwv = bin_path()
     ok = subprocess.run([bwv, "bundle", "verify", str(good)], capture_output=True, text=True)
     assert ok.returncode == 0 and ok.stdout.startswith("PASS: 3 exhibits"), ok.stdout + ok.stderr
     z = zipfile.ZipFile(io.BytesIO(data))
@@ -135,7 +117,7 @@ async def test_a_build_left_half_done_by_a_dead_worker_is_retried_never_served(s
     from service.disclosure.tasks import bundle_janitor
     from service.timeutil import utcnow
 
-    dis, cid, _, _ = await _case_with_exhibits(stack, "dead")
+    dis, cid, _, _ = await case_with_exhibits(stack, "dead")
     bid = (await stack.client.post(f"/v1/cases/{cid}/bundles", headers=dis)).json()["bundle_id"]
     # As a worker killed mid-build leaves it: building, one attempt used, no object, nothing enqueued.
     jobs = stack.ctx.jobs

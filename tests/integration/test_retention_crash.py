@@ -19,7 +19,6 @@ import asyncio
 import hashlib
 import os
 import random
-import shutil
 import subprocess
 import sys
 import threading
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from service.retention.policy import RetentionPolicy, load_file
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -40,21 +40,11 @@ from service.ids import new_id
 from service.recordings.models import Recording
 from service.retention import rules
 from service.retention.models import Flag, Hold, HoldRecording, Sweep
-from service.retention.policy import RetentionPolicy, load_file
 from tests.fixtures.s3 import TEST_ENV, make_bucket, s3_client
 from tests.fixtures.services import create_database, drop_database, pg_url, run_async
+from tests.helpers import ROOT, bin_path, iso
 
-ROOT = Path(__file__).resolve().parents[2]
 SECRET = "retention-crash-secret"
-
-
-def bwv_path() -> str:
-    found = Path(sys.executable).parent / "bwv"
-    return str(found) if found.exists() else (shutil.which("bwv") or "bwv")
-
-
-def iso(dt: datetime) -> str:
-    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 @dataclass
@@ -71,7 +61,7 @@ class Site:
     database: str | None = None
 
     def bwv(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([bwv_path(), *args], env=self.env, cwd=ROOT, capture_output=True, text=True,
+        return subprocess.run([bin_path(), *args], env=self.env, cwd=ROOT, capture_output=True, text=True,
                               timeout=timeout)
 
     # ---- storage, seen from outside the service --------------------------------------------
@@ -321,7 +311,7 @@ def campaign(site: Site, *, n: int, kills: int, rows_per_s: float) -> None:
     seeded = run_async(_seed, site, n, rng, Seeded(as_of=datetime.now(UTC) + timedelta(days=40)))
     log: list[str] = [f"seed {seed}: {n} recordings ({len(seeded.due)} due, {len(seeded.protected)} protected, "
                       f"{len(seeded.not_due)} not due) seeded in {time.monotonic() - started:.1f}s"]
-    sweep = [bwv_path(), "retention", "sweep", "--as-of", iso(seeded.as_of)]
+    sweep = [bin_path(), "retention", "sweep", "--as-of", iso(seeded.as_of)]
     env = {**site.env, "BWV_ALLOW_CLOCK_OVERRIDE": "1"}
     probe = Probe(site)
     startup = 2.0
@@ -426,8 +416,6 @@ def test_sweep_killed_at_random_moments(tmp_path):
 @pytest.mark.timeout(1200)
 def test_sweep_killed_at_random_moments_long(tmp_path):
     campaign(embedded_site(tmp_path), n=5000, kills=20, rows_per_s=4000)
-
-
 
 
 @pytest.mark.long
