@@ -59,9 +59,9 @@ from sqlalchemy.sql.expression import ClauseElement, Executable  # noqa: E402
 from service.audit.models import AuditEvent  # noqa: E402
 from service.db import make_engine  # noqa: E402
 from service.migrations import upgrade  # noqa: E402
+from service.policies import load_policies  # noqa: E402
 from service.recordings.models import Recording  # noqa: E402
 from service.retention import repository as retention_repo  # noqa: E402
-from service.retention.policy import load_policies  # noqa: E402
 from service.retention.service import keep_categories  # noqa: E402
 
 POLICY_DIR = ROOT / "policies"

@@ -12,11 +12,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from service import __version__, errors, metrics
+from service.alerts.endpoints import router as alerts_router
 from service.audit.endpoints import router as audit_router
 from service.auth.schemas import system_principal
 from service.bodylimit import BodyLimit
 from service.config import Settings
 from service.context import Context, build_context
+from service.db import transaction
 from service.devices.endpoints import router as devices_router
 from service.disclosure.endpoints import router as disclosure_router
 from service.ingest.endpoints import router as ingest_router
@@ -41,7 +43,8 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
     async def lifespan(app: FastAPI):
         if ctx.jobs is None:
             await start_jobs(ctx)
-        await check_policy(ctx, system_principal("retention-policy"))
+        async with transaction(ctx.sessions) as s:
+            await check_policy(s, system_principal("retention-policy"), ctx)
         if isinstance(ctx.jobs, InProcessJobs):
             await resume_unfinished(ctx)
         log.info("started", version=__version__, database=ctx.engine.dialect.name,
@@ -71,7 +74,7 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
     web.install(app)
 
     for router in (ingest_router, recordings_router, retention_router, disclosure_router, sar_router, devices_router,
-                   audit_router, stats_router):
+                   alerts_router, audit_router, stats_router):
         app.include_router(router)
 
     @app.get("/healthz", tags=["operations"])

@@ -11,7 +11,7 @@ from service.auth.service import TokenService
 from service.config import Settings
 from service.db import make_engine, make_sessionmaker
 from service.ingest.hashing import RunningHashes
-from service.retention.policy import Policies, load_policies
+from service.policies import Policies, load_policies
 from service.storage import ObjectStore, open_store
 
 if TYPE_CHECKING:

@@ -1,4 +1,5 @@
-"""Policies as data: policies/retention.yaml, clock.yaml and sar.yaml, validated by pydantic.
+"""Every policy file's model: policies/retention.yaml, clock.yaml and sar.yaml, validated by pydantic at
+start-up (shared by retention, devices' clock decision, ingest and SAR, so none of them imports another).
 
 An invalid file stops start-up with one line naming the file, the line and the problem.
 """
@@ -7,13 +8,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from service.config import ConfigError
-from service.sar.policy import SarPolicy
 
 
 class Category(BaseModel):
@@ -52,6 +52,22 @@ class ClockPolicy(BaseModel):
     earliest_plausible: datetime
     future_tolerance_s: float = Field(ge=0)
     max_correction_age_days: float = Field(gt=0)
+
+
+class SarPolicy(BaseModel):
+    """How subject access requests are handled."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = 1
+    default_regime: Literal["law_enforcement", "uk_gdpr"] = "law_enforcement"
+    # UK bank holiday calendar for the next-working-day rule: ENG (England and Wales), SCT, NIR.
+    bank_holidays: Literal["ENG", "WLS", "SCT", "NIR"] = "ENG"
+    max_window_days: int = Field(default=31, ge=1, le=366)
+    due_soon_days: int = Field(default=7, ge=1, le=31)
+    max_extension_months: int = Field(default=2, ge=0, le=2)
+    share_expires_days: int = Field(default=28, ge=1, le=365)
+    share_max_downloads: int = Field(default=5, ge=1, le=1000)
 
 
 class Policies(BaseModel):

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit.models import AuditEvent, AuditHead
@@ -21,6 +22,11 @@ async def lock_chain(session: AsyncSession) -> None:
     """
     if is_postgres(session):
         await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": AUDIT_LOCK_KEY})
+
+
+async def insert_many(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Many events in one INSERT (their hashes already chained by the caller, under the chain lock)."""
+    await session.execute(insert(AuditEvent), rows)
 
 
 async def get_head(session: AsyncSession) -> AuditHead | None:

@@ -7,18 +7,23 @@ commit or roll back together. The actor is always the authenticated ``sub``.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit import repository as repo
 from service.audit.chain import GENESIS, event_hash
 from service.audit.models import AuditEvent, AuditHead
-from service.audit.schemas import VerifyResult
+from service.audit.schemas import AuditEventOut, AuditPage, VerifyResult
+from service.auth.roles import Role, require
 from service.auth.schemas import Principal
 from service.db import json_dumps
+from service.paging import PageParams, after_seq, cut
 from service.timeutil import utcnow
+
+# Who may read the audit and check its chain.
+READERS = (Role.AUDITOR, Role.ADMIN)
 
 
 def _json_safe(details: dict[str, Any]) -> dict[str, Any]:
@@ -63,7 +68,7 @@ async def record_many(session: AsyncSession, actor: Principal,
                       prev_hash=prev)
         prev = event_hash(**fields)
         rows.append({**fields, "hash": prev})
-    await session.execute(insert(AuditEvent), rows)
+    await repo.insert_many(session, rows)
     if head is None:
         session.add(AuditHead(id=1, seq=seq, hash=prev))
     else:
@@ -97,3 +102,19 @@ async def verify(session: AsyncSession) -> VerifyResult:
     if head is None and count:
         return VerifyResult(ok=False, events=count, first_bad_seq=1, reason="the chain head is missing")
     return VerifyResult(ok=True, events=count, first_bad_seq=None)
+
+
+async def search(s: AsyncSession, reader: Principal, page: PageParams, *, object_id: str | None = None,
+                 actor: str | None = None, action: str | None = None, start: datetime | None = None,
+                 end: datetime | None = None) -> AuditPage:
+    require(reader, READERS)
+    rows = await repo.list_events(s, object_id=object_id, actor=actor, action=action, start=start, end=end,
+                                  after_seq=after_seq(page), limit=page.limit + 1)
+    rows, nxt = cut(rows, page, lambda e: [e.seq])
+    return AuditPage(items=[AuditEventOut.model_validate(r, from_attributes=True) for r in rows], next_cursor=nxt)
+
+
+async def verify_as(s: AsyncSession, reader: Principal) -> VerifyResult:
+    """:func:`verify`, asked for by a person (the CLI runs it as the machine's operator)."""
+    require(reader, READERS)
+    return await verify(s)

@@ -16,6 +16,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.alerts.service import raise_alert
 from service.audit import service as audit
 from service.auth import repository as repo
 from service.auth import throttle
@@ -23,7 +24,6 @@ from service.auth.models import User, WebSession
 from service.auth.schemas import ROLES, Principal, reserved_id
 from service.auth.service import TokenService
 from service.config import Settings
-from service.devices.service import raise_alert
 from service.errors import Conflict, Invalid, Unauthorized
 from service.timeutil import iso, utcnow
 

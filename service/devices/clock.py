@@ -9,15 +9,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
-from service.retention.policy import ClockPolicy
+from service.policies import ClockPolicy
+
+
+class TimeTrust(StrEnum):
+    DEVICE = "device"  # the camera clock was right
+    CORRECTED = "corrected"  # shifted by the drift measured at the dock
+    UNTRUSTED = "untrusted"  # retention counts from receipt
 
 
 @dataclass(frozen=True)
 class ClockAssessment:
     drift_s: float  # server clock minus camera clock at the dock; positive = camera behind
     fault: str | None  # why the clock is faulty, or None
-    time_trust: str  # device | corrected | untrusted
+    time_trust: TimeTrust
     trusted_start: datetime | None
     trusted_end: datetime | None
 
@@ -39,7 +46,7 @@ def assess(policy: ClockPolicy, server_now: datetime, device_clock_at_dock: date
         fault = "recording times are implausible (before the earliest plausible date or in the future)"
 
     if fault is None:
-        return ClockAssessment(drift, None, "device", recorded_start, recorded_end)
+        return ClockAssessment(drift, None, TimeTrust.DEVICE, recorded_start, recorded_end)
 
     shift = timedelta(seconds=drift)
     start, end = recorded_start + shift, recorded_end + shift
@@ -49,5 +56,5 @@ def assess(policy: ClockPolicy, server_now: datetime, device_clock_at_dock: date
         and start >= server_now - timedelta(days=policy.max_correction_age_days)
     )
     if plausible:
-        return ClockAssessment(drift, fault, "corrected", start, end)
-    return ClockAssessment(drift, fault, "untrusted", None, None)
+        return ClockAssessment(drift, fault, TimeTrust.CORRECTED, start, end)
+    return ClockAssessment(drift, fault, TimeTrust.UNTRUSTED, None, None)

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.auth.schemas import Principal
 from service.errors import Conflict, Gone, Invalid, NotFound
 from service.recordings import repository as repo
-from service.recordings.models import Recording
+from service.recordings.models import Recording, RecordingStatus
 from service.timeutil import iso
 
 
@@ -24,7 +24,7 @@ async def readable(s: AsyncSession, actor: Principal, recording_id: str, *, allo
     rec = await repo.get_readable(s, actor, recording_id, for_update=for_update)
     if rec is None:
         raise NotFound(f"No recording {recording_id!r}.", slug="recording-not-found")
-    if rec.status == "deleted" and not allow_deleted:
+    if rec.status == RecordingStatus.DELETED and not allow_deleted:
         raise tombstone(rec)
     return rec
 

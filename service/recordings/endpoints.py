@@ -5,108 +5,72 @@ from typing import Literal
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
-from service.audit import service as audit
 from service.auth.endpoints import require
 from service.auth.schemas import Principal
-from service.db import transaction
-from service.disclosure import repository as disclosure_repo
+from service.deps import ContextDep, SessionDep
+from service.errors import PARTIAL, problems
+from service.http_range import ranged_response
 from service.media.probe import served_type
-from service.paging import Page, PageParams, after_time_id, cut, page_params
-from service.recordings import repository as repo
+from service.paging import Page, PageParams, page_params
 from service.recordings import service
-from service.recordings.access import readable
-from service.recordings.schemas import AccessOut, DoNotDiscloseMark, RecordingOut
-from service.retention import repository as retention_repo
-from service.retention.schemas import FlagOut, ReasonIn, RestrictIn
-from service.timeutil import iso, parse_time
+from service.recordings.models import RecordingStatus
+from service.recordings.schemas import AccessOut, RecordingOut
+from service.recordings.service import TimeBasis
+from service.retention.schemas import ReasonIn, RestrictIn
+from service.timeutil import IsoTime, parse_time
 
-router = APIRouter(prefix="/v1/recordings", tags=["recordings"])
-viewer = require("officer", "supervisor", "disclosure", "sar_handler", "auditor", "admin")
+router = APIRouter(prefix="/v1/recordings", tags=["recordings"], responses=problems(401, 403, 422))
+# The services check these roles themselves; the guards answer 403 before a bad body's 422.
+viewer = require(*service.VIEWERS)
+restricter = require(*service.RESTRICTERS)
 
 
 @router.get("", response_model=Page[RecordingOut])
 async def list_recordings(
-    request: Request,
+    s: SessionDep,
     officer_id: str | None = None,
     device_id: str | None = None,
-    from_: str | None = Query(None, alias="from"),
-    to: str | None = None,
-    time_basis: Literal["trusted", "device", "received"] = "trusted",
+    from_: IsoTime | None = Query(None, alias="from"),
+    to: IsoTime | None = None,
+    time_basis: TimeBasis = "trusted",
     flagged: bool | None = None,
     status: Literal["active", "deleted"] | None = None,
     page: PageParams = Depends(page_params),
     actor: Principal = Depends(viewer),
 ):
-    start, end = parse_time(from_, "from"), parse_time(to, "to")
-    ctx = request.app.state.ctx
-    async with transaction(ctx.sessions) as s:
-        rows = await repo.search(s, actor, officer_id=officer_id, device_id=device_id, start=start, end=end,
-                                 time_basis=time_basis, flagged=flagged, status=status, after=after_time_id(page),
-                                 limit=page.limit + 1)
-        key = {"trusted": lambda r: r.basis_start, "device": lambda r: r.recorded_start,
-               "received": lambda r: r.received_at}[time_basis]
-        rows, nxt = cut(rows, page, lambda r: [iso(key(r)), r.id])
-        await audit.record(s, actor, "recordings.searched", "recording", "*",
-                           {"officer_id": officer_id, "device_id": device_id, "from": from_, "to": to,
-                            "time_basis": time_basis, "returned": [r.id for r in rows]})
-    return Page[RecordingOut](items=await with_retention(ctx, rows), next_cursor=nxt)
+    return await service.search(s, actor, page, officer_id=officer_id, device_id=device_id,
+                                start=parse_time(from_, "from"), end=parse_time(to, "to"), time_basis=time_basis,
+                                flagged=flagged,
+                                status=RecordingStatus(status) if status else None)
 
 
-async def with_retention(ctx, recs) -> list[RecordingOut]:
-    """Recordings as the API shows them, with their active flags and holds."""
-    ids = [r.id for r in recs]
-    flags: dict[str, list] = {i: [] for i in ids}
-    holds: dict[str, list] = {i: [] for i in ids}
-    async with ctx.sessions() as s:
-        for f in await retention_repo.active_flags(s, ids):
-            flags[f.recording_id].append(FlagOut.of(f).model_dump(mode="json"))
-        for rid, h in await retention_repo.active_holds_for(s, ids):
-            holds[rid].append({"id": h.id, "kind": h.kind, "reference": h.reference, "created_at": iso(h.created_at)})
-    return [RecordingOut.of(r, flags=flags[r.id], holds=holds[r.id]) for r in recs]
+@router.get("/{recording_id}", responses=problems(404, 410), response_model=RecordingOut)
+async def get_recording(s: SessionDep, recording_id: str, actor: Principal = Depends(viewer)):
+    return await service.view(s, actor, recording_id)
 
 
-@router.get("/{recording_id}", response_model=RecordingOut)
-async def get_recording(request: Request, recording_id: str, actor: Principal = Depends(viewer)):
-    ctx = request.app.state.ctx
-    rec = await service.view(ctx, actor, recording_id)
-    return (await with_retention(ctx, [rec]))[0]
+@router.post("/{recording_id}/restrict", responses=problems(404, 410), response_model=RecordingOut)
+async def restrict(s: SessionDep, recording_id: str, body: RestrictIn, actor: Principal = Depends(restricter)):
+    return await service.restrict(s, actor, recording_id, body.people, body.reason)
 
 
-@router.post("/{recording_id}/restrict", response_model=RecordingOut)
-async def restrict(request: Request, recording_id: str, body: RestrictIn,
-                   actor: Principal = Depends(require("supervisor", "admin"))):
-    ctx = request.app.state.ctx
-    rec = await service.restrict(ctx, actor, recording_id, body.people, body.reason)
-    return (await with_retention(ctx, [rec]))[0]
+@router.delete("/{recording_id}/restrict", responses=problems(404, 409, 410), response_model=RecordingOut)
+async def unrestrict(s: SessionDep, recording_id: str, body: ReasonIn = Body(...),
+                     actor: Principal = Depends(restricter)):
+    return await service.unrestrict(s, actor, recording_id, body.reason)
 
 
-@router.delete("/{recording_id}/restrict", response_model=RecordingOut)
-async def unrestrict(request: Request, recording_id: str, body: ReasonIn = Body(...),
-                     actor: Principal = Depends(require("supervisor", "admin"))):
-    ctx = request.app.state.ctx
-    rec = await service.unrestrict(ctx, actor, recording_id, body.reason)
-    return (await with_retention(ctx, [rec]))[0]
-
-
-@router.get("/{recording_id}/access", response_model=AccessOut)
-async def get_access(request: Request, recording_id: str,
-                     actor: Principal = Depends(require("supervisor", "admin", "auditor"))):
+@router.get("/{recording_id}/access", responses=problems(404, 410), response_model=AccessOut)
+async def get_access(s: SessionDep, recording_id: str, actor: Principal = Depends(require(*service.ACCESS_READERS))):
     """Who a restricted recording is limited to, and its do-not-disclose mark (404 when the caller may
     not see the recording itself)."""
-    async with request.app.state.ctx.sessions() as s:
-        rec = await readable(s, actor, recording_id)
-        people = await repo.access_list(s, rec.id) if rec.restricted else []
-        mark = await disclosure_repo.mark(s, rec.id)
-    return AccessOut(recording_id=rec.id, restricted=rec.restricted, people=people,
-                     do_not_disclose=DoNotDiscloseMark(reason=mark.reason, marked_by=mark.marked_by,
-                                                       marked_at=mark.marked_at) if mark else None)
+    return await service.access(s, actor, recording_id)
 
 
 @router.get("/{recording_id}/media", response_class=StreamingResponse,
-            responses={206: {"description": "Partial content (Range)"}})
-async def get_media(request: Request, recording_id: str, actor: Principal = Depends(viewer)):
-    rec, rng, body = await service.open_media(request.app.state.ctx, actor, recording_id,
-                                              request.headers.get("range"))
+            responses={**PARTIAL, **problems(404, 410, 416)})
+async def get_media(request: Request, s: SessionDep, ctx: ContextDep, recording_id: str,
+                    actor: Principal = Depends(viewer)):
+    rec, rng, body = await service.open_media(s, actor, ctx, recording_id, request.headers.get("range"))
     # The probed container's type, never the dock's word for it (which could say text/html).
-    return service.ranged_response(body, rng, rec.size_bytes, served_type(rec.media), etag=rec.sha256,
-                                   filename=rec.id)
+    return ranged_response(body, rng, rec.size_bytes, served_type(rec.media), etag=rec.sha256, filename=rec.id)

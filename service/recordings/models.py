@@ -1,12 +1,24 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import BigInteger, Boolean, Float, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base, JSONType, UTCDateTime
+
+
+class RecordingStatus(StrEnum):
+    ACTIVE = "active"
+    DELETING = "deleting"  # claimed by a sweep, bytes being removed (committed before any byte goes)
+    DELETED = "deleted"  # a tombstone: the bytes are gone, the row says why
+
+
+class MediaStatus(StrEnum):
+    PENDING = "pending"
+    DONE = "done"
 
 
 class Recording(Base):
@@ -39,8 +51,8 @@ class Recording(Base):
     basis_start: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     basis_end: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     media: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
-    media_status: Mapped[str] = mapped_column(String(10), nullable=False, default="pending")
-    status: Mapped[str] = mapped_column(String(10), nullable=False, default="active")
+    media_status: Mapped[str] = mapped_column(String(10), nullable=False, default=MediaStatus.PENDING)
+    status: Mapped[str] = mapped_column(String(10), nullable=False, default=RecordingStatus.ACTIVE)
     retention_category: Mapped[str] = mapped_column(String(40), nullable=False, default="default")
     delete_after: Mapped[datetime | None] = mapped_column(UTCDateTime)
     restricted: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)

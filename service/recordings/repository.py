@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select, true
+from sqlalchemy import ColumnElement, and_, delete, exists, false, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth.schemas import Principal
-from service.recordings.models import Recording, RecordingAccess
+from service.recordings.models import Recording, RecordingAccess, RecordingStatus
 
 BASIS = {
     "trusted": (Recording.basis_start, Recording.basis_end),
@@ -101,10 +101,10 @@ async def search(session: AsyncSession, p: Principal, *, officer_id: str | None 
         q = q.where(Recording.retention_category != "default")
     elif flagged is False:
         q = q.where(Recording.retention_category == "default")
-    if status == "active":
-        q = q.where(Recording.status != "deleted")
-    elif status == "deleted":
-        q = q.where(Recording.status == "deleted")
+    if status == RecordingStatus.ACTIVE:
+        q = q.where(Recording.status != RecordingStatus.DELETED)
+    elif status == RecordingStatus.DELETED:
+        q = q.where(Recording.status == RecordingStatus.DELETED)
     for cond in extra or []:
         q = q.where(cond)
     if after:
@@ -117,3 +117,10 @@ async def search(session: AsyncSession, p: Principal, *, officer_id: str | None 
 async def access_list(session: AsyncSession, recording_id: str) -> list[str]:
     q = select(RecordingAccess.sub).where(RecordingAccess.recording_id == recording_id)
     return sorted((await session.execute(q)).scalars())
+
+
+async def set_access(session: AsyncSession, recording_id: str, people: list[str]) -> None:
+    """Exactly these people may see the recording while it is restricted (none: the list is cleared)."""
+    await session.execute(delete(RecordingAccess).where(RecordingAccess.recording_id == recording_id))
+    session.add_all([RecordingAccess(recording_id=recording_id, sub=p) for p in people])
+    await session.flush()

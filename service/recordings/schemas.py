@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 
-from service.recordings.models import Recording
+from service.recordings.models import Recording, RecordingStatus
+from service.retention.models import Flag, Hold
 
 
 class ClipRange(BaseModel):
@@ -33,11 +33,47 @@ class MediaOut(BaseModel):
     rotation: int | None = None
 
 
+class FlagOut(BaseModel):
+    id: str
+    recording_id: str
+    category: str
+    reference: str
+    reason: str | None
+    clip_start_s: float | None
+    clip_end_s: float | None
+    created_by: str
+    created_at: datetime
+    active: bool
+    removed_by: str | None = None
+    removed_at: datetime | None = None
+    removed_reason: str | None = None
+
+    @classmethod
+    def of(cls, f: Flag) -> FlagOut:
+        return cls(id=f.id, recording_id=f.recording_id, category=f.category, reference=f.reference,
+                   reason=f.reason, clip_start_s=f.clip_start_s, clip_end_s=f.clip_end_s,
+                   created_by=f.created_by, created_at=f.created_at, active=f.removed_at is None,
+                   removed_by=f.removed_by, removed_at=f.removed_at, removed_reason=f.removed_reason)
+
+
+class HoldRef(BaseModel):
+    """An active hold on a recording, as the recording shows it (the hold itself: GET /v1/holds/{id})."""
+
+    id: str
+    kind: str
+    reference: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, h: Hold) -> HoldRef:
+        return cls(id=h.id, kind=h.kind, reference=h.reference, created_at=h.created_at)
+
+
 class RetentionOut(BaseModel):
     category: str
     delete_after: datetime | None
-    holds: list[dict[str, Any]] = []
-    flags: list[dict[str, Any]] = []
+    holds: list[HoldRef] = []
+    flags: list[FlagOut] = []
 
 
 class RecordingOut(BaseModel):
@@ -62,14 +98,14 @@ class RecordingOut(BaseModel):
     restricted: bool
 
     @classmethod
-    def of(cls, r: Recording, *, holds: list[dict[str, Any]] | None = None,
-           flags: list[dict[str, Any]] | None = None) -> RecordingOut:
+    def of(cls, r: Recording, *, holds: list[HoldRef] | None = None,
+           flags: list[FlagOut] | None = None) -> RecordingOut:
         return cls(id=r.id, device_id=r.device_id, officer_id=r.officer_id, filename=r.filename,
                    content_type=r.content_type, size_bytes=r.size_bytes, sha256=r.sha256,
                    received_at=r.received_at, recorded_start=r.recorded_start, recorded_end=r.recorded_end,
                    trusted_start=r.trusted_start, trusted_end=r.trusted_end, time_trust=r.time_trust,
                    drift_s=r.drift_s, media=MediaOut(**(r.media or {})), media_status=r.media_status,
-                   status="deleted" if r.status == "deleted" else "active",
+                   status=RecordingStatus.DELETED if r.status == RecordingStatus.DELETED else RecordingStatus.ACTIVE,
                    retention=RetentionOut(category=r.retention_category, delete_after=r.delete_after,
                                           holds=holds or [], flags=flags or []),
                    restricted=r.restricted)

@@ -1,30 +1,45 @@
-"""Recordings: created from completed uploads, viewed (always audited), streamed with Range."""
+"""Recordings: created from completed uploads, searched and viewed (always audited), streamed with Range,
+restricted after an incident."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
 
-from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import metrics
+from service.alerts import service as alerts
+from service.alerts.models import AlertKind
 from service.audit import service as audit
+from service.auth.roles import SUPERVISORS, Role, require
 from service.auth.schemas import Principal, system_principal
 from service.context import Context
 from service.db import transaction
-from service.devices import service as devices
-from service.errors import Conflict, RangeNotSatisfiable
+from service.disclosure import repository as disclosure_repo
+from service.errors import Conflict
+from service.http_range import ByteRange, parse_range
 from service.ingest.models import Upload
 from service.media import probe_async
 from service.media.source import media_source
+from service.paging import Page, PageParams, after_time_id, cut
+from service.policies import Policies
 from service.recordings import repository as repo
 from service.recordings.access import readable
-from service.recordings.models import Recording, RecordingAccess
+from service.recordings.models import MediaStatus, Recording, RecordingStatus
+from service.recordings.schemas import AccessOut, DoNotDiscloseMark, FlagOut, HoldRef, RecordingOut
+from service.retention import repository as retention_repo
 from service.retention import rules
 from service.retention import service as retention
-from service.retention.policy import Policies
+from service.timeutil import iso
+
+# Who may see footage at all (what each sees is the readable statement's business) ...
+VIEWERS = (Role.OFFICER, Role.SUPERVISOR, Role.DISCLOSURE, Role.SAR_HANDLER, Role.AUDITOR, Role.ADMIN)
+# ... restrict it to named people, and read whom it is restricted to.
+RESTRICTERS = SUPERVISORS
+ACCESS_READERS = (Role.SUPERVISOR, Role.ADMIN, Role.AUDITOR)
+TimeBasis = Literal["trusted", "device", "received"]
 
 
 async def create_from_upload(s: AsyncSession, policies: Policies, actor: Principal, upload: Upload,
@@ -40,7 +55,7 @@ async def create_from_upload(s: AsyncSession, policies: Policies, actor: Princip
                     recorded_end=upload.recorded_end, device_clock_at_dock=upload.device_clock_at_dock,
                     drift_s=upload.drift_s, time_trust=upload.time_trust, trusted_start=upload.trusted_start,
                     trusted_end=upload.trusted_end, basis_start=basis_start, basis_end=basis_end,
-                    media=None, media_status="pending", status="active",
+                    media=None, media_status=MediaStatus.PENDING, status=RecordingStatus.ACTIVE,
                     retention_category=policies.retention.default_category, restricted=False)
     rec.delete_after = rules.delete_after(policies.retention, basis_start=basis_start, received_at=received)
     s.add(rec)
@@ -56,70 +71,65 @@ async def create_from_upload(s: AsyncSession, policies: Policies, actor: Princip
     return rec
 
 
-async def view(ctx: Context, actor: Principal, recording_id: str) -> Recording:
-    async with transaction(ctx.sessions) as s:
-        rec = await readable(s, actor, recording_id)
-        await audit.record(s, actor, "recording.viewed", "recording", rec.id, {})
-        return rec
+async def present(s: AsyncSession, recs: list[Recording]) -> list[RecordingOut]:
+    """Recordings as the API shows them, with their active flags and holds (two queries for the lot)."""
+    ids = [r.id for r in recs]
+    flags: dict[str, list[FlagOut]] = {i: [] for i in ids}
+    holds: dict[str, list[HoldRef]] = {i: [] for i in ids}
+    for f in await retention_repo.active_flags(s, ids):
+        flags[f.recording_id].append(FlagOut.of(f))
+    for rid, h in await retention_repo.active_holds_for(s, ids):
+        holds[rid].append(HoldRef.of(h))
+    return [RecordingOut.of(r, flags=flags[r.id], holds=holds[r.id]) for r in recs]
 
 
-@dataclass
-class ByteRange:
-    start: int
-    end: int  # exclusive
-    partial: bool
+async def search(s: AsyncSession, actor: Principal, page: PageParams, *, officer_id: str | None = None,
+                 device_id: str | None = None, start: datetime | None = None, end: datetime | None = None,
+                 time_basis: TimeBasis = "trusted", flagged: bool | None = None,
+                 status: RecordingStatus | None = None) -> Page[RecordingOut]:
+    """What the actor may see of the footage matching these filters; every search is audited with what it
+    returned."""
+    require(actor, VIEWERS)
+    rows = await repo.search(s, actor, officer_id=officer_id, device_id=device_id, start=start, end=end,
+                             time_basis=time_basis, flagged=flagged, status=status, after=after_time_id(page),
+                             limit=page.limit + 1)
+    key = {"trusted": lambda r: r.basis_start, "device": lambda r: r.recorded_start,
+           "received": lambda r: r.received_at}[time_basis]
+    rows, nxt = cut(rows, page, lambda r: [iso(key(r)), r.id])
+    await audit.record(s, actor, "recordings.searched", "recording", "*",
+                       {"officer_id": officer_id, "device_id": device_id, "from": iso(start), "to": iso(end),
+                        "time_basis": time_basis, "returned": [r.id for r in rows]})
+    return Page[RecordingOut](items=await present(s, rows), next_cursor=nxt)
 
 
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+async def view(s: AsyncSession, actor: Principal, recording_id: str) -> RecordingOut:
+    require(actor, VIEWERS)
+    rec = await readable(s, actor, recording_id)
+    await audit.record(s, actor, "recording.viewed", "recording", rec.id, {})
+    return (await present(s, [rec]))[0]
 
 
-def parse_range(header: str | None, size: int) -> ByteRange:
-    """One byte range (RFC 9110 §14.1.2); anything else is served whole, as the RFC allows."""
-    if not header or "," in header:
-        return ByteRange(0, size, False)
-    m = _RANGE.match(header.strip())
-    if not m or (not m.group(1) and not m.group(2)):
-        return ByteRange(0, size, False)
-    if not m.group(1):  # suffix: the last N bytes
-        n = int(m.group(2))
-        if n == 0:
-            raise RangeNotSatisfiable("A zero-length suffix range selects nothing.",
-                                      headers={"Content-Range": f"bytes */{size}"})
-        return ByteRange(max(0, size - n), size, True)
-    start = int(m.group(1))
-    end = min(int(m.group(2)) + 1, size) if m.group(2) else size
-    if start >= size or end <= start:
-        raise RangeNotSatisfiable(f"Range {header} is outside the {size} bytes of this recording.",
-                                  headers={"Content-Range": f"bytes */{size}"})
-    return ByteRange(start, end, True)
+async def access(s: AsyncSession, actor: Principal, recording_id: str) -> AccessOut:
+    """Who a restricted recording is limited to, and its do-not-disclose mark (404 when the caller may
+    not see the recording itself)."""
+    require(actor, ACCESS_READERS)
+    rec = await readable(s, actor, recording_id)
+    people = await repo.access_list(s, rec.id) if rec.restricted else []
+    mark = await disclosure_repo.mark(s, rec.id)
+    return AccessOut(recording_id=rec.id, restricted=rec.restricted, people=people,
+                     do_not_disclose=DoNotDiscloseMark(reason=mark.reason, marked_by=mark.marked_by,
+                                                       marked_at=mark.marked_at) if mark else None)
 
 
-def ranged_response(body: AsyncIterator[bytes], rng: ByteRange, size: int, media_type: str, *, etag: str,
-                    filename: str):
-    """A streamed body answering a (possibly partial) GET: 206 with Content-Range, or 200.
-
-    Whatever the bytes are, a browser must never run them as a page of this origin (an HTML file
-    docked as "video"): attachment and a sandbox CSP make a direct visit a download in an opaque
-    origin, nosniff stops type guessing. A <video src> ignores all three and plays as before.
-    """
-    from fastapi.responses import StreamingResponse
-
-    headers = {"Accept-Ranges": "bytes", "Content-Length": str(rng.end - rng.start), "ETag": f'"{etag}"',
-               "Cache-Control": "private, no-store", "Content-Disposition": f'attachment; filename="{filename}"',
-               "Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff"}
-    if rng.partial:
-        headers["Content-Range"] = f"bytes {rng.start}-{rng.end - 1}/{size}"
-    return StreamingResponse(body, status_code=206 if rng.partial else 200, headers=headers, media_type=media_type)
-
-
-async def open_media(ctx: Context, actor: Principal, recording_id: str,
+async def open_media(s: AsyncSession, actor: Principal, ctx: Context, recording_id: str,
                      range_header: str | None) -> tuple[Recording, ByteRange, AsyncIterator[bytes]]:
-    async with transaction(ctx.sessions) as s:
-        rec = await readable(s, actor, recording_id)
-        rng = parse_range(range_header, rec.size_bytes)
-        await audit.record(s, actor, "recording.media_accessed", "recording", rec.id,
-                           {"range": [rng.start, rng.end - 1] if rng.partial else None,
-                            "user_agent": actor.user_agent})
+    """The recording's bytes (or the range asked for), audited; they stream after the audit commits."""
+    require(actor, VIEWERS)
+    rec = await readable(s, actor, recording_id)
+    rng = parse_range(range_header, rec.size_bytes)
+    await audit.record(s, actor, "recording.media_accessed", "recording", rec.id,
+                       {"range": [rng.start, rng.end - 1] if rng.partial else None,
+                        "user_agent": actor.user_agent})
     return rec, rng, ctx.store.read(rec.storage_key, rng.start, rng.end)
 
 
@@ -127,7 +137,7 @@ async def apply_probe(ctx: Context, recording_id: str) -> str:
     """Probe the stored media and record what it is. Unreadable media is kept and alerted."""
     async with ctx.sessions() as s:
         rec = await repo.get(s, recording_id)
-        if rec is None or rec.status != "active" or rec.media_status == "done":
+        if rec is None or rec.status != RecordingStatus.ACTIVE or rec.media_status == MediaStatus.DONE:
             return "skipped"
         key = rec.storage_key
     source = await media_source(ctx.store, key)
@@ -135,39 +145,38 @@ async def apply_probe(ctx: Context, recording_id: str) -> str:
     actor = system_principal("media-probe")
     async with transaction(ctx.sessions) as s:
         rec = await repo.get(s, recording_id, for_update=True)
-        if rec is None or rec.status != "active" or rec.media_status == "done":
+        if rec is None or rec.status != RecordingStatus.ACTIVE or rec.media_status == MediaStatus.DONE:
             return "skipped"
         media = info.as_dict() if info else {"readable": False}
-        rec.media, rec.media_status = media, "done"
+        rec.media, rec.media_status = media, MediaStatus.DONE
         await audit.record(s, actor, "recording.probed", "recording", rec.id,
                            {**media, "error": info.error if info else "storage gave no readable source"})
         if not media["readable"]:
             metrics.MEDIA_UNREADABLE.inc()
-            await devices.raise_alert(s, "unreadable_media", "recording", rec.id,
+            await alerts.raise_alert(s, AlertKind.UNREADABLE_MEDIA, "recording", rec.id,
                                       f"Recording {rec.id} from camera {rec.device_id} could not be read by "
                                       f"ffprobe; it is kept unchanged.",
                                       {"device_id": rec.device_id, "error": info.error if info else None})
     return "readable" if media["readable"] else "unreadable"
 
 
-
-async def restrict(ctx: Context, actor: Principal, recording_id: str, people: list[str], reason: str) -> Recording:
+async def restrict(s: AsyncSession, actor: Principal, recording_id: str, people: list[str],
+                   reason: str) -> RecordingOut:
     """After a serious incident: only the named people (and auditors) may see it from now on."""
-    async with transaction(ctx.sessions) as s:
-        rec = await readable(s, actor, recording_id, for_update=True)
-        await s.execute(delete(RecordingAccess).where(RecordingAccess.recording_id == rec.id))
-        s.add_all([RecordingAccess(recording_id=rec.id, sub=p) for p in people])
-        rec.restricted = True
-        await audit.record(s, actor, "recording.restricted", "recording", rec.id, {"people": people, "reason": reason})
-        return rec
+    require(actor, RESTRICTERS)
+    rec = await readable(s, actor, recording_id, for_update=True)
+    await repo.set_access(s, rec.id, people)
+    rec.restricted = True
+    await audit.record(s, actor, "recording.restricted", "recording", rec.id, {"people": people, "reason": reason})
+    return (await present(s, [rec]))[0]
 
 
-async def unrestrict(ctx: Context, actor: Principal, recording_id: str, reason: str) -> Recording:
-    async with transaction(ctx.sessions) as s:
-        rec = await readable(s, actor, recording_id, for_update=True)
-        if not rec.restricted:
-            raise Conflict(f"Recording {rec.id} is not restricted.", slug="not-restricted")
-        await s.execute(delete(RecordingAccess).where(RecordingAccess.recording_id == rec.id))
-        rec.restricted = False
-        await audit.record(s, actor, "recording.unrestricted", "recording", rec.id, {"reason": reason})
-        return rec
+async def unrestrict(s: AsyncSession, actor: Principal, recording_id: str, reason: str) -> RecordingOut:
+    require(actor, RESTRICTERS)
+    rec = await readable(s, actor, recording_id, for_update=True)
+    if not rec.restricted:
+        raise Conflict(f"Recording {rec.id} is not restricted.", slug="not-restricted")
+    await repo.set_access(s, rec.id, [])
+    rec.restricted = False
+    await audit.record(s, actor, "recording.unrestricted", "recording", rec.id, {"reason": reason})
+    return (await present(s, [rec]))[0]

@@ -1,12 +1,27 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base, JSONType, UTCDateTime
+
+
+class HoldKind(StrEnum):
+    LEGAL = "legal"
+    COMPLAINT = "complaint"
+    SAR = "sar"  # a subject access request's hold, released when it closes
+    IOPC = "iopc"
+    CASE = "case"  # a CPS case's hold, released when it closes
+
+
+class SweepStatus(StrEnum):
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
 
 
 class Flag(Base):
@@ -38,7 +53,7 @@ class Hold(Base):
     __tablename__ = "holds"
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(20), nullable=False)  # legal | complaint | sar | iopc | case
+    kind: Mapped[str] = mapped_column(String(20), nullable=False)  # a HoldKind
     reference: Mapped[str] = mapped_column(String(200), nullable=False)
     reason: Mapped[str] = mapped_column(String(2000), nullable=False)
     query: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
@@ -76,7 +91,7 @@ class Sweep(Base):
     dry_run: Mapped[bool] = mapped_column(nullable=False)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    status: Mapped[str] = mapped_column(String(12), nullable=False)  # running | done | failed
+    status: Mapped[str] = mapped_column(String(12), nullable=False)  # a SweepStatus
     due: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     deleted: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     refused: Mapped[int] = mapped_column(Integer, nullable=False, default=0)

@@ -19,9 +19,13 @@ from datetime import UTC, datetime, timedelta
 
 import structlog
 
+from service.alerts import service as alerts
+from service.alerts.models import AlertKind, Severity
 from service.config import Settings
 from service.context import Context
+from service.db import transaction
 from service.retention import repository as repo
+from service.retention.rules import keep_categories
 from service.timeutil import utcnow
 
 log = structlog.get_logger(__name__)
@@ -39,8 +43,6 @@ def horizon(settings: Settings, now: datetime | None = None) -> datetime:
 async def roll_forward(ctx: Context, now: datetime | None = None) -> int:
     """Extend the retention of every protected recording's object to the horizon; returns how many were
     visited (0 when the store has no Object Lock). A failure on one object is logged and the rest go on."""
-    from service.retention.service import keep_categories
-
     until = horizon(ctx.settings, now)
     keep = keep_categories(ctx.policies.retention)
     done, failed, after = 0, 0, None
@@ -60,3 +62,27 @@ async def roll_forward(ctx: Context, now: datetime | None = None) -> int:
         after = rows[-1][0]
     log.info("object_lock_rolled", recordings=done, failed=failed, until=until.isoformat())
     return done
+
+
+async def sync_legal_holds(ctx: Context, recording_ids: list[str]) -> None:
+    """Mirror protection onto S3 Object Lock legal holds and COMPLIANCE retention, where the bucket has
+    Object Lock. Runs after the change that protects or releases footage has committed (services register it
+    with ``after_commit``): storage follows the database, never the other way round."""
+    if not recording_ids:
+        return
+    keep = keep_categories(ctx.policies.retention)
+    async with ctx.sessions() as s:
+        rows = await repo.active_keys(s, recording_ids)
+        protected = await repo.protected_ids(s, [rid for rid, _ in rows], keep)
+    until = horizon(ctx.settings)
+    for rid, key in rows:
+        try:
+            await ctx.store.set_legal_hold(key, rid in protected)
+            if rid in protected:  # released footage keeps its retention until it runs out (above)
+                await ctx.store.extend_retention(key, until)
+        except Exception as e:  # the database still protects it; say so loudly
+            log.error("legal_hold_sync_failed", recording_id=rid, error=str(e))
+            async with transaction(ctx.sessions) as s:  # its own unit of work: the change it follows committed
+                await alerts.raise_alert(s, AlertKind.LEGAL_HOLD_FAILED, "recording", rid,
+                                         f"Could not set the storage legal hold on {rid}: {e}",
+                                         severity=Severity.CRITICAL)

@@ -10,9 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth.schemas import Principal
 from service.db import is_postgres
-from service.recordings.models import Recording
+from service.devices.clock import TimeTrust
+from service.recordings.models import Recording, RecordingStatus
 from service.recordings.repository import readable_by
-from service.retention.models import Flag, Hold, HoldRecording, PolicyVersion, Sweep
+from service.retention.models import Flag, Hold, HoldRecording, PolicyVersion, Sweep, SweepStatus
 
 
 def held() -> ColumnElement[bool]:
@@ -28,7 +29,7 @@ def kept_by_flag(keep_categories: Iterable[str]) -> ColumnElement[bool]:
 def due(as_of: datetime, keep_categories: Iterable[str]) -> ColumnElement[bool]:
     """Due for deletion at ``as_of``: active, past ``delete_after``, and (re-checked, whatever
     ``delete_after`` says) neither held nor flagged into a category that is kept."""
-    return and_(Recording.status == "active", Recording.delete_after.is_not(None),
+    return and_(Recording.status == RecordingStatus.ACTIVE, Recording.delete_after.is_not(None),
                 Recording.delete_after <= as_of, ~held(), ~kept_by_flag(keep_categories))
 
 
@@ -44,7 +45,7 @@ async def claim_due(s: AsyncSession, as_of: datetime, keep: Iterable[str], limit
 
 
 async def lock_deleting(s: AsyncSession, limit: int, ids: list[str] | None = None) -> list[Recording]:
-    q = select(Recording).where(Recording.status == "deleting")
+    q = select(Recording).where(Recording.status == RecordingStatus.DELETING)
     if ids is not None:
         q = q.where(Recording.id.in_(ids))
     q = q.order_by(Recording.id).limit(limit)
@@ -111,9 +112,9 @@ def query_hold_matches(hold_from, hold_to, officer_id, device_id) -> ColumnEleme
     window = or_(
         and_(Recording.basis_start < hold_to, Recording.basis_end >= hold_from),
         and_(Recording.recorded_start < hold_to, Recording.recorded_end >= hold_from),
-        and_(Recording.time_trust == "untrusted", Recording.received_at >= hold_from),
+        and_(Recording.time_trust == TimeTrust.UNTRUSTED, Recording.received_at >= hold_from),
     )
-    conds = [window, Recording.status != "deleted"]
+    conds = [window, Recording.status != RecordingStatus.DELETED]
     if officer_id:
         conds.append(Recording.officer_id == officer_id)
     if device_id:
@@ -138,7 +139,7 @@ async def query_holds_matching(s: AsyncSession, rec: Recording) -> list[Hold]:
             continue
         in_window = ((rec.basis_start < h.q_to and rec.basis_end >= h.q_from)
                      or (rec.recorded_start < h.q_to and rec.recorded_end >= h.q_from)
-                     or (rec.time_trust == "untrusted" and rec.received_at >= h.q_from))
+                     or (rec.time_trust == TimeTrust.UNTRUSTED and rec.received_at >= h.q_from))
         if in_window:
             out.append(h)
     return out
@@ -150,6 +151,41 @@ async def get_flag(s: AsyncSession, flag_id: str, *, for_update: bool = False) -
 
 async def get_hold(s: AsyncSession, hold_id: str, *, for_update: bool = False) -> Hold | None:
     return await s.get(Hold, hold_id, with_for_update=for_update, populate_existing=True)
+
+
+async def add(s: AsyncSession, *rows: object) -> None:
+    s.add_all(rows)
+    await s.flush()
+
+
+async def recordings(s: AsyncSession, ids: list[str]) -> list[Recording]:
+    """These recordings as the database has them now (a refresh overwrites what the session remembers)."""
+    q = select(Recording).where(Recording.id.in_(ids)).execution_options(populate_existing=True)
+    return list((await s.execute(q)).scalars())
+
+
+async def active_keys(s: AsyncSession, ids: list[str]) -> list[tuple[str, str]]:
+    q = select(Recording.id, Recording.storage_key).where(Recording.id.in_(ids),
+                                                           Recording.status == RecordingStatus.ACTIVE)
+    return [(rid, key) for rid, key in (await s.execute(q)).all()]
+
+
+async def covers(s: AsyncSession, hold_id: str, recording_id: str) -> bool:
+    return await s.get(HoldRecording, (hold_id, recording_id)) is not None
+
+
+async def holds_recording_ids(s: AsyncSession, hold_ids: list[str], *, visible_to: Principal) -> dict[str, list[str]]:
+    """:func:`hold_recording_ids` of many holds in one query (a page of holds)."""
+    out: dict[str, list[str]] = {h: [] for h in hold_ids}
+    if not hold_ids:
+        return out
+    q = (select(HoldRecording.hold_id, HoldRecording.recording_id)
+         .join(Recording, Recording.id == HoldRecording.recording_id)
+         .where(HoldRecording.hold_id.in_(hold_ids), readable_by(visible_to))
+         .order_by(HoldRecording.hold_id, HoldRecording.recording_id))
+    for hid, rid in (await s.execute(q)).all():
+        out[hid].append(rid)
+    return out
 
 
 async def hold_recording_ids(s: AsyncSession, hold_id: str, *, visible_to: Principal | None = None) -> list[str]:
@@ -173,7 +209,7 @@ async def list_holds(s: AsyncSession, *, active: bool | None, after: str | None,
 
 
 async def last_successful_sweep(s: AsyncSession) -> Sweep | None:
-    q = (select(Sweep).where(Sweep.status == "done", Sweep.dry_run.is_(False))
+    q = (select(Sweep).where(Sweep.status == SweepStatus.DONE, Sweep.dry_run.is_(False))
          .order_by(Sweep.finished_at.desc()).limit(1))
     return (await s.execute(q)).scalars().first()
 
@@ -187,14 +223,27 @@ async def get_policy_version(s: AsyncSession, sha: str) -> PolicyVersion | None:
 
 
 async def active_recording_ids(s: AsyncSession, after: str | None, limit: int) -> list[str]:
-    q = select(Recording.id).where(Recording.status == "active")
+    q = select(Recording.id).where(Recording.status == RecordingStatus.ACTIVE)
     if after:
         q = q.where(Recording.id > after)
     return list((await s.execute(q.order_by(Recording.id).limit(limit))).scalars())
 
 
-async def set_status(s: AsyncSession, ids: list[str], status: str) -> None:
+async def set_status(s: AsyncSession, ids: list[str], status: RecordingStatus) -> None:
     await s.execute(update(Recording).where(Recording.id.in_(ids)).values(status=status))
+
+
+async def tombstone(s: AsyncSession, ids: list[str], *, at: datetime, policy: str, reason: str) -> None:
+    """One UPDATE for many rows. delete_after is cleared so the index of due recordings holds only live
+    ones (the audit event keeps when it was due)."""
+    await s.execute(update(Recording).where(Recording.id.in_(ids))
+                    .values(status=RecordingStatus.DELETED, deleted_at=at, delete_after=None,
+                            deletion_policy=policy, deletion_reason=reason)
+                    .execution_options(synchronize_session=False))
+
+
+async def get_sweep(s: AsyncSession, sweep_id: str) -> Sweep | None:
+    return await s.get(Sweep, sweep_id)
 
 
 async def hold_owner(s: AsyncSession, hold_id: str) -> str | None:
@@ -213,7 +262,7 @@ async def hold_owner(s: AsyncSession, hold_id: str) -> str | None:
 async def protected_keys(s: AsyncSession, keep: Iterable[str], *, after: str | None,
                          limit: int) -> list[tuple[str, str]]:
     """(id, storage key) of active recordings that are held or flagged into a kept category, by id."""
-    q = select(Recording.id, Recording.storage_key).where(Recording.status == "active",
+    q = select(Recording.id, Recording.storage_key).where(Recording.status == RecordingStatus.ACTIVE,
                                                           or_(held(), kept_by_flag(keep)))
     if after:
         q = q.where(Recording.id > after)

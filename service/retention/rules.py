@@ -10,7 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from service.retention.policy import RetentionPolicy
+from service.policies import RetentionPolicy
+
+
+def keep_categories(policy: RetentionPolicy) -> list[str]:
+    """Categories without a period: what they flag is kept until the flag is removed."""
+    return [name for name, c in policy.categories.items() if c.retain_days is None]
 
 
 def delete_after(policy: RetentionPolicy, *, basis_start: datetime, received_at: datetime,

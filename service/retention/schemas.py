@@ -3,12 +3,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from service.recordings.schemas import ClipRange
-from service.retention.models import Flag, Hold, Sweep
+from service.declare import NOT_BLANK, text_item
+from service.recordings.schemas import ClipRange, FlagOut
+from service.retention.models import Hold, HoldKind, Sweep
+from service.timeutil import Instant
 
 Text = Field(min_length=1, max_length=2000)
+__all__ = ["FlagOut"]  # a recording shows its flags; the flag endpoints answer with the same model
 
 
 def _not_blank(v: str | None) -> str | None:
@@ -21,9 +24,10 @@ class FlagIn(ClipRange):
     model_config = ConfigDict(extra="forbid")
 
     category: str = Field(default="evidence", min_length=1, max_length=40)
-    reference: str = Field(min_length=1, max_length=200, description="crime or incident reference")
-    reason: str | None = Field(default=None, max_length=2000)
-    consent_reference: str | None = Field(default=None, max_length=200)
+    reference: str = Field(min_length=1, max_length=200, description="crime or incident reference",
+                           json_schema_extra=NOT_BLANK)
+    reason: str | None = Field(default=None, max_length=2000, json_schema_extra=NOT_BLANK)
+    consent_reference: str | None = Field(default=None, max_length=200, json_schema_extra=NOT_BLANK)
 
     _blank = field_validator("reference", "reason", "consent_reference")(_not_blank)
 
@@ -31,31 +35,8 @@ class FlagIn(ClipRange):
 class ReasonIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: str = Field(min_length=1, max_length=2000, json_schema_extra=NOT_BLANK)
     _blank = field_validator("reason")(_not_blank)
-
-
-class FlagOut(BaseModel):
-    id: str
-    recording_id: str
-    category: str
-    reference: str
-    reason: str | None
-    clip_start_s: float | None
-    clip_end_s: float | None
-    created_by: str
-    created_at: datetime
-    active: bool
-    removed_by: str | None = None
-    removed_at: datetime | None = None
-    removed_reason: str | None = None
-
-    @classmethod
-    def of(cls, f: Flag) -> FlagOut:
-        return cls(id=f.id, recording_id=f.recording_id, category=f.category, reference=f.reference,
-                   reason=f.reason, clip_start_s=f.clip_start_s, clip_end_s=f.clip_end_s,
-                   created_by=f.created_by, created_at=f.created_at, active=f.removed_at is None,
-                   removed_by=f.removed_by, removed_at=f.removed_at, removed_reason=f.removed_reason)
 
 
 class HoldQuery(BaseModel):
@@ -63,8 +44,8 @@ class HoldQuery(BaseModel):
 
     officer_id: str | None = Field(default=None, min_length=1, max_length=200)
     device_id: str | None = Field(default=None, min_length=1, max_length=100)
-    from_: AwareDatetime = Field(alias="from")
-    to: AwareDatetime
+    from_: Instant = Field(alias="from")
+    to: Instant
 
     @model_validator(mode="after")
     def _window(self) -> HoldQuery:
@@ -77,8 +58,8 @@ class HoldIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["legal", "complaint", "sar", "iopc"]
-    reference: str = Field(min_length=1, max_length=200)
-    reason: str = Field(min_length=1, max_length=2000)
+    reference: str = Field(min_length=1, max_length=200, json_schema_extra=NOT_BLANK)
+    reason: str = Field(min_length=1, max_length=2000, json_schema_extra=NOT_BLANK)
     recording_ids: list[str] | None = Field(default=None, max_length=10_000)
     query: HoldQuery | None = None
 
@@ -89,6 +70,15 @@ class HoldIn(BaseModel):
         if bool(self.recording_ids) == (self.query is not None):
             raise ValueError("give either a non-empty recording_ids list or a query, not both")
         return self
+
+    def hold_args(self) -> dict[str, Any]:
+        """The arguments of ``retention.service.place_hold``."""
+        query = None
+        if self.query is not None:
+            query = {"officer_id": self.query.officer_id, "device_id": self.query.device_id,
+                     "from": self.query.from_, "to": self.query.to}
+        return {"kind": HoldKind(self.kind), "reference": self.reference, "reason": self.reason,
+                "recording_ids": self.recording_ids, "query": query}
 
 
 class HoldOut(BaseModel):
@@ -135,8 +125,8 @@ class Forecast(BaseModel):
 class RestrictIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    people: list[str] = Field(min_length=1, max_length=200)
-    reason: str = Field(min_length=1, max_length=2000)
+    people: list[text_item(1, 200, not_blank=True)] = Field(min_length=1, max_length=200)  # type: ignore[valid-type]
+    reason: str = Field(min_length=1, max_length=2000, json_schema_extra=NOT_BLANK)
     _blank = field_validator("reason")(_not_blank)
 
     @field_validator("people")

@@ -1,38 +1,53 @@
 """Flags, holds and ``delete_after``: every change that affects retention recomputes it in the same
-transaction (rule 1), and storage legal holds follow once it commits (defence in depth)."""
+transaction (rule 1), and storage legal holds follow once it commits (defence in depth, ``after_commit``).
+
+Each function takes the caller's session and principal, checks the principal's roles itself, and writes
+its audit event; the edge (request, task, CLI) owns the transaction."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit import service as audit
+from service.auth.roles import SUPERVISORS, Role, require
 from service.auth.schemas import Principal
 from service.context import Context
-from service.db import transaction
-from service.devices import service as devices
+from service.db import after_commit
 from service.errors import Conflict, Invalid, NotFound
 from service.ids import new_id
 from service.jobs import JobName
+from service.paging import Page, PageParams, after_id, after_time_id, cut
+from service.policies import Policies, RetentionPolicy
 from service.recordings.access import check_clip, readable
-from service.recordings.models import Recording
+from service.recordings.models import Recording, RecordingStatus
+from service.recordings.repository import readable_by
 from service.retention import objectlock, rules
 from service.retention import repository as repo
-from service.retention.models import Flag, Hold, HoldRecording, PolicyVersion
-from service.retention.policy import Policies, RetentionPolicy
-from service.retention.schemas import FlagIn, HoldIn
-from service.timeutil import utcnow
+from service.retention.models import Flag, Hold, HoldKind, HoldRecording, PolicyVersion
+from service.retention.rules import keep_categories
+from service.retention.schemas import DueItem, FlagIn, Forecast, HoldOut, SweepOut
+from service.timeutil import iso, utcnow
 
 log = structlog.get_logger(__name__)
 
+# Who may do what with retention (the endpoints' guards and the console's pages read these too).
+FLAGGERS = (Role.OFFICER, Role.SUPERVISOR, Role.DISCLOSURE, Role.ADMIN)
+UNFLAGGERS = SUPERVISORS
+HOLDERS = (Role.SUPERVISOR, Role.DISCLOSURE, Role.SAR_HANDLER, Role.ADMIN)
+OVERSEERS = (Role.SUPERVISOR, Role.ADMIN, Role.AUDITOR)  # the forecast and the sweeps
+UPCOMING = (Role.OFFICER, Role.SUPERVISOR, Role.ADMIN)  # what is about to be deleted, to flag in time
+SEE_EVERYONES_UPCOMING = SUPERVISORS  # the others see their own footage's, whatever else they may see
 
-def keep_categories(policy: RetentionPolicy) -> list[str]:
-    return [name for name, c in policy.categories.items() if c.retain_days is None]
+# Also reached from here by the services that place holds and flags (they register it after commit too).
+sync_legal_holds = objectlock.sync_legal_holds
+__all__ = ["keep_categories", "sync_legal_holds"]
 
 
 def dominant_category(policy: RetentionPolicy, flags: list[Flag]) -> str:
@@ -51,14 +66,13 @@ async def refresh(s: AsyncSession, policy: RetentionPolicy, recording_ids: list[
     """Recompute ``delete_after`` and the category of these recordings from their flags and holds."""
     if not recording_ids:
         return []
-    recs = list((await s.execute(select(Recording).where(Recording.id.in_(recording_ids))
-                                 .execution_options(populate_existing=True))).scalars())
+    recs = await repo.recordings(s, recording_ids)
     flags: dict[str, list[Flag]] = defaultdict(list)
     for f in await repo.active_flags(s, recording_ids):
         flags[f.recording_id].append(f)
     held = {rid for rid, _ in await repo.active_holds_for(s, recording_ids)}
     for rec in recs:
-        if rec.status == "deleted":
+        if rec.status == RecordingStatus.DELETED:
             continue
         fl = flags.get(rec.id, [])
         new = rules.delete_after(policy, basis_start=rec.basis_start, received_at=rec.received_at,
@@ -69,6 +83,13 @@ async def refresh(s: AsyncSession, policy: RetentionPolicy, recording_ids: list[
         rec.retention_category = dominant_category(policy, fl)
     await s.flush()
     return recs
+
+
+def sync_after_commit(s: AsyncSession, ctx: Context, recording_ids: list[str]) -> None:
+    """Storage legal holds follow the database once this change has committed (never after a rollback)."""
+    ids = list(recording_ids)
+    if ids:
+        after_commit(s, lambda: objectlock.sync_legal_holds(ctx, ids))
 
 
 async def on_new_recording(s: AsyncSession, policies: Policies, actor: Principal, rec: Recording) -> None:
@@ -83,40 +104,11 @@ async def on_new_recording(s: AsyncSession, policies: Policies, actor: Principal
         await refresh(s, policies.retention, [rec.id])
 
 
-async def sync_legal_holds(ctx: Context, recording_ids: list[str]) -> None:
-    """Mirror protection onto S3 Object Lock legal holds and COMPLIANCE retention, where the bucket has
-    Object Lock."""
-    if not recording_ids:
-        return
-    keep = keep_categories(ctx.policies.retention)
-    async with ctx.sessions() as s:
-        rows = (await s.execute(select(Recording.id, Recording.storage_key)
-                                .where(Recording.id.in_(recording_ids), Recording.status == "active"))).all()
-        protected = await repo.protected_ids(s, [r.id for r in rows], keep)
-    until = objectlock.horizon(ctx.settings)
-    for rid, key in rows:
-        try:
-            await ctx.store.set_legal_hold(key, rid in protected)
-            if rid in protected:  # released footage keeps its retention until it runs out (objectlock.py)
-                await ctx.store.extend_retention(key, until)
-        except Exception as e:  # the database still protects it; say so loudly
-            log.error("legal_hold_sync_failed", recording_id=rid, error=str(e))
-            async with transaction(ctx.sessions) as s:
-                await devices.raise_alert(s, "legal_hold_failed", "recording", rid,
-                                          f"Could not set the storage legal hold on {rid}: {e}", severity="critical")
-
-
-async def add_flag(ctx: Context, actor: Principal, recording_id: str, body: FlagIn, *,
+async def add_flag(s: AsyncSession, actor: Principal, ctx: Context, recording_id: str, body: FlagIn, *,
                    source: str | None = None) -> Flag:
-    async with transaction(ctx.sessions) as s:
-        flag = await flag_in_session(s, ctx.policies, actor, recording_id, body, source=source)
-    await sync_legal_holds(ctx, [recording_id])
-    return flag
-
-
-async def flag_in_session(s: AsyncSession, policies: Policies, actor: Principal, recording_id: str, body: FlagIn,
-                          *, source: str | None = None) -> Flag:
-    policy = policies.retention
+    """Flag footage into a category (``source``: what added it, e.g. ``case:ID``)."""
+    require(actor, FLAGGERS)
+    policy = ctx.policies.retention
     rec = await readable(s, actor, recording_id, for_update=True)
     cat = policy.categories.get(body.category)
     if cat is None or body.category == policy.default_category:
@@ -128,46 +120,48 @@ async def flag_in_session(s: AsyncSession, policies: Policies, actor: Principal,
     flag = Flag(id=new_id("flg"), recording_id=rec.id, category=body.category, reference=body.reference,
                 reason=body.reason, clip_start_s=body.clip_start_s, clip_end_s=body.clip_end_s, source=source,
                 created_by=actor.sub, created_at=utcnow())
-    s.add(flag)
-    await s.flush()
+    await repo.add(s, flag)
     await refresh(s, policy, [rec.id])
     await audit.record(s, actor, "recording.flagged", "recording", rec.id,
                        {"flag_id": flag.id, "category": flag.category, "reference": flag.reference,
                         "reason": flag.reason, "clip": [flag.clip_start_s, flag.clip_end_s],
                         "delete_after": rec.delete_after, "source": source})
+    sync_after_commit(s, ctx, [rec.id])
     return flag
 
 
-async def remove_flag(ctx: Context, actor: Principal, flag_id: str, reason: str) -> Flag:
-    async with transaction(ctx.sessions) as s:
-        flag = await repo.get_flag(s, flag_id, for_update=True)
-        if flag is None:
-            raise NotFound(f"No flag {flag_id!r}.", slug="flag-not-found")
-        await readable(s, actor, flag.recording_id, for_update=True)
-        if flag.removed_at is not None:
-            raise Conflict(f"Flag {flag_id} was already removed by {flag.removed_by}.", slug="flag-removed")
-        flag.removed_at, flag.removed_by, flag.removed_reason = utcnow(), actor.sub, reason
-        recs = await refresh(s, ctx.policies.retention, [flag.recording_id])
-        await audit.record(s, actor, "recording.unflagged", "recording", flag.recording_id,
-                           {"flag_id": flag.id, "category": flag.category, "reason": reason,
-                            "delete_after": recs[0].delete_after if recs else None})
-    await sync_legal_holds(ctx, [flag.recording_id])
+async def remove_flag(s: AsyncSession, actor: Principal, ctx: Context, flag_id: str, reason: str) -> Flag:
+    require(actor, UNFLAGGERS)
+    flag = await repo.get_flag(s, flag_id, for_update=True)
+    if flag is None:
+        raise NotFound(f"No flag {flag_id!r}.", slug="flag-not-found")
+    await readable(s, actor, flag.recording_id, for_update=True)
+    if flag.removed_at is not None:
+        raise Conflict(f"Flag {flag_id} was already removed by {flag.removed_by}.", slug="flag-removed")
+    flag.removed_at, flag.removed_by, flag.removed_reason = utcnow(), actor.sub, reason
+    recs = await refresh(s, ctx.policies.retention, [flag.recording_id])
+    await audit.record(s, actor, "recording.unflagged", "recording", flag.recording_id,
+                       {"flag_id": flag.id, "category": flag.category, "reason": reason,
+                        "delete_after": recs[0].delete_after if recs else None})
+    sync_after_commit(s, ctx, [flag.recording_id])
     return flag
 
 
-async def create_hold(s: AsyncSession, policies: Policies, actor: Principal, *, kind: str, reference: str,
-                      reason: str, recording_ids: list[str] | None = None, query: dict | None = None) -> tuple[Hold, list[str]]:
-    """Place a hold inside the caller's transaction (cases and SARs use it too), before any audit."""
+async def place_hold(s: AsyncSession, actor: Principal, ctx: Context, *, kind: HoldKind, reference: str,
+                     reason: str, recording_ids: list[str] | None = None,
+                     query: dict[str, Any] | None = None) -> tuple[Hold, list[str]]:
+    """Hold footage by ids (each one the actor may see) or by a query (``officer_id``, ``device_id``,
+    ``from``, ``to``) that also covers footage docked later. Cases and SARs place theirs here too."""
+    require(actor, HOLDERS)
     if query is not None:
-        await repo.lock_query_holds(s, exclusive=True)
+        await repo.lock_query_holds(s, exclusive=True)  # before any audit.record (repository.py says why)
     hold = Hold(id=new_id("hld"), kind=kind, reference=reference, reason=reason, created_by=actor.sub,
                 created_at=utcnow())
     if query is not None:
         hold.query = {k: v for k, v in query.items() if v is not None}
         hold.q_officer_id, hold.q_device_id = query.get("officer_id"), query.get("device_id")
         hold.q_from, hold.q_to = query["from"], query["to"]
-    s.add(hold)
-    await s.flush()
+    await repo.add(s, hold)
     if recording_ids is not None:
         ids = []
         for rid in dict.fromkeys(recording_ids):
@@ -175,43 +169,39 @@ async def create_hold(s: AsyncSession, policies: Policies, actor: Principal, *, 
     else:
         ids = await repo.matching_recording_ids(s, hold)
     now = utcnow()
-    s.add_all([HoldRecording(hold_id=hold.id, recording_id=rid, added_at=now) for rid in ids])
-    await s.flush()
-    await refresh(s, policies.retention, ids)
+    await repo.add(s, *[HoldRecording(hold_id=hold.id, recording_id=rid, added_at=now) for rid in ids])
+    await refresh(s, ctx.policies.retention, ids)
     await audit.record(s, actor, "hold.placed", "hold", hold.id,
                        {"kind": kind, "reference": reference, "reason": reason, "query": hold.query,
                         "recording_ids": ids})
+    sync_after_commit(s, ctx, ids)
     return hold, ids
 
 
-async def add_to_hold(s: AsyncSession, policies: Policies, hold_id: str, recording_id: str) -> bool:
+async def add_to_hold(s: AsyncSession, ctx: Context, hold_id: str, recording_id: str) -> bool:
     """Put one more recording under an existing hold (an exhibit, a SAR item picked from outside the
-    query) and recompute its retention; False when the hold already covered it."""
-    if await s.get(HoldRecording, (hold_id, recording_id)) is not None:
+    query) and recompute its retention; False when the hold already covered it. The caller's service has
+    authorised the actor and audits the item it adds."""
+    if await repo.covers(s, hold_id, recording_id):
         return False
-    s.add(HoldRecording(hold_id=hold_id, recording_id=recording_id, added_at=utcnow()))
-    await s.flush()
-    await refresh(s, policies.retention, [recording_id])
+    await repo.add(s, HoldRecording(hold_id=hold_id, recording_id=recording_id, added_at=utcnow()))
+    await refresh(s, ctx.policies.retention, [recording_id])
+    sync_after_commit(s, ctx, [recording_id])
     return True
-
-
-async def place_hold(ctx: Context, actor: Principal, body: HoldIn) -> tuple[Hold, list[str]]:
-    query = None
-    if body.query is not None:
-        query = {"officer_id": body.query.officer_id, "device_id": body.query.device_id,
-                 "from": body.query.from_, "to": body.query.to}
-    async with transaction(ctx.sessions) as s:
-        hold, ids = await create_hold(s, ctx.policies, actor, kind=body.kind, reference=body.reference,
-                                      reason=body.reason, recording_ids=body.recording_ids, query=query)
-    await sync_legal_holds(ctx, ids)
-    return hold, ids
 
 
 RELEASE_REASON_MAX = Hold.released_reason.type.length
 
 
-async def release_hold_in_session(s: AsyncSession, policies: Policies, actor: Principal, hold_id: str,
-                                  reason: str) -> tuple[Hold, list[str]]:
+async def release_hold(s: AsyncSession, actor: Principal, ctx: Context, hold_id: str, reason: str, *,
+                       by_owner: bool = False) -> tuple[Hold, list[str]]:
+    """Release a hold. A case's or SAR's hold ends only when its owner closes (``by_owner``), never here."""
+    require(actor, HOLDERS)
+    if not by_owner:
+        owner = await repo.hold_owner(s, hold_id)
+        if owner is not None:
+            raise Conflict(f"Hold {hold_id} belongs to the open {owner}; it is released when that closes.",
+                           slug="hold-owned")
     hold = await repo.get_hold(s, hold_id, for_update=True)
     if hold is None:
         raise NotFound(f"No hold {hold_id!r}.", slug="hold-not-found")
@@ -222,20 +212,68 @@ async def release_hold_in_session(s: AsyncSession, policies: Policies, actor: Pr
     stored = reason if len(reason) <= RELEASE_REASON_MAX else reason[:RELEASE_REASON_MAX - 1] + "…"
     hold.released_at, hold.released_by, hold.released_reason = utcnow(), actor.sub, stored
     ids = await repo.hold_recording_ids(s, hold_id)
-    await refresh(s, policies.retention, ids)
+    await refresh(s, ctx.policies.retention, ids)
     await audit.record(s, actor, "hold.released", "hold", hold.id, {"reason": reason, "recordings": len(ids)})
+    sync_after_commit(s, ctx, ids)
     return hold, ids
 
 
-async def release_hold(ctx: Context, actor: Principal, hold_id: str, reason: str) -> tuple[Hold, list[str]]:
-    async with transaction(ctx.sessions) as s:
-        owner = await repo.hold_owner(s, hold_id)
-        if owner is not None:
-            raise Conflict(f"Hold {hold_id} belongs to the open {owner}; it is released when that closes.",
-                           slug="hold-owned")
-        hold, ids = await release_hold_in_session(s, ctx.policies, actor, hold_id, reason)
-    await sync_legal_holds(ctx, ids)
-    return hold, ids
+async def hold_out(s: AsyncSession, viewer: Principal, hold: Hold) -> HoldOut:
+    """A hold as ``viewer`` may see it: restricted footage it covers is protected but not listed."""
+    return HoldOut.of(hold, await repo.hold_recording_ids(s, hold.id, visible_to=viewer))
+
+
+async def get_hold(s: AsyncSession, actor: Principal, hold_id: str) -> HoldOut:
+    require(actor, HOLDERS)
+    hold = await repo.get_hold(s, hold_id)
+    if hold is None:
+        raise NotFound(f"No hold {hold_id!r}.", slug="hold-not-found")
+    return await hold_out(s, actor, hold)
+
+
+async def list_holds(s: AsyncSession, actor: Principal, page: PageParams, *,
+                     active: bool | None = None) -> Page[HoldOut]:
+    require(actor, HOLDERS)
+    rows, nxt = cut(await repo.list_holds(s, active=active, after=after_id(page), limit=page.limit + 1),
+                    page, lambda h: [h.id])
+    covered = await repo.holds_recording_ids(s, [h.id for h in rows], visible_to=actor)
+    return Page[HoldOut](items=[HoldOut.of(h, covered[h.id]) for h in rows], next_cursor=nxt)
+
+
+async def _due(s: AsyncSession, ctx: Context, viewer: Principal, as_of: datetime, page: PageParams) -> Forecast:
+    """Counts, bytes and items are of what ``viewer`` may see."""
+    keep = keep_categories(ctx.policies.retention)
+    extra = [readable_by(viewer)]
+    count, size = await repo.due_summary(s, as_of, keep, extra)
+    rows = await repo.due_page(s, as_of, keep, after=after_time_id(page), limit=page.limit + 1, extra=extra)
+    rows, nxt = cut(rows, page, lambda r: [iso(r.delete_after), r.id])
+    items = [DueItem(id=r.id, delete_after=r.delete_after, officer_id=r.officer_id, device_id=r.device_id,
+                     filename=r.filename, trusted_start=r.trusted_start, size_bytes=r.size_bytes) for r in rows]
+    return Forecast(as_of=as_of, count=count, bytes=size, items=items, next_cursor=nxt)
+
+
+async def forecast(s: AsyncSession, actor: Principal, ctx: Context, as_of: datetime | None,
+                   page: PageParams) -> Forecast:
+    """What a sweep as of ``as_of`` would delete (the same rule the sweep applies), of what the caller
+    may see: restricted footage counts only for the people it is opened to (and auditors)."""
+    require(actor, OVERSEERS)
+    return await _due(s, ctx, actor, as_of or utcnow(), page)
+
+
+async def upcoming(s: AsyncSession, actor: Principal, ctx: Context, days: int, page: PageParams) -> Forecast:
+    """The caller's own footage (a supervisor's: everyone's) deleted within ``days``, to flag in time."""
+    require(actor, UPCOMING)
+    if not 1 <= days <= 366:
+        raise Invalid("days must be between 1 and 366", slug="invalid-days")
+    # One's own footage, even for roles that may see more; supervisors and admins see everyone's.
+    viewer = (actor if actor.has(*SEE_EVERYONES_UPCOMING)
+              else Principal(sub=actor.sub, roles=frozenset({Role.OFFICER.value})))
+    return await _due(s, ctx, viewer, utcnow() + timedelta(days=days), page)
+
+
+async def list_sweeps(s: AsyncSession, actor: Principal) -> list[SweepOut]:
+    require(actor, OVERSEERS)
+    return [SweepOut.of(r) for r in await repo.list_sweeps(s)]
 
 
 def policy_digest(policy: RetentionPolicy) -> tuple[str, dict]:
@@ -243,32 +281,30 @@ def policy_digest(policy: RetentionPolicy) -> tuple[str, dict]:
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest(), content
 
 
-async def check_policy(ctx: Context, actor: Principal) -> bool:
-    """Record the running policy; a new one recomputes every active recording (a job, audited)."""
+async def check_policy(s: AsyncSession, actor: Principal, ctx: Context) -> bool:
+    """Record the running policy; a new one recomputes every active recording (a job, audited, enqueued
+    once the policy's row has committed)."""
     sha, content = policy_digest(ctx.policies.retention)
-    async with transaction(ctx.sessions) as s:
-        if await repo.get_policy_version(s, sha) is not None:
-            return False
-        s.add(PolicyVersion(sha256=sha, loaded_at=utcnow(), content=content))
-        await audit.record(s, actor, "retention.policy_loaded", "policy", sha, {"policy": content})
+    if await repo.get_policy_version(s, sha) is not None:
+        return False
+    await repo.add(s, PolicyVersion(sha256=sha, loaded_at=utcnow(), content=content))
+    await audit.record(s, actor, "retention.policy_loaded", "policy", sha, {"policy": content})
     if ctx.jobs is not None:
-        await ctx.jobs.enqueue(JobName.RECOMPUTE_RETENTION, policy_sha=sha)
+        jobs = ctx.jobs
+        after_commit(s, lambda: jobs.enqueue(JobName.RECOMPUTE_RETENTION, policy_sha=sha))
     return True
 
 
-async def recompute_all(ctx: Context, actor: Principal, policy_sha: str, batch: int = 1000) -> int:
-    after, done = None, 0
-    while True:
-        async with transaction(ctx.sessions) as s:
-            ids = await repo.active_recording_ids(s, after, batch)
-            if not ids:
-                break
-            await refresh(s, ctx.policies.retention, ids, policy_change=True)
-        after, done = ids[-1], done + len(ids)
-        log.info("retention_recompute_progress", policy=policy_sha[:12], recordings=done)
-    async with transaction(ctx.sessions) as s:
-        pv = await repo.get_policy_version(s, policy_sha)
-        if pv is not None:
-            pv.recomputed_at = utcnow()
-        await audit.record(s, actor, "retention.recomputed", "policy", policy_sha, {"recordings": done})
-    return done
+async def recompute_batch(s: AsyncSession, ctx: Context, after: str | None, batch: int) -> list[str]:
+    """One batch of a policy recompute: the next ``batch`` active recordings after id ``after``."""
+    ids = await repo.active_recording_ids(s, after, batch)
+    if ids:
+        await refresh(s, ctx.policies.retention, ids, policy_change=True)
+    return ids
+
+
+async def recomputed(s: AsyncSession, actor: Principal, policy_sha: str, done: int) -> None:
+    pv = await repo.get_policy_version(s, policy_sha)
+    if pv is not None:
+        pv.recomputed_at = utcnow()
+    await audit.record(s, actor, "retention.recomputed", "policy", policy_sha, {"recordings": done})

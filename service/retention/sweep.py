@@ -13,20 +13,21 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import update
 
 from service import metrics
+from service.alerts import service as alerts
+from service.alerts.models import AlertKind, Severity
 from service.audit import service as audit
 from service.auth.schemas import Principal
 from service.context import Context
 from service.db import transaction
-from service.devices import service as devices
+from service.devices.clock import TimeTrust
 from service.errors import Forbidden
 from service.ids import new_id
-from service.recordings.models import Recording
+from service.recordings.models import Recording, RecordingStatus
 from service.retention import repository as repo
-from service.retention.models import Sweep
-from service.retention.service import keep_categories
+from service.retention.models import Sweep, SweepStatus
+from service.retention.rules import keep_categories
 from service.timeutil import iso, utcnow
 
 log = structlog.get_logger(__name__)
@@ -70,7 +71,7 @@ async def sweep(ctx: Context, actor: Principal, *, as_of: datetime | None = None
     report = SweepReport(sweep_id=new_id("swp"), as_of=as_of, dry_run=dry_run)
     async with transaction(ctx.sessions) as s:
         s.add(Sweep(id=report.sweep_id, actor=actor.sub, as_of=as_of, dry_run=dry_run, started_at=utcnow(),
-                    status="running"))
+                    status=SweepStatus.RUNNING))
         await audit.record(s, actor, "retention.sweep_started", "sweep", report.sweep_id,
                            {"as_of": as_of, "dry_run": dry_run, "clock_override": as_of > utcnow()})
     try:
@@ -86,7 +87,7 @@ async def sweep(ctx: Context, actor: Principal, *, as_of: datetime | None = None
                     claimed = await repo.claim_due(s, as_of, keep, batch, exclude=report.refused_ids)
                     ids = [r.id for r in claimed]
                     if ids:
-                        await repo.set_status(s, ids, "deleting")
+                        await repo.set_status(s, ids, RecordingStatus.DELETING)
                 if not ids:
                     break
                 report.due += len(ids)
@@ -96,10 +97,10 @@ async def sweep(ctx: Context, actor: Principal, *, as_of: datetime | None = None
                 log.info("retention_sweep_progress", sweep=report.sweep_id, deleted=report.deleted,
                          refused=report.refused)
     except Exception as e:
-        await _save_counts(ctx, report, status="failed", error=f"{type(e).__name__}: {e}"[:2000])
+        await _save_counts(ctx, report, status=SweepStatus.FAILED, error=f"{type(e).__name__}: {e}"[:2000])
         raise
     async with transaction(ctx.sessions) as s:
-        await _save_counts(ctx, report, status="done", session=s)
+        await _save_counts(ctx, report, status=SweepStatus.DONE, session=s)
         await audit.record(s, actor, "retention.sweep_finished", "sweep", report.sweep_id,
                            {"as_of": as_of, "dry_run": dry_run, "due": report.due, "deleted": report.deleted,
                             "refused": report.refused, "bytes": report.bytes})
@@ -108,10 +109,10 @@ async def sweep(ctx: Context, actor: Principal, *, as_of: datetime | None = None
     return report
 
 
-async def _save_counts(ctx: Context, report: SweepReport, *, status: str | None = None, error: str | None = None,
+async def _save_counts(ctx: Context, report: SweepReport, *, status: SweepStatus | None = None, error: str | None = None,
                        session=None) -> None:
     async def save(s) -> None:
-        row = await s.get(Sweep, report.sweep_id)
+        row = await repo.get_sweep(s, report.sweep_id)
         row.due, row.deleted, row.refused, row.bytes_deleted = report.due, report.deleted, report.refused, report.bytes
         if status:
             row.status, row.finished_at, row.error = status, utcnow(), error
@@ -126,7 +127,7 @@ async def _save_counts(ctx: Context, report: SweepReport, *, status: str | None 
 def _policy_line(ctx: Context, rec: Recording) -> str:
     policy = ctx.policies.retention
     cat = policy.categories.get(rec.retention_category) or policy.categories[policy.default_category]
-    basis = "trusted capture" if rec.time_trust != "untrusted" else "receipt (camera clock untrusted)"
+    basis = "trusted capture" if rec.time_trust != TimeTrust.UNTRUSTED else "receipt (camera clock untrusted)"
     return f"retention.yaml {rec.retention_category}: {cat.retain_days} days from {basis}"
 
 
@@ -153,17 +154,17 @@ async def _finish_deleting(ctx: Context, actor: Principal, report: SweepReport, 
             events = []
             tombstones: dict[tuple[str, str], list[str]] = defaultdict(list)
             for r in cancel:
-                r.status = "active"
+                r.status = RecordingStatus.ACTIVE
                 events.append(("recording.deletion_cancelled", "recording", r.id,
                                {"sweep_id": report.sweep_id, "why": "protected by a flag or hold"}))
             for r in doomed:
                 if r.storage_key in failed:
-                    r.status = "active"
+                    r.status = RecordingStatus.ACTIVE
                     report.refused += 1
                     report.refused_ids.add(r.id)
                     events.append(("recording.deletion_refused", "recording", r.id,
                                    {"sweep_id": report.sweep_id, "why": "storage refused (Object Lock)"}))
-                    await devices.raise_alert(s, "deletion_refused", "recording", r.id,
+                    await alerts.raise_alert(s, AlertKind.DELETION_REFUSED, "recording", r.id,
                                               f"Storage refused to delete {r.id} (legal hold or retention lock); "
                                               "it is kept. Check its flags and holds.")
                     continue
@@ -171,9 +172,9 @@ async def _finish_deleting(ctx: Context, actor: Principal, report: SweepReport, 
                 reason = f"retention period ended; deleted by sweep {report.sweep_id} as of {iso(report.as_of)}"
                 if r in lost:
                     reason += " (a hold arrived after the bytes were already removed)"
-                    await devices.raise_alert(s, "held_recording_lost", "recording", r.id,
+                    await alerts.raise_alert(s, AlertKind.HELD_RECORDING_LOST, "recording", r.id,
                                               f"{r.id} was placed under protection while a sweep was deleting it; "
-                                              "its bytes were already gone.", severity="critical")
+                                              "its bytes were already gone.", severity=Severity.CRITICAL)
                 tombstones[(policy, reason)].append(r.id)
                 report.deleted += 1
                 report.bytes += r.size_bytes
@@ -184,13 +185,8 @@ async def _finish_deleting(ctx: Context, actor: Principal, report: SweepReport, 
                                 "device_id": r.device_id}))
                 if len(report.items) < 1000:
                     report.items.append((r.id, r.delete_after))
-            # One UPDATE per distinct tombstone, not one per row. delete_after is cleared so the index
-            # of due recordings holds only live ones (the audit event keeps when it was due).
-            for (policy, reason), rids in tombstones.items():
-                await s.execute(update(Recording).where(Recording.id.in_(rids))
-                                .values(status="deleted", deleted_at=now, delete_after=None,
-                                        deletion_policy=policy, deletion_reason=reason)
-                                .execution_options(synchronize_session=False))
+            for (policy, reason), rids in tombstones.items():  # one UPDATE per distinct tombstone
+                await repo.tombstone(s, rids, at=now, policy=policy, reason=reason)
             await audit.record_many(s, actor, events)
         metrics.RETENTION_DELETED.inc(sum(1 for e in events if e[0] == "recording.deleted"))
         if ids is not None:

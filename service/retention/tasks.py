@@ -1,12 +1,18 @@
-"""Retention jobs: the periodic sweep and the recompute after a policy change."""
+"""Retention jobs: the periodic sweep, the recompute after a policy change, and the Object Lock roll.
+Each is an edge: it opens its transactions (one per batch, so a long job holds no lock for long)."""
 
 from __future__ import annotations
 
+import structlog
+
 from service.auth.schemas import system_principal
 from service.context import Context
+from service.db import transaction
 from service.jobs import JobName
 from service.retention import objectlock, service
 from service.retention.sweep import sweep
+
+log = structlog.get_logger(__name__)
 
 
 async def retention_sweep(ctx: Context) -> dict[str, int]:
@@ -14,8 +20,18 @@ async def retention_sweep(ctx: Context) -> dict[str, int]:
     return {"due": report.due, "deleted": report.deleted, "refused": report.refused}
 
 
-async def recompute_retention(ctx: Context, policy_sha: str) -> int:
-    return await service.recompute_all(ctx, system_principal("retention-policy"), policy_sha)
+async def recompute_retention(ctx: Context, policy_sha: str, batch: int = 1000) -> int:
+    after, done = None, 0
+    while True:
+        async with transaction(ctx.sessions) as s:
+            ids = await service.recompute_batch(s, ctx, after, batch)
+        if not ids:
+            break
+        after, done = ids[-1], done + len(ids)
+        log.info("retention_recompute_progress", policy=policy_sha[:12], recordings=done)
+    async with transaction(ctx.sessions) as s:
+        await service.recomputed(s, system_principal("retention-policy"), policy_sha, done)
+    return done
 
 
 async def roll_object_lock(ctx: Context) -> int:

@@ -17,11 +17,11 @@ from fractions import Fraction
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.alerts import service as alerts
 from service.audit import service as audit
 from service.auth.schemas import Principal, system_principal
 from service.context import Context
 from service.db import transaction
-from service.devices import service as devices
 from service.errors import Conflict, Invalid, NotFound
 from service.ids import new_id
 from service.jobs import JobName
@@ -229,7 +229,7 @@ async def _fail(ctx: Context, item_id: str, run: str, error: Exception) -> None:
         scan.error, scan.updated_at = f"{type(error).__name__}: {error}"[:2000], utcnow()
         if permanent or scan.attempts >= MAX_ATTEMPTS:
             scan.status, scan.finished_at = "failed", utcnow()
-            await devices.raise_alert(s, "sar_faces_failed", "sar", scan.sar_id,
+            await alerts.raise_alert(s, "sar_faces_failed", "sar", scan.sar_id,
                                       f"Finding faces in item {item_id} of {scan.sar_id} failed: {error}"[:2000])
         else:
             scan.status = "queued"

@@ -16,11 +16,11 @@ from datetime import timedelta
 
 import structlog
 
+from service.alerts import service as alerts
 from service.audit import service as audit
 from service.auth.schemas import Principal, system_principal
 from service.context import Context
 from service.db import transaction
-from service.devices import service as devices
 from service.errors import Conflict, Invalid
 from service.files import file_digest, file_reader
 from service.ids import new_id
@@ -218,7 +218,7 @@ async def _fail(ctx: Context, item_id: str, run: str, error: Exception) -> None:
         item.redaction_updated_at = utcnow()
         if permanent or item.redaction_attempts >= MAX_ATTEMPTS:
             item.redaction_status, item.redaction_finished_at = "failed", utcnow()
-            await devices.raise_alert(s, "sar_redaction_failed", "sar", item.sar_id,
+            await alerts.raise_alert(s, "sar_redaction_failed", "sar", item.sar_id,
                                       f"Redaction of item {item.id} of {item.sar_id} failed: {error}"[:2000])
         else:
             item.redaction_status = "queued"

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.audit.models import AuditEvent
 from service.db import is_postgres
 from service.disclosure.models import Share
-from service.recordings.models import Recording
+from service.recordings.models import Recording, RecordingStatus
 from service.retention.models import Flag, Hold
 from service.sar.models import Sar
 from service.timeutil import utcnow
@@ -27,7 +27,7 @@ async def per_month(s: AsyncSession, col, start: datetime, end: datetime, *where
 async def counts(s: AsyncSession, start: datetime, end: datetime) -> dict[str, dict[str, int]]:
     return {
         "uploaded": await per_month(s, Recording.received_at, start, end),
-        "auto_deleted": await per_month(s, Recording.deleted_at, start, end, Recording.status == "deleted"),
+        "auto_deleted": await per_month(s, Recording.deleted_at, start, end, Recording.status == RecordingStatus.DELETED),
         "flagged": await per_month(s, Flag.created_at, start, end),
         "held": await per_month(s, Hold.created_at, start, end),
         "restricted": await per_month(s, AuditEvent.at, start, end, AuditEvent.action == "recording.restricted"),

@@ -4,46 +4,48 @@ from __future__ import annotations
 
 from fastapi import Depends, Query, Request
 
-from service.audit import endpoints as audit_api
+from service.audit import service as audit
 from service.auth.schemas import Principal
+from service.deps import SessionDep
 from service.errors import Gone
-from service.recordings import endpoints as recordings_api
-from service.web.deps import call_api, signed_in
+from service.paging import page_params
+from service.recordings import service as recordings
+from service.timeutil import parse_time
+from service.web.deps import signed_in
 from service.web.pageutil import utc_field
 from service.web.render import console_router, fragment, render
 
 router = console_router()
-auditor = signed_in(*audit_api.auditor.roles)
+auditor = signed_in(*audit.READERS)
 
 
 @router.get("/ui/audit")
-async def search(request: Request, object_id: str = "", actor: str = "", action: str = "",
+async def search(request: Request, s: SessionDep, object_id: str = "", actor: str = "", action: str = "",
                  from_: str = Query("", alias="from"), to: str = "", cursor: str | None = None,
                  me: Principal = Depends(auditor)):
     filters = {"object_id": object_id.strip(), "actor": actor.strip(), "action": action.strip(),
                "from": from_.strip(), "to": to.strip()}
-    page = await call_api(audit_api.list_audit, request, me, cursor=cursor, limit=100,
-                          object_id=filters["object_id"] or None, actor=filters["actor"] or None,
-                          action=filters["action"] or None, from_=utc_field(filters["from"]), to=utc_field(filters["to"]))
+    page = await audit.search(s, me, page_params(100, cursor), object_id=filters["object_id"] or None,
+                              actor=filters["actor"] or None, action=filters["action"] or None,
+                              start=parse_time(utc_field(filters["from"]), "from"),
+                              end=parse_time(utc_field(filters["to"]), "to"))
     return render(request, "audit/search.html", me, title="Audit", page=page, filters=filters)
 
 
 @router.get("/ui/audit/verify")
-async def verify(request: Request, me: Principal = Depends(auditor)):
+async def verify(request: Request, s: SessionDep, me: Principal = Depends(auditor)):
     """The whole chain, re-hashed now (the same check as ``bwv audit verify``)."""
-    result = await call_api(audit_api.verify, request, me)
-    return fragment(request, "audit/_verify.html", result=result)
+    return fragment(request, "audit/_verify.html", result=await audit.verify_as(s, me))
 
 
 @router.get("/ui/recordings/{recording_id}/continuity")
-async def continuity(request: Request, recording_id: str, cursor: str | None = None,
+async def continuity(request: Request, s: SessionDep, recording_id: str, cursor: str | None = None,
                      me: Principal = Depends(auditor)):
     """Who held, viewed, flagged, clipped, shared or deleted this recording, in chain order."""
     try:
-        rec = await call_api(recordings_api.get_recording, request, me, recording_id=recording_id)
+        rec = await recordings.view(s, me, recording_id)
     except Gone:  # a deleted recording keeps its continuity
         rec = None
-    page = await call_api(audit_api.list_audit, request, me, object_id=recording_id, cursor=cursor, limit=200)
+    page = await audit.search(s, me, page_params(200, cursor), object_id=recording_id)
     return render(request, "audit/continuity.html", me, title=f"Continuity of {recording_id}", rec=rec,
                   recording_id=recording_id, page=page)
-

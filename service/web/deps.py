@@ -7,6 +7,7 @@ rendering differs.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import inspect
@@ -24,6 +25,8 @@ from pydantic_core import PydanticUndefined
 from service.auth.endpoints import client_ip
 from service.auth.schemas import Principal
 from service.auth.service import principal_from_claims
+from service.db import transaction
+from service.deps import ContextDep, SessionDep
 from service.errors import Forbidden, Invalid, Unauthorized
 from service.paging import page_params
 
@@ -132,11 +135,22 @@ def _default(param: inspect.Parameter) -> Any:
 
 async def call_api(fn: Callable[..., Any], request: Request, actor: Principal, /, *, limit: int = 50,
                    cursor: str | None = None, **kw: Any) -> Any:
-    """Call an API endpoint function as the signed-in person, applying its role check as the API does."""
+    """Call an API endpoint function as the signed-in person, applying its role check as the API does.
+    An endpoint that takes ``SessionDep`` gets one transaction around the call, as the API's edge gives it."""
+    async with contextlib.AsyncExitStack() as stack:
+        return await _call(fn, request, actor, stack, limit=limit, cursor=cursor, **kw)
+
+
+async def _call(fn: Callable[..., Any], request: Request, actor: Principal, stack: contextlib.AsyncExitStack, /,
+                *, limit: int, cursor: str | None, **kw: Any) -> Any:
     args: dict[str, Any] = {}
     for name, param in inspect.signature(fn).parameters.items():
         if name == "request":
             args[name] = request
+        elif param.annotation in ("SessionDep", SessionDep):
+            args[name] = await stack.enter_async_context(transaction(request.app.state.ctx.sessions))
+        elif param.annotation in ("ContextDep", ContextDep):
+            args[name] = request.app.state.ctx
         elif name in kw:
             args[name] = kw[name]
         elif isinstance(param.default, DependsParam):

@@ -16,8 +16,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
-from service.auth.roles import DISCLOSURE_STAFF, SAR_HANDLERS
-from service.auth.schemas import Principal
+from service.alerts import service as alerts
+from service.audit import service as audit
+from service.auth.roles import DISCLOSURE_STAFF, SAR_HANDLERS, Role
+from service.auth.schemas import SEE_ALL, Principal
 from service.errors import Invalid, Problem
 from service.web.deps import FLASH_COOKIE, SignInRequired, csrf_guard, csrf_token, is_htmx, sign_in_url
 
@@ -26,14 +28,14 @@ templates = Jinja2Templates(directory=HERE / "templates")
 
 # What each role finds in the navigation; a person with several roles sees each section.
 NAV: list[tuple[str, str, tuple[str, ...]]] = [
-    ("My footage", "/ui/officer", ("officer",)),
-    ("Alerts", "/ui/supervisor/alerts", ("supervisor", "admin")),
-    ("Devices", "/ui/supervisor/devices", ("supervisor", "admin")),
-    ("Holds", "/ui/supervisor/holds", ("supervisor", "admin")),
+    ("My footage", "/ui/officer", (Role.OFFICER,)),
+    ("Alerts", "/ui/supervisor/alerts", alerts.READERS),
+    ("Devices", "/ui/supervisor/devices", alerts.READERS),  # the supervisor's desk: one guard (supervisor.py)
+    ("Holds", "/ui/supervisor/holds", alerts.READERS),
     ("Cases", "/ui/disclosure/cases", DISCLOSURE_STAFF),
-    ("Footage", "/ui/recordings", ("supervisor", "disclosure", "admin")),
+    ("Footage", "/ui/recordings", tuple(SEE_ALL)),
     ("Subject access", "/ui/sar", SAR_HANDLERS),
-    ("Audit", "/ui/audit", ("auditor", "admin")),
+    ("Audit", "/ui/audit", audit.READERS),
 ]
 
 

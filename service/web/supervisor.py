@@ -5,35 +5,43 @@ from __future__ import annotations
 
 from fastapi import Depends, Request
 
+from service.alerts import service as alerts
+from service.alerts.models import AlertKind
+from service.alerts.schemas import AckIn
 from service.auth.schemas import Principal
-from service.devices import endpoints as devices_api
-from service.devices.schemas import AckIn
+from service.deps import ContextDep, SessionDep
+from service.devices import service as devices
+from service.devices.models import ClockStatus
 from service.errors import Invalid
-from service.retention import endpoints as retention_api
+from service.paging import page_params
+from service.retention import service as retention
+from service.retention.models import HoldKind
 from service.retention.schemas import HoldIn, ReasonIn
 from service.web import supervisor_controls
-from service.web.deps import call_api, form_model, is_htmx, safe_next, signed_in
+from service.web.deps import form_model, is_htmx, safe_next, signed_in
 from service.web.drift import drift_chart
 from service.web.pageutil import day_param, limit_of, next_url, split_ids
 from service.web.render import console_router, done, fragment, render
 
 router = console_router()
 router.include_router(supervisor_controls.router)
-supervisor = signed_in(*devices_api.supervisor.roles)
+# Alerts, devices and holds are one desk: the guard is the alerts' readers, and each service checks its own.
+supervisor = signed_in(*alerts.READERS)
 
 ALERT_KINDS = {
-    "clock_fault": "Clock fault",
-    "unreadable_media": "Unreadable media",
-    "hash_mismatch": "Hash mismatch",
-    "sar_overdue": "SAR overdue",
-    "sar_due_soon": "SAR deadline soon",
-    "sar_redaction_failed": "SAR redaction failed",
-    "legal_hold_failed": "Storage legal hold failed",
-    "deletion_refused": "Deletion refused by storage",
-    "held_recording_lost": "Held recording lost",
-    "bundle_failed": "Bundle build failed",
+    AlertKind.CLOCK_FAULT: "Clock fault",
+    AlertKind.UNREADABLE_MEDIA: "Unreadable media",
+    AlertKind.HASH_MISMATCH: "Hash mismatch",
+    AlertKind.SAR_OVERDUE: "SAR overdue",
+    AlertKind.SAR_DUE_SOON: "SAR deadline soon",
+    AlertKind.SAR_REDACTION_FAILED: "SAR redaction failed",
+    AlertKind.LEGAL_HOLD_FAILED: "Storage legal hold failed",
+    AlertKind.DELETION_REFUSED: "Deletion refused by storage",
+    AlertKind.HELD_RECORDING_LOST: "Held recording lost",
+    AlertKind.BUNDLE_FAILED: "Bundle build failed",
 }
-HOLD_KINDS = {"legal": "Legal", "complaint": "Complaint", "iopc": "IOPC", "sar": "Subject access"}
+HOLD_KINDS = {HoldKind.LEGAL: "Legal", HoldKind.COMPLAINT: "Complaint", HoldKind.IOPC: "IOPC",
+              HoldKind.SAR: "Subject access"}
 
 
 def _words(kind: str) -> str:
@@ -43,21 +51,20 @@ def _words(kind: str) -> str:
 # --- Alerts ---
 
 @router.get("/ui/supervisor/alerts")
-async def alerts(request: Request, show: str | None = None, cursor: str | None = None, limit: str | None = None,
-                 me: Principal = Depends(supervisor)):
+async def alerts_page(request: Request, s: SessionDep, show: str | None = None, cursor: str | None = None,
+                      limit: str | None = None, me: Principal = Depends(supervisor)):
     everything = show == "all"
-    page = await call_api(devices_api.list_alerts, request, me, open=None if everything else True, kind=None,
-                          cursor=cursor, limit=limit_of(limit))
+    page = await alerts.list_alerts(s, me, page_params(limit_of(limit), cursor), open_only=None if everything else True)
     nxt = next_url("/ui/supervisor/alerts", {"show": show}, page.next_cursor)
     return render(request, "supervisor/alerts.html", me, title="Alerts", alerts=page.items, everything=everything,
                   next_url=nxt, words=_words)
 
 
 @router.post("/ui/supervisor/alerts/{alert_id}/ack")
-async def ack(request: Request, alert_id: str, me: Principal = Depends(supervisor)):
+async def ack(request: Request, s: SessionDep, alert_id: str, me: Principal = Depends(supervisor)):
     form = dict(await request.form())
     body = form_model(AckIn, {"note": form.get("note", "")})
-    alert = await call_api(devices_api.ack_alert, request, me, alert_id=alert_id, body=body)
+    alert = await alerts.ack(s, me, alert_id, body.note)
     if is_htmx(request):
         return fragment(request, "supervisor/_alert_row.html", a=alert, words=_words, swapped=True)
     return done("/ui/supervisor/alerts", f"{_words(alert.kind)} alert on {alert.subject_id} acknowledged.")
@@ -66,19 +73,18 @@ async def ack(request: Request, alert_id: str, me: Principal = Depends(superviso
 # --- Devices ---
 
 @router.get("/ui/supervisor/devices")
-async def devices(request: Request, clock_status: str | None = None, cursor: str | None = None,
-                  limit: str | None = None, me: Principal = Depends(supervisor)):
-    status = clock_status if clock_status in ("ok", "fault") else None
-    page = await call_api(devices_api.list_devices, request, me, clock_status=status, cursor=cursor,
-                          limit=limit_of(limit))
+async def devices_page(request: Request, s: SessionDep, clock_status: str | None = None, cursor: str | None = None,
+                       limit: str | None = None, me: Principal = Depends(supervisor)):
+    status = ClockStatus(clock_status) if clock_status in tuple(ClockStatus) else None
+    page = await devices.list_devices(s, me, page_params(limit_of(limit), cursor), clock_status=status)
     nxt = next_url("/ui/supervisor/devices", {"clock_status": status}, page.next_cursor)
     return render(request, "supervisor/devices.html", me, title="Devices", devices=page.items,
                   clock_status=status, next_url=nxt)
 
 
 @router.get("/ui/supervisor/devices/{device_id}")
-async def device(request: Request, device_id: str, me: Principal = Depends(supervisor)):
-    d = await call_api(devices_api.get_device, request, me, device_id=device_id)
+async def device(request: Request, s: SessionDep, device_id: str, me: Principal = Depends(supervisor)):
+    d = await devices.get_device(s, me, device_id)
     return render(request, "supervisor/device.html", me, title=f"Device {d.id}", device=d,
                   chart=drift_chart(d.history or []))
 
@@ -86,16 +92,16 @@ async def device(request: Request, device_id: str, me: Principal = Depends(super
 # --- Holds ---
 
 @router.get("/ui/supervisor/holds")
-async def holds(request: Request, cursor: str | None = None, limit: str | None = None,
+async def holds(request: Request, s: SessionDep, cursor: str | None = None, limit: str | None = None,
                 me: Principal = Depends(supervisor)):
-    page = await call_api(retention_api.list_holds, request, me, active=True, cursor=cursor, limit=limit_of(limit))
+    page = await retention.list_holds(s, me, page_params(limit_of(limit), cursor), active=True)
     nxt = next_url("/ui/supervisor/holds", {}, page.next_cursor)
     return render(request, "supervisor/holds.html", me, title="Holds", holds=page.items, next_url=nxt,
                   kinds=HOLD_KINDS)
 
 
 @router.post("/ui/supervisor/holds")
-async def place_hold(request: Request, me: Principal = Depends(supervisor)):
+async def place_hold(request: Request, s: SessionDep, ctx: ContextDep, me: Principal = Depends(supervisor)):
     form = dict(await request.form())
     data = {k: form.get(k, "") for k in ("kind", "reference", "reason")}
     ids = split_ids(form.get("recording_ids"))
@@ -109,15 +115,16 @@ async def place_hold(request: Request, me: Principal = Depends(supervisor)):
     elif any(query.values()):
         data["query"] = {k: v for k, v in query.items() if v}
     body = form_model(HoldIn, data)
-    hold = await call_api(retention_api.place_hold, request, me, body=body)
+    hold = await retention.hold_out(s, me, (await retention.place_hold(s, me, ctx, **body.hold_args()))[0])
     back = safe_next(form.get("next"), "/ui/supervisor/holds")
     return done(back, f"{HOLD_KINDS.get(hold.kind, hold.kind)} hold {hold.reference} placed on "
                       f"{hold.recordings} recording{'' if hold.recordings == 1 else 's'}.")
 
 
 @router.post("/ui/supervisor/holds/{hold_id}/release")
-async def release_hold(request: Request, hold_id: str, me: Principal = Depends(supervisor)):
+async def release_hold(request: Request, s: SessionDep, ctx: ContextDep, hold_id: str,
+                       me: Principal = Depends(supervisor)):
     form = dict(await request.form())
     body = form_model(ReasonIn, {"reason": form.get("reason", "")})
-    hold = await call_api(retention_api.release_hold, request, me, hold_id=hold_id, body=body)
+    hold, _ = await retention.release_hold(s, me, ctx, hold_id, body.reason)
     return done("/ui/supervisor/holds", f"Hold {hold.reference} released.")

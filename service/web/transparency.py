@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from fastapi import Request
 
+from service.deps import SessionDep
 from service.stats import service as stats_service
 from service.timeutil import utcnow
 from service.web.deps import optional_principal
@@ -43,11 +44,11 @@ def _chart(series: list[tuple[str, int]]) -> dict:
 
 
 @router.get("/transparency")
-async def transparency(request: Request):
+async def transparency(request: Request, s: SessionDep):
     now = utcnow()
     months = _months(now)
     start = datetime(int(months[0][:4]), int(months[0][5:]), 1, tzinfo=UTC)
-    data = (await stats_service.stats(request.app.state.ctx, start, now, now)).model_dump()
+    data = (await stats_service.stats(s, start, now, now)).model_dump()
     by_month = {m["month"]: m for m in data["months"]}
     rows = [{"month": m, **{k: by_month.get(m, {}).get(k, 0) for k, _ in CHARTS}} for m in months]
     charts = [{"key": k, "title": t, "total": data["totals"][k], **_chart([(r["month"], r[k]) for r in rows])}

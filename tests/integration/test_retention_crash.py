@@ -30,13 +30,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from service.retention.policy import RetentionPolicy, load_file
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from service.audit.models import AuditEvent
 from service.db import make_engine
 from service.ids import new_id
+from service.policies import RetentionPolicy, load_file
 from service.recordings.models import Recording
 from service.retention import rules
 from service.retention.models import Flag, Hold, HoldRecording, Sweep

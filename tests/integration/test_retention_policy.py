@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from service.config import ConfigError
-from service.retention.policy import load_policies
+from service.policies import load_policies
 from tests.fixtures.stack import ROOT, start_stack
 
 

@@ -28,7 +28,7 @@ from service.disclosure import continuity
 from service.disclosure.models import Share
 from service.disclosure.naming import collision_key, exhibit_file_name
 from service.errors import RangeNotSatisfiable
-from service.recordings.service import parse_range
+from service.http_range import parse_range
 from tests.fixtures.media import cached_clip
 from tests.fixtures.stack import iso
 

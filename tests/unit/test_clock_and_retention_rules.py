@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from service.devices.clock import assess
+from service.policies import load_policies
 from service.retention import rules
-from service.retention.policy import load_policies
 
 POLICIES = load_policies(Path(__file__).resolve().parents[2] / "policies")
 CLOCK, RETENTION = POLICIES.clock, POLICIES.retention
