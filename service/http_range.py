@@ -20,6 +20,14 @@ class ByteRange:
 
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_LONG = 19  # digits: past any object's size, so a longer number only needs to compare as larger
+
+
+def _number(digits: str, size: int) -> int:
+    """``int(digits)``, except that a number too long to matter is ``size + 1``: int() refuses more than 4300
+    digits (a 500 for a hostile header), and any number above the size acts the same."""
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= _LONG else size + 1
 
 
 def parse_range(header: str | None, size: int) -> ByteRange:
@@ -30,13 +38,13 @@ def parse_range(header: str | None, size: int) -> ByteRange:
     if not m or (not m.group(1) and not m.group(2)):
         return ByteRange(0, size, False)
     if not m.group(1):  # suffix: the last N bytes
-        n = int(m.group(2))
-        if n == 0:
-            raise RangeNotSatisfiable("A zero-length suffix range selects nothing.",
+        n = _number(m.group(2), size)
+        if n == 0 or size == 0:  # RFC 9110 §14.1.3: nothing to select in an empty body either
+            raise RangeNotSatisfiable("A zero-length suffix range, or any suffix of an empty body, selects nothing.",
                                       headers={"Content-Range": f"bytes */{size}"})
         return ByteRange(max(0, size - n), size, True)
-    start = int(m.group(1))
-    end = min(int(m.group(2)) + 1, size) if m.group(2) else size
+    start = _number(m.group(1), size)
+    end = min(_number(m.group(2), size) + 1, size) if m.group(2) else size
     if start >= size or end <= start:
         raise RangeNotSatisfiable(f"Range {header} is outside the {size} bytes of this recording.",
                                   headers={"Content-Range": f"bytes */{size}"})

@@ -24,6 +24,22 @@ def test_suffix_open_and_closed_ranges():
     assert (parse_range("bytes=3-99", 10).start, parse_range("bytes=3-99", 10).end) == (3, 10)
 
 
+def test_an_empty_body_has_no_suffix_to_serve():
+    with pytest.raises(RangeNotSatisfiable) as e:
+        parse_range("bytes=-5", 0)
+    assert e.value.headers["Content-Range"] == "bytes */0"
+
+
+def test_numbers_past_any_size_compare_as_larger_however_long():
+    huge = "9" * 5000
+    with pytest.raises(RangeNotSatisfiable):
+        parse_range(f"bytes={huge}-", 10)
+    assert (parse_range(f"bytes=2-{huge}", 10).start, parse_range(f"bytes=2-{huge}", 10).end) == (2, 10)
+    assert (parse_range(f"bytes=-{huge}", 10).start, parse_range(f"bytes=-{huge}", 10).end) == (0, 10)
+    # Leading zeros do not make a small number large.
+    assert parse_range("bytes=" + "0" * 5000 + "3-" + "0" * 5000 + "4", 10).start == 3
+
+
 @pytest.mark.parametrize("header", ["bytes=-0", "bytes=10-", "bytes=10-12", "bytes=5-4"])
 def test_unsatisfiable_ranges_name_the_size(header):
     with pytest.raises(RangeNotSatisfiable) as e:
