@@ -10,7 +10,7 @@ from service.auth.schemas import system_principal
 from service.context import Context
 from service.ingest import service
 from service.jobs import JobName
-from service.recordings import service as recordings
+from service.recordings import tasks as recordings
 from service.recordings.models import Recording
 from service.timeutil import utcnow
 

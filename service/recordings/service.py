@@ -14,15 +14,13 @@ from service.alerts import service as alerts
 from service.alerts.models import AlertKind
 from service.audit import service as audit
 from service.auth.roles import SUPERVISORS, Role, require
-from service.auth.schemas import Principal, system_principal
+from service.auth.schemas import Principal
 from service.context import Context
-from service.db import transaction
 from service.disclosure import repository as disclosure_repo
 from service.errors import Conflict
 from service.http_range import ByteRange, parse_range
 from service.ingest.models import Upload
-from service.media import probe_async
-from service.media.source import media_source
+from service.media.probe import MediaInfo
 from service.paging import Page, PageParams, after_time_id, cut
 from service.policies import Policies
 from service.recordings import repository as repo
@@ -133,30 +131,32 @@ async def open_media(s: AsyncSession, actor: Principal, ctx: Context, recording_
     return rec, rng, ctx.store.read(rec.storage_key, rng.start, rng.end)
 
 
-async def apply_probe(ctx: Context, recording_id: str) -> str:
-    """Probe the stored media and record what it is. Unreadable media is kept and alerted."""
-    async with ctx.sessions() as s:
-        rec = await repo.get(s, recording_id)
-        if rec is None or rec.status != RecordingStatus.ACTIVE or rec.media_status == MediaStatus.DONE:
-            return "skipped"
-        key = rec.storage_key
-    source = await media_source(ctx.store, key)
-    info = await probe_async(source) if source is not None else None
-    actor = system_principal("media-probe")
-    async with transaction(ctx.sessions) as s:
-        rec = await repo.get(s, recording_id, for_update=True)
-        if rec is None or rec.status != RecordingStatus.ACTIVE or rec.media_status == MediaStatus.DONE:
-            return "skipped"
-        media = info.as_dict() if info else {"readable": False}
-        rec.media, rec.media_status = media, MediaStatus.DONE
-        await audit.record(s, actor, "recording.probed", "recording", rec.id,
-                           {**media, "error": info.error if info else "storage gave no readable source"})
-        if not media["readable"]:
-            metrics.MEDIA_UNREADABLE.inc()
-            await alerts.raise_alert(s, AlertKind.UNREADABLE_MEDIA, "recording", rec.id,
-                                      f"Recording {rec.id} from camera {rec.device_id} could not be read by "
-                                      f"ffprobe; it is kept unchanged.",
-                                      {"device_id": rec.device_id, "error": info.error if info else None})
+def needs_probe(rec: Recording | None) -> bool:
+    return rec is not None and rec.status == RecordingStatus.ACTIVE and rec.media_status != MediaStatus.DONE
+
+
+async def probe_key(s: AsyncSession, recording_id: str) -> str | None:
+    """Where the bytes to probe are, or None when the recording needs no probe (gone, or probed already)."""
+    rec = await repo.get(s, recording_id)
+    return rec.storage_key if needs_probe(rec) else None
+
+
+async def record_probe(s: AsyncSession, actor: Principal, recording_id: str, info: MediaInfo | None) -> str:
+    """Record what the probe found (``info`` None: storage gave nothing readable). Unreadable media is kept
+    and alerted. "skipped" when another probe got there first."""
+    rec = await repo.get(s, recording_id, for_update=True)
+    if not needs_probe(rec):
+        return "skipped"
+    media = info.as_dict() if info else {"readable": False}
+    rec.media, rec.media_status = media, MediaStatus.DONE
+    await audit.record(s, actor, "recording.probed", "recording", rec.id,
+                       {**media, "error": info.error if info else "storage gave no readable source"})
+    if not media["readable"]:
+        metrics.MEDIA_UNREADABLE.inc()
+        await alerts.raise_alert(s, AlertKind.UNREADABLE_MEDIA, "recording", rec.id,
+                                 f"Recording {rec.id} from camera {rec.device_id} could not be read by "
+                                 f"ffprobe; it is kept unchanged.",
+                                 {"device_id": rec.device_id, "error": info.error if info else None})
     return "readable" if media["readable"] else "unreadable"
 
 

@@ -29,7 +29,7 @@ from service.media.frames import RedactionError
 from service.media.scan import find_faces
 from service.media.source import media_source
 from service.media.tracks import Track
-from service.recordings import service as recordings
+from service.recordings import tasks as recordings
 from service.recordings.access import readable
 from service.recordings.models import Recording
 from service.sar.models import SarFaceScan, SarFaceTrack, SarItem

@@ -27,7 +27,7 @@ from service.ids import new_id
 from service.jobs import JobName
 from service.media.redact import Box, MuteRange, RedactionError, check_plan, redact_async
 from service.media.source import media_source
-from service.recordings import service as recordings
+from service.recordings import tasks as recordings
 from service.recordings.access import readable
 from service.recordings.models import Recording
 from service.sar import faces
