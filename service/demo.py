@@ -52,7 +52,8 @@ async def _dock_file(ctx: Context, actor: Principal, path, *, device: str, offic
                         recorded_start=now - start_ago + clock_offset,
                         recorded_end=now - start_ago + timedelta(seconds=seconds) + clock_offset,
                         device_clock_at_dock=now + clock_offset)
-    res = await ingest.create_upload(ctx, actor, body)
+    async with transaction(ctx.sessions) as s:
+        res = await ingest.create_upload(s, actor, ctx, body)
     if res.duplicate_of:
         return res.duplicate_of
     part = ctx.settings.part_size

@@ -1,11 +1,20 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base, UTCDateTime
+
+
+class UploadStatus(StrEnum):
+    """open (parts arriving) -> completed (a recording exists) or abandoned (the janitor gave up on it)."""
+
+    OPEN = "open"
+    COMPLETED = "completed"
+    ABANDONED = "abandoned"
 
 
 class Upload(Base):
@@ -32,7 +41,7 @@ class Upload(Base):
     time_trust: Mapped[str] = mapped_column(String(10), nullable=False)
     trusted_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
     trusted_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    status: Mapped[str] = mapped_column(String(12), nullable=False, default="open")  # open|completed|abandoned
+    status: Mapped[str] = mapped_column(String(12), nullable=False, default=UploadStatus.OPEN)
     recording_id: Mapped[str | None] = mapped_column(String(40))
     # The key a complete is assembling into, written before it starts: a crash mid-compose leaves an
     # object the janitor can find and remove.

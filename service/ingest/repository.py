@@ -5,7 +5,8 @@ from datetime import datetime
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.ingest.models import Upload, UploadPart
+from service.ingest.models import Upload, UploadPart, UploadStatus
+from service.recordings.models import MediaStatus, Recording, RecordingStatus
 
 
 async def get_upload(session: AsyncSession, upload_id: str, *, for_update: bool = False) -> Upload | None:
@@ -14,7 +15,7 @@ async def get_upload(session: AsyncSession, upload_id: str, *, for_update: bool 
 
 async def find_open_upload(session: AsyncSession, device_id: str, sha256: str, size: int) -> Upload | None:
     q = (select(Upload).where(Upload.device_id == device_id, Upload.sha256 == sha256,
-                              Upload.size_bytes == size, Upload.status == "open")
+                              Upload.size_bytes == size, Upload.status == UploadStatus.OPEN)
          .order_by(Upload.created_at.desc()).limit(1))
     return (await session.execute(q)).scalars().first()
 
@@ -39,13 +40,13 @@ async def delete_parts(session: AsyncSession, upload_id: str) -> None:
 
 
 async def stale_open_uploads(session: AsyncSession, older_than: datetime, limit: int = 100) -> list[Upload]:
-    q = (select(Upload).where(Upload.status == "open", Upload.updated_at < older_than)
+    q = (select(Upload).where(Upload.status == UploadStatus.OPEN, Upload.updated_at < older_than)
          .order_by(Upload.updated_at).limit(limit))
     return list((await session.execute(q)).scalars())
 
 
 async def unpurged_uploads(session: AsyncSession, limit: int = 100) -> list[Upload]:
-    q = (select(Upload).where(Upload.status.in_(("completed", "abandoned")), Upload.staging_purged.is_(False))
+    q = (select(Upload).where(Upload.status.in_((UploadStatus.COMPLETED, UploadStatus.ABANDONED)), Upload.staging_purged.is_(False))
          .limit(limit))
     return list((await session.execute(q)).scalars())
 
@@ -54,3 +55,11 @@ async def unpurged_uploads(session: AsyncSession, limit: int = 100) -> list[Uplo
 
 async def delete_direct_parts(session: AsyncSession, upload_id: str) -> None:
     await session.execute(delete(UploadPart).where(UploadPart.upload_id == upload_id, UploadPart.etag.is_not(None)))
+
+
+async def pending_probes(session: AsyncSession, received_before: datetime, limit: int = 500) -> list[str]:
+    """Recordings still waiting for their probe a while after they were received: probes lost to a crash
+    or a dead worker."""
+    q = (select(Recording.id).where(Recording.media_status == MediaStatus.PENDING, Recording.status == RecordingStatus.ACTIVE,
+                                    Recording.received_at < received_before).limit(limit))
+    return list((await session.execute(q)).scalars())

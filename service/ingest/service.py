@@ -13,20 +13,22 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import metrics
 from service.alerts import service as alerts
 from service.audit import service as audit
+from service.auth.roles import DOCKS, require
 from service.auth.schemas import Principal
 from service.context import Context
-from service.db import transaction
+from service.db import after_commit, transaction
 from service.devices import clock as clock_rules
 from service.devices import service as devices
 from service.errors import Conflict, Gone, Invalid, NotFound, Problem, TooLarge
 from service.ids import new_id
 from service.ingest import assembly
 from service.ingest import repository as repo
-from service.ingest.models import Upload, UploadPart
+from service.ingest.models import Upload, UploadPart, UploadStatus
 from service.ingest.schemas import UploadCreate, is_media_type
 from service.jobs import JobName
 from service.recordings import repository as recordings_repo
@@ -53,7 +55,14 @@ class CreateResult:
     resumed: bool = False
 
 
-async def create_upload(ctx: Context, actor: Principal, body: UploadCreate) -> CreateResult:
+async def _counted() -> None:
+    metrics.UPLOADS_CREATED.inc()
+
+
+async def create_upload(s: AsyncSession, actor: Principal, ctx: Context, body: UploadCreate) -> CreateResult:
+    """A new upload; the same file again from the same device is a duplicate (nothing to send), and a dock
+    asking again for an upload it has open resumes it."""
+    require(actor, DOCKS)
     if not is_media_type(body.content_type):
         # The declared type is never served (media goes out as the probed container), but a dock
         # that calls a file text/html is not docking footage.
@@ -62,38 +71,37 @@ async def create_upload(ctx: Context, actor: Principal, body: UploadCreate) -> C
     if body.size_bytes > ctx.settings.max_upload_bytes:
         raise TooLarge(f"size_bytes {body.size_bytes} exceeds the limit of {ctx.settings.max_upload_bytes}.",
                        slug="upload-too-large")
-    async with transaction(ctx.sessions) as s:
-        existing = await recordings_repo.find_by_hash(s, body.device_id, body.sha256)
-        if existing is not None:
-            metrics.UPLOAD_DUPLICATES.inc()
-            await audit.record(s, actor, "upload.duplicate", "recording", existing.id,
-                               {"device_id": body.device_id, "sha256": body.sha256, "filename": body.filename})
-            return CreateResult(duplicate_of=existing.id)
-        # A dock that lost our answer and asks again resumes the same upload instead of opening a second.
-        resumable = await repo.find_open_upload(s, body.device_id, body.sha256, body.size_bytes)
-        if resumable is not None and resumable.dock_id == actor.sub:
-            return CreateResult(upload=resumable, parts=await repo.parts(s, resumable.id), resumed=True)
+    existing = await recordings_repo.find_by_hash(s, body.device_id, body.sha256)
+    if existing is not None:
+        metrics.UPLOAD_DUPLICATES.inc()
+        await audit.record(s, actor, "upload.duplicate", "recording", existing.id,
+                           {"device_id": body.device_id, "sha256": body.sha256, "filename": body.filename})
+        return CreateResult(duplicate_of=existing.id)
+    # A dock that lost our answer and asks again resumes the same upload instead of opening a second.
+    resumable = await repo.find_open_upload(s, body.device_id, body.sha256, body.size_bytes)
+    if resumable is not None and resumable.dock_id == actor.sub:
+        return CreateResult(upload=resumable, parts=await repo.parts(s, resumable.id), resumed=True)
 
-        now = utcnow()
-        result = clock_rules.assess(ctx.policies.clock, now, body.device_clock_at_dock, body.recorded_start,
-                                    body.recorded_end)
-        upload = Upload(id=new_id("up"), dock_id=actor.sub, device_id=body.device_id,
-                        officer_id=body.officer_id, filename=body.filename, content_type=body.content_type,
-                        size_bytes=body.size_bytes, sha256=body.sha256, recorded_start=body.recorded_start,
-                        recorded_end=body.recorded_end, device_clock_at_dock=body.device_clock_at_dock,
-                        created_at=now, updated_at=now, part_size=ctx.settings.part_size,
-                        drift_s=result.drift_s, clock_fault=result.fault, time_trust=result.time_trust,
-                        trusted_start=result.trusted_start, trusted_end=result.trusted_end, status="open")
-        s.add(upload)
-        await s.flush()
-        await devices.record_clock_check(s, actor, body.device_id, now, body.device_clock_at_dock, result,
-                                         upload.id)
-        await audit.record(s, actor, "upload.created", "upload", upload.id,
-                           {"device_id": body.device_id, "officer_id": body.officer_id,
-                            "filename": body.filename, "size_bytes": body.size_bytes, "sha256": body.sha256,
-                            "drift_s": result.drift_s, "time_trust": result.time_trust,
-                            "clock_fault": result.fault})
-    metrics.UPLOADS_CREATED.inc()
+    now = utcnow()
+    result = clock_rules.assess(ctx.policies.clock, now, body.device_clock_at_dock, body.recorded_start,
+                                body.recorded_end)
+    upload = Upload(id=new_id("up"), dock_id=actor.sub, device_id=body.device_id,
+                    officer_id=body.officer_id, filename=body.filename, content_type=body.content_type,
+                    size_bytes=body.size_bytes, sha256=body.sha256, recorded_start=body.recorded_start,
+                    recorded_end=body.recorded_end, device_clock_at_dock=body.device_clock_at_dock,
+                    created_at=now, updated_at=now, part_size=ctx.settings.part_size,
+                    drift_s=result.drift_s, clock_fault=result.fault, time_trust=result.time_trust,
+                    trusted_start=result.trusted_start, trusted_end=result.trusted_end, status=UploadStatus.OPEN)
+    s.add(upload)
+    await s.flush()
+    await devices.record_clock_check(s, actor, body.device_id, now, body.device_clock_at_dock, result,
+                                     upload.id)
+    await audit.record(s, actor, "upload.created", "upload", upload.id,
+                       {"device_id": body.device_id, "officer_id": body.officer_id,
+                        "filename": body.filename, "size_bytes": body.size_bytes, "sha256": body.sha256,
+                        "drift_s": result.drift_s, "time_trust": result.time_trust,
+                        "clock_fault": result.fault})
+    after_commit(s, _counted)
     return CreateResult(upload=upload, parts=[])
 
 
@@ -106,22 +114,23 @@ async def _owned_upload(s, actor: Principal, upload_id: str, *, for_update: bool
 
 
 def _require_open(upload: Upload) -> None:
-    if upload.status == "completed":
+    if upload.status == UploadStatus.COMPLETED:
         raise Conflict(f"Upload {upload.id} is already complete (recording {upload.recording_id}).",
                        slug="upload-completed", recording_id=upload.recording_id)
-    if upload.status != "open":
+    if upload.status != UploadStatus.OPEN:
         raise Gone(f"Upload {upload.id} was abandoned and cleaned up; start a new upload.",
                    slug="upload-abandoned")
 
 
-async def upload_status(ctx: Context, actor: Principal, upload_id: str) -> tuple[Upload, list[UploadPart]]:
-    async with ctx.sessions() as s:
-        upload = await _owned_upload(s, actor, upload_id)
-        return upload, await repo.parts(s, upload_id)
+async def upload_status(s: AsyncSession, actor: Principal, upload_id: str) -> tuple[Upload, list[UploadPart]]:
+    require(actor, DOCKS)
+    upload = await _owned_upload(s, actor, upload_id)
+    return upload, await repo.parts(s, upload_id)
 
 
 async def put_part(ctx: Context, actor: Principal, upload_id: str, n: int, body: AsyncIterator[bytes],
                    content_length: int | None) -> UploadPart:
+    require(actor, DOCKS)
     async with ctx.sessions() as s:
         upload = await _owned_upload(s, actor, upload_id)
         _require_open(upload)
@@ -185,9 +194,10 @@ def _contiguous(parts: list[UploadPart]) -> list[int]:
 
 async def complete(ctx: Context, actor: Principal, upload_id: str) -> tuple[Recording, bool, bool]:
     """Returns (recording, created_now, duplicate)."""
+    require(actor, DOCKS)
     async with transaction(ctx.sessions) as s:
         upload = await _owned_upload(s, actor, upload_id, for_update=True)
-        if upload.status == "completed":
+        if upload.status == UploadStatus.COMPLETED:
             rec = await recordings_repo.get(s, upload.recording_id)
             return rec, False, False
         _require_open(upload)
@@ -237,13 +247,13 @@ async def complete(ctx: Context, actor: Principal, upload_id: str) -> tuple[Reco
 
     async with transaction(ctx.sessions) as s:
         upload = await _owned_upload(s, actor, upload_id, for_update=True)
-        if upload.status == "completed":  # a concurrent complete won the race: keep its recording
+        if upload.status == UploadStatus.COMPLETED:  # a concurrent complete won the race: keep its recording
             await ctx.store.delete([key])
             return await recordings_repo.get(s, upload.recording_id), False, False
         _require_open(upload)
         existing = await recordings_repo.find_by_hash(s, upload.device_id, upload.sha256)
         if existing is not None:
-            upload.status, upload.recording_id, upload.assembling_key = "completed", existing.id, None
+            upload.status, upload.recording_id, upload.assembling_key = UploadStatus.COMPLETED, existing.id, None
             await audit.record(s, actor, "upload.duplicate", "recording", existing.id,
                                {"upload_id": upload_id, "sha256": upload.sha256})
             dup_key = key
@@ -252,7 +262,7 @@ async def complete(ctx: Context, actor: Principal, upload_id: str) -> tuple[Reco
             rec = await recordings.create_from_upload(s, ctx.policies, actor, upload, recording_id, key,
                                                       hash_method=method,
                                                       storage_version=stored.version if stored else None)
-            upload.status, upload.recording_id, upload.assembling_key = "completed", rec.id, None
+            upload.status, upload.recording_id, upload.assembling_key = UploadStatus.COMPLETED, rec.id, None
             dup_key, created, duplicate = None, True, False
         upload.updated_at = utcnow()
     if dup_key:
@@ -293,7 +303,7 @@ async def purge_staging(ctx: Context, upload_id: str) -> None:
         return
     async with transaction(ctx.sessions) as s:
         upload = await repo.get_upload(s, upload_id, for_update=True)
-        if upload is not None and upload.status != "open":
+        if upload is not None and upload.status != UploadStatus.OPEN:
             upload.staging_purged = True
             await repo.delete_parts(s, upload_id)
 
@@ -307,11 +317,11 @@ async def abandon_stale(ctx: Context, actor: Principal) -> int:
     for upload_id in stale:
         async with transaction(ctx.sessions) as s:
             upload = await repo.get_upload(s, upload_id, for_update=True)
-            if upload is None or upload.status != "open" or upload.updated_at >= cutoff:
+            if upload is None or upload.status != UploadStatus.OPEN or upload.updated_at >= cutoff:
                 continue
             parts = await repo.parts(s, upload_id)
             leftovers = [k for k in (upload.assembling_key, upload.assembly_key) if k]
-            upload.status, upload.assembling_key, upload.updated_at = "abandoned", None, utcnow()
+            upload.status, upload.assembling_key, upload.updated_at = UploadStatus.ABANDONED, None, utcnow()
             await audit.record(s, actor, "upload.abandoned", "upload", upload_id,
                                {"parts": len(parts), "bytes": sum(p.size for p in parts),
                                 "device_id": upload.device_id, "sha256": upload.sha256})

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
-
 from service.auth.schemas import system_principal
 from service.context import Context
+from service.ingest import repository as repo
 from service.ingest import service
 from service.jobs import JobName
 from service.recordings import tasks as recordings
-from service.recordings.models import Recording
 from service.timeutil import utcnow
 
 
@@ -24,9 +22,7 @@ async def ingest_janitor(ctx: Context) -> dict[str, int]:
     # Probes lost to a crash or a dead worker: anything still pending a while after it was received.
     cutoff = utcnow() - timedelta(minutes=10)
     async with ctx.sessions() as s:
-        q = (select(Recording.id).where(Recording.media_status == "pending", Recording.status == "active",
-                                        Recording.received_at < cutoff).limit(500))
-        pending = list((await s.execute(q)).scalars())
+        pending = await repo.pending_probes(s, cutoff)
     for rid in pending:
         await ctx.jobs.enqueue(JobName.PROBE_RECORDING, recording_id=rid)
     return {"abandoned": abandoned, "reprobed": len(pending)}

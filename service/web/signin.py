@@ -8,7 +8,7 @@ from fastapi.responses import RedirectResponse, Response
 from service.auth import accounts
 from service.auth.endpoints import client_ip
 from service.auth.schemas import Principal
-from service.db import transaction
+from service.deps import ContextDep, SessionDep
 from service.errors import Problem
 from service.web import oidc
 from service.web.deps import SESSION_COOKIE, optional_principal, safe_next, signed_in
@@ -35,11 +35,12 @@ async def login_page(request: Request, next: str | None = None):
 
 
 @router.post("/ui/login")
-async def login(request: Request, username: str = Form(""), password: str = Form(""), next: str = Form("")):
-    ctx = request.app.state.ctx
-    async with transaction(ctx.sessions) as s:
-        result = await accounts.sign_in(s, ctx.tokens, ctx.settings, username.strip(), password,
-                                        client_ip(request), request.headers.get("user-agent"))
+async def login(request: Request, s: SessionDep, ctx: ContextDep, username: str = Form(""),
+                password: str = Form(""), next: str = Form("")):
+    # A refusal is returned, not raised, and rendered as a page: the request's transaction commits its
+    # audit event and the throttle's count.
+    result = await accounts.sign_in(s, ctx.tokens, ctx.settings, username.strip(), password,
+                                    client_ip(request), request.headers.get("user-agent"))
     if isinstance(result, Problem):
         return render(request, "signin.html", None, status=result.status, title="Sign in", error=result.detail,
                       username=username, next=safe_next(next, ""), oidc_enabled=oidc.enabled(ctx.settings))
@@ -50,10 +51,8 @@ async def login(request: Request, username: str = Form(""), password: str = Form
 
 
 @router.post("/ui/logout")
-async def logout(request: Request, me: Principal = Depends(signed_in())):
-    ctx = request.app.state.ctx
-    async with transaction(ctx.sessions) as s:
-        await accounts.sign_out(s, me, me.jti)
+async def logout(s: SessionDep, me: Principal = Depends(signed_in())):
+    await accounts.sign_out(s, me, me.jti)
     response = done("/ui/login", "You are signed out.")
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
@@ -68,15 +67,13 @@ async def oidc_start(request: Request, next: str | None = None):
 
 
 @router.get("/ui/login/oidc/callback")
-async def oidc_callback(request: Request, code: str | None = None, state: str | None = None,
-                        error: str | None = None, error_description: str | None = None):
-    ctx = request.app.state.ctx
+async def oidc_callback(request: Request, s: SessionDep, ctx: ContextDep, code: str | None = None,
+                        state: str | None = None, error: str | None = None, error_description: str | None = None):
     try:
         person_id, roles, next_path = await oidc.finish(ctx, request, code, state, error, error_description)
-        async with transaction(ctx.sessions) as s:
-            result = await accounts.sign_in_external(s, ctx.tokens, ctx.settings, person_id, roles,
-                                                     client_ip(request), request.headers.get("user-agent"))
-        if isinstance(result, Problem):  # refused and audited (the refusal's audit event has committed)
+        result = await accounts.sign_in_external(s, ctx.tokens, ctx.settings, person_id, roles,
+                                                 client_ip(request), request.headers.get("user-agent"))
+        if isinstance(result, Problem):  # refused and audited: rendered, so the refusal's event commits
             raise result
     except Problem as p:
         response = render(request, "signin.html", None, status=p.status, title="Sign in", error=p.detail,
