@@ -45,6 +45,8 @@ def _chart(series: list[tuple[str, int]]) -> dict:
 
 @router.get("/transparency")
 async def transparency(request: Request, s: SessionDep):
+    # Before this request's transaction begins: on SQLite the principal's own session would wait for it.
+    me = await optional_principal(request)
     now = utcnow()
     months = _months(now)
     start = datetime(int(months[0][:4]), int(months[0][5:]), 1, tzinfo=UTC)
@@ -53,6 +55,5 @@ async def transparency(request: Request, s: SessionDep):
     rows = [{"month": m, **{k: by_month.get(m, {}).get(k, 0) for k, _ in CHARTS}} for m in months]
     charts = [{"key": k, "title": t, "total": data["totals"][k], **_chart([(r["month"], r[k]) for r in rows])}
               for k, t in CHARTS]
-    me = await optional_principal(request)
     return render(request, "transparency.html", me, title="Transparency: body-worn video", charts=charts, rows=rows,
                   columns=CHARTS, start=start, now=now, totals=data["totals"])
