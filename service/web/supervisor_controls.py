@@ -8,11 +8,11 @@ from fastapi import Depends, Request
 
 from service.auth.schemas import Principal
 from service.deps import ContextDep, SessionDep
-from service.disclosure import endpoints as disclosure_api
+from service.disclosure import service as disclosure
 from service.recordings import service as recordings
 from service.retention import service as retention
 from service.retention.schemas import ReasonIn, RestrictIn
-from service.web.deps import call_api, form_model, signed_in
+from service.web.deps import form_model, signed_in
 from service.web.pageutil import split_ids
 from service.web.render import console_router, done
 
@@ -55,13 +55,12 @@ async def unrestrict(request: Request, s: SessionDep, recording_id: str, me: Pri
 
 
 @router.post("/ui/recordings/{recording_id}/do-not-disclose")
-async def mark(request: Request, recording_id: str, me: Principal = Depends(supervisor)):
-    # The disclosure domain's endpoint until its service settles (its helper moves it to the service).
-    await call_api(disclosure_api.mark, request, me, recording_id=recording_id, body=await _reason(request))
+async def mark(request: Request, s: SessionDep, recording_id: str, me: Principal = Depends(supervisor)):
+    await disclosure.mark_do_not_disclose(s, me, recording_id, (await _reason(request)).reason)
     return done(_page(recording_id), "Marked do not disclose: it cannot enter a bundle, share or SAR disclosure.")
 
 
 @router.post("/ui/recordings/{recording_id}/do-not-disclose/lift")
-async def lift(request: Request, recording_id: str, me: Principal = Depends(supervisor)):
-    await call_api(disclosure_api.lift, request, me, recording_id=recording_id, body=await _reason(request))
+async def lift(request: Request, s: SessionDep, recording_id: str, me: Principal = Depends(supervisor)):
+    await disclosure.lift_do_not_disclose(s, me, recording_id, (await _reason(request)).reason)
     return done(_page(recording_id), "Do-not-disclose lifted.")
