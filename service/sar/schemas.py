@@ -1,20 +1,18 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from service.declare import NOT_BLANK, text_item
-from service.disclosure.models import Share
+from service.disclosure.models import BundleStatus, Share
 from service.disclosure.schemas import BundleOut
 from service.recordings.models import Recording
 from service.recordings.schemas import ClipRange
 from service.retention.schemas import HoldQuery, _not_blank
-from service.sar.models import Sar, SarItem
+from service.sar.models import RedactionStatus, Regime, Sar, SarItem, SarStatus
 from service.timeutil import Instant
-
-Regime = Literal["law_enforcement", "uk_gdpr"]
 
 
 class SarQuery(HoldQuery):
@@ -154,7 +152,7 @@ class CloseIn(BaseModel):
 
 
 class RedactionOut(BaseModel):
-    status: str
+    status: RedactionStatus
     progress: float
     run: str | None = None
     params: dict[str, Any] | None = None
@@ -193,7 +191,7 @@ class RedactionJobOut(SarItemOut):
     """The 202 answer: the item, and the job that will redact it (poll ``GET /v1/sars/{id}``)."""
 
     job_id: str
-    status: str
+    status: RedactionStatus
 
     @classmethod
     def of(cls, i: SarItem) -> RedactionJobOut:
@@ -230,7 +228,7 @@ class RestrictedOut(BaseModel):
 
 class SarOut(BaseModel):
     id: str
-    regime: str
+    regime: Regime
     requester: str
     contact: str
     description: str
@@ -242,7 +240,7 @@ class SarOut(BaseModel):
     overdue: bool
     extended_months: int
     extension_reason: str | None
-    status: str
+    status: SarStatus
     info_requested: str | None
     query: dict[str, Any]
     hold_id: str
@@ -283,7 +281,7 @@ class DiscloseOut(BaseModel):
     bundle_id: str
     share_id: str
     url: str
-    status: str
+    status: BundleStatus
     expires_at: datetime
     max_downloads: int
 

@@ -26,7 +26,7 @@ from service.recordings import service as recordings
 from service.recordings.models import RecordingStatus
 from service.timeutil import parse_time
 from service.web.deps import form_model, is_htmx, signed_in
-from service.web.pageutil import utc_field
+from service.web.pageutil import utc_field, with_numbers
 from service.web.render import console_router, done, fragment, render
 
 router = console_router()
@@ -92,7 +92,7 @@ async def case_search(request: Request, s: SessionDep, case_id: str, me: Princip
 
 @router.post("/ui/disclosure/cases/{case_id}/items")
 async def add_exhibit(request: Request, s: SessionDep, ctx: ContextDep, case_id: str, me: Principal = Depends(staff)):
-    body = form_model(ItemIn, dict(await request.form()))
+    body = form_model(ItemIn, with_numbers(dict(await request.form())))
     item, _ = await service.add_item(s, me, ctx, case_id, body)
     return done(f"/ui/disclosure/cases/{case_id}",
                 f"Exhibit {item.exhibit_ref} added; the recording is flagged as evidence and held with the case.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -45,6 +46,23 @@ def utc_field(value: str | None) -> str | None:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+CLIP_FIELDS = ("clip_start_s", "clip_end_s")
+
+
+def number_field(value: Any) -> Any:
+    """A number field's text as the number the API's JSON would carry (the models take no strings for
+    seconds); text that is not a number is passed on, so the model's own message explains it."""
+    try:
+        number = float(value) if isinstance(value, str) and value.strip() else None
+    except ValueError:
+        return value
+    return number if number is not None and math.isfinite(number) else value
+
+
+def with_numbers(form: dict[str, Any], fields: tuple[str, ...] = CLIP_FIELDS) -> dict[str, Any]:
+    return {k: number_field(v) if k in fields else v for k, v in form.items()}
 
 
 def yes_no(value: str | None) -> bool | None:

@@ -30,6 +30,7 @@ from service.sar import endpoints as sar_api
 from service.sar import service
 from service.sar.models import RedactionStatus, Regime, SarStatus
 from service.sar.schemas import (
+    CandidateOut,
     CloseIn,
     DiscloseIn,
     ExtendIn,
@@ -44,7 +45,7 @@ from service.sar.schemas import (
 )
 from service.timeutil import utcnow
 from service.web.deps import call_api, form_model, is_htmx, signed_in
-from service.web.pageutil import utc_field
+from service.web.pageutil import utc_field, with_numbers
 from service.web.render import console_router, done, fragment, render
 
 router = console_router()
@@ -131,7 +132,7 @@ async def _disclosure(s: AsyncSession, me: Principal, sar_id: str) -> SarDisclos
 
 async def _request_page(request: Request, s: AsyncSession, me: Principal, sar_id: str, **extra: Any):
     sar = await service.view(s, me, sar_id, audit_view=True)  # audited: sar.viewed
-    candidates = await service.candidates(s, me, sar_id)
+    candidates = [CandidateOut.of(r) for r in await service.candidates(s, me, sar_id)]
     disc = await _disclosure(s, me, sar_id) if sar.bundle_id else None
     recordings = {c.id: c for c in candidates}
     chosen = {(i.recording_id) for i in sar.items}
@@ -147,7 +148,7 @@ async def request_page(request: Request, s: SessionDep, sar_id: str, me: Princip
 
 @router.post("/ui/sar/{sar_id}/items")
 async def add_item(request: Request, s: SessionDep, ctx: ContextDep, sar_id: str, me: Principal = Depends(handler)):
-    body = form_model(ItemIn, dict(await request.form()))
+    body = form_model(ItemIn, with_numbers(dict(await request.form())))
     item = await service.add_item(s, me, ctx, sar_id, body)
     return done(f"/ui/sar/{sar_id}#item-{item.id}", f"Recording {item.recording_id} added as item {item.id}.")
 
