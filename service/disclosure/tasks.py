@@ -12,11 +12,12 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
+from service.alerts import service as alerts
+from service.alerts.models import AlertKind, Severity
 from service.audit import service as audit
 from service.auth.schemas import system_principal
 from service.context import Context
 from service.db import transaction
-from service.devices import service as devices
 from service.disclosure import bundles
 from service.disclosure import repository as repo
 from service.disclosure.bundles import BuildFailed, Steps
@@ -82,8 +83,8 @@ async def _fail(ctx: Context, bundle_id: str, error: Exception) -> None:
         b.error, b.updated_at = f"{type(error).__name__}: {error}"[:2000], utcnow()
         if permanent or b.attempts >= MAX_ATTEMPTS:
             b.status, b.finished_at = BundleStatus.FAILED, utcnow()
-            await devices.raise_alert(s, "bundle_failed", "bundle", bundle_id, f"Bundle {bundle_id} failed: {error}",
-                                      severity="critical")
+            await alerts.raise_alert(s, AlertKind.BUNDLE_FAILED, "bundle", bundle_id,
+                                     f"Bundle {bundle_id} failed: {error}", severity=Severity.CRITICAL)
         else:
             b.status = BundleStatus.QUEUED
 
