@@ -4,8 +4,6 @@ Each page calls the recordings and retention services as the signed-in person, i
 
 from __future__ import annotations
 
-import math
-
 from fastapi import Depends, Query, Request
 
 from service.auth.roles import Role
@@ -21,24 +19,13 @@ from service.retention.schemas import FlagIn, FlagOut
 from service.timeutil import parse_time
 from service.web import drift  # noqa: F401  (registers the drift_words filter the facts use)
 from service.web.deps import form_model, signed_in
-from service.web.pageutil import day_param, limit_of, next_url, yes_no
+from service.web.pageutil import day_param, limit_of, next_url, with_numbers, yes_no
 from service.web.render import console_router, done, render
 
 router = console_router()
 viewer = signed_in(*recordings.VIEWERS)
 officer = signed_in(Role.OFFICER)
 DUE_DAYS = 7
-CLIP_FIELDS = ("clip_start_s", "clip_end_s")
-
-
-def _number(value):
-    """A number field's text as the number the API's JSON would carry (the model takes no strings for
-    seconds); text that is not a number is passed on, so the model's own message explains it."""
-    try:
-        number = float(value) if isinstance(value, str) and value.strip() else None
-    except ValueError:
-        return value
-    return number if number is not None and math.isfinite(number) else value
 
 
 @router.get("/ui/officer")
@@ -83,7 +70,7 @@ async def recording_page(request: Request, s: SessionDep, recording_id: str, me:
 @router.post("/ui/recordings/{recording_id}/flags")
 async def flag(request: Request, s: SessionDep, ctx: ContextDep, recording_id: str, me: Principal = Depends(viewer)):
     form = dict(await request.form())
-    body = form_model(FlagIn, {**form, **{k: _number(form.get(k)) for k in CLIP_FIELDS}})
+    body = form_model(FlagIn, with_numbers(form))
     made = FlagOut.of(await retention.add_flag(s, me, ctx, recording_id, body))
     clip = (f", clip {made.clip_start_s:g}–{made.clip_end_s:g} s" if made.clip_start_s is not None else "")
     return done(f"/ui/recordings/{recording_id}", f"Flagged as {made.category} (reference {made.reference}{clip}).")
