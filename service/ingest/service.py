@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -308,31 +308,16 @@ async def purge_staging(ctx: Context, upload_id: str) -> None:
             await repo.delete_parts(s, upload_id)
 
 
-async def abandon_stale(ctx: Context, actor: Principal) -> int:
-    """Close uploads untouched for the configured time and remove their parts (audited)."""
-    cutoff = utcnow() - timedelta(seconds=ctx.settings.abandon_uploads_after_s)
-    count = 0
-    async with ctx.sessions() as s:
-        stale = [u.id for u in await repo.stale_open_uploads(s, cutoff)]
-    for upload_id in stale:
-        async with transaction(ctx.sessions) as s:
-            upload = await repo.get_upload(s, upload_id, for_update=True)
-            if upload is None or upload.status != UploadStatus.OPEN or upload.updated_at >= cutoff:
-                continue
-            parts = await repo.parts(s, upload_id)
-            leftovers = [k for k in (upload.assembling_key, upload.assembly_key) if k]
-            upload.status, upload.assembling_key, upload.updated_at = UploadStatus.ABANDONED, None, utcnow()
-            await audit.record(s, actor, "upload.abandoned", "upload", upload_id,
-                               {"parts": len(parts), "bytes": sum(p.size for p in parts),
-                                "device_id": upload.device_id, "sha256": upload.sha256})
-        for key in leftovers:
-            await ctx.store.discard(key)
-        ctx.hashes.forget(upload_id)
-        await purge_staging(ctx, upload_id)
-        metrics.UPLOADS_ABANDONED.inc()
-        count += 1
-    async with ctx.sessions() as s:
-        unpurged = [u.id for u in await repo.unpurged_uploads(s)]
-    for upload_id in unpurged:
-        await purge_staging(ctx, upload_id)
-    return count
+async def abandon(s: AsyncSession, actor: Principal, upload_id: str, cutoff: datetime) -> list[str] | None:
+    """Close an upload nobody has touched since *cutoff* (audited): the assembly keys left to discard, or
+    None when it has moved on since it was listed."""
+    upload = await repo.get_upload(s, upload_id, for_update=True)
+    if upload is None or upload.status != UploadStatus.OPEN or upload.updated_at >= cutoff:
+        return None
+    parts = await repo.parts(s, upload_id)
+    leftovers = [k for k in (upload.assembling_key, upload.assembly_key) if k]
+    upload.status, upload.assembling_key, upload.updated_at = UploadStatus.ABANDONED, None, utcnow()
+    await audit.record(s, actor, "upload.abandoned", "upload", upload_id,
+                       {"parts": len(parts), "bytes": sum(p.size for p in parts),
+                        "device_id": upload.device_id, "sha256": upload.sha256})
+    return leftovers
