@@ -304,3 +304,41 @@ def test_issue_18_two_large_faces_at_720p_are_blurred_in_every_frame(tmp_path: P
     assert result.frames == len(truth) == 75
     assert len([t for t in result.log["tracks"] if t["action"] == "blurred"]) == 2
     assert _leaks(src, out, truth, 1280, 720) == []
+
+
+def test_default_detector_recall_and_tracks_leave_no_frame_of_a_face_unblurred(tmp_path: Path) -> None:
+    # Faces the evaluation (bench/reports/faces.md) says the default should handle: 48 px and up at
+    # 720p, frontal and moving, three-quarter, masked, half hidden by a hand.
+    from service.media import detectors
+    from service.media.scan import scan_size
+    from tests.fixtures.faces import cached as cached_scene
+    from tests.fixtures.faces import mixed_720p
+
+    src, truth = cached_scene("mixed-720p", mixed_720p, CACHE)
+    det = detectors.make()
+    raw = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(src), "-f", "rawvideo", "-pix_fmt", "rgb24",
+                          "-"], capture_output=True, check=True, timeout=120).stdout
+    frames = np.frombuffer(raw, np.uint8).reshape(-1, 720, 1280, 3)
+    sw, sh = scan_size(1280, 720, det.long_side)
+    hits = total = 0
+    for frame, row in zip(frames, truth, strict=True):
+        scale = np.array([1280 / sw, 720 / sh, 1280 / sw, 720 / sh, 1.0])
+        found = det.detect(cv2.resize(frame, (sw, sh), interpolation=cv2.INTER_AREA)) * scale
+        for box in row:
+            total += 1
+            hits += any(_covers(d, box) >= 0.5 for d in found)
+    # The detector alone, frame by frame: at least the 0.70 it reached over the whole evaluation set
+    # (which also holds 20 px, near-profile and dark faces it misses more often).
+    assert hits / total >= 0.70, hits / total
+    out = tmp_path / "mixed.mp4"
+    result = redact(str(src), str(out), auto_faces=True)
+    # Tracks: one per face, each over the whole clip, and not one frame of a face left sharp.
+    assert [(t["start_s"], t["end_s"]) for t in result.log["tracks"]] == [(0.0, 3.0)] * 4
+    assert _leaks(src, out, truth, 1280, 720) == []
+
+
+def _covers(d, gt) -> float:
+    """How much of the face box *gt* the detection *d* (grown 1.3x, as bench/faces.py scores) covers."""
+    cx, cy, hw, hh = (d[0] + d[2]) / 2, (d[1] + d[3]) / 2, (d[2] - d[0]) * 0.65, (d[3] - d[1]) * 0.65
+    ix, iy = min(cx + hw, gt[2]) - max(cx - hw, gt[0]), min(cy + hh, gt[3]) - max(cy - hh, gt[1])
+    return 0.0 if ix <= 0 or iy <= 0 else ix * iy / ((gt[2] - gt[0]) * (gt[3] - gt[1]))
