@@ -103,9 +103,9 @@ async def load_demo(ctx: Context) -> DemoResult:
 async def _demo_accounts(ctx: Context) -> None:
     """Console accounts for each demo person (kept as they are when the demo is loaded again)."""
     from service.auth import accounts
-    from service.auth.models import User
+    from service.auth import repository as auth_repo
 
     async with transaction(ctx.sessions) as s:
         for sub, roles in PEOPLE:
-            if await s.get(User, sub) is None:
+            if await auth_repo.get_user(s, sub) is None:
                 await accounts.add_user(s, DEMO_ADMIN, sub, roles, DEMO_PASSWORD)
