@@ -21,7 +21,16 @@ MIN_IOU = 0.15
 REACH = 1.5  # box sides: how far a face may move between two rounds and still be the same one
 HOLD_ROUNDS = 3  # rounds a track survives without a detection
 SIZE_CHANGE = 2.5  # a box more than this many times larger or smaller is another face
-GAP_REACH = 0.6  # box sides a face may stray from its path in a round that did not find it
+# Between two rounds a face moves at most STEP of its side and grows by at most GROW: what a path
+# across rounds that found nothing is widened by (a face may turn back while nobody sees it).
+STEP, GROW = 0.6, 0.15
+
+
+def gap_reach(missed: int) -> float:
+    """Box sides a face may be from where it was last seen after ``missed`` unseen rounds: its moves
+    add up while it grows, and its far edge moves with its size."""
+    q = (1 + GROW) ** missed
+    return STEP * (q - 1) / GROW + q - 1
 
 
 def iou(a: Box, b: Box) -> float:
@@ -74,7 +83,7 @@ class Track:
         """The box to blur in each frame the track covers: from ``margin`` frames before its first
         detection to ``margin`` after its last, the path between detections included. Across rounds
         that found nothing (detections more than ``every`` frames apart) the face may have gone off
-        the straight path, so the path grows by :data:`GAP_REACH` of its side per round missed."""
+        the straight path, so the path grows by :func:`gap_reach` of its side."""
         out: dict[int, Box] = {}
         for i in range(max(0, self.first - margin), self.first):
             out[i] = self.boxes[0]
@@ -84,7 +93,7 @@ class Track:
                 path = union(self.boxes[k], self.boxes[k + 1])
                 missed = max(0, round((self.frames[k + 1] - self.frames[k]) / max(1, every)) - 1)
                 if missed:
-                    g = GAP_REACH * missed * max(_side(self.boxes[k]), _side(self.boxes[k + 1]))
+                    g = gap_reach(missed) * max(_side(self.boxes[k]), _side(self.boxes[k + 1]))
                     path = (path[0] - g, path[1] - g, path[2] + g, path[3] + g)
                 for i in range(self.frames[k] + 1, self.frames[k + 1]):
                     out[i] = path

@@ -15,6 +15,7 @@ def _contains(outer, inner) -> bool:
         and outer[3] >= inner[3] - 1e-6
 
 
+# Moves of up to 0.6 of the side and size changes of up to 15 % a round: tracks.STEP and GROW.
 walk = st.lists(st.tuples(st.floats(-0.6, 0.6), st.floats(-0.6, 0.6), st.floats(0.85, 1.15),
                           st.booleans()), min_size=2, max_size=40)
 
