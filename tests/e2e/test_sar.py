@@ -165,8 +165,8 @@ def test_redact_review_and_disclose(page, console):
         assert page.evaluate("window.stillThisPage") is True
     red = api.get(f"/v1/sars/{sid}").json()["items"][0]["redaction"]
     assert red["status"] == "ready" and red["progress"] == 1.0
-    assert red["params"] == {"auto_faces": True, "boxes": [{"start_s": 2.0, "end_s": 4.0, "x": x, "y": y, "w": w, "h": h}],
-                             "mute": [{"start_s": 2.0, "end_s": 5.0}]}
+    assert red["params"] == {"auto_faces": True, "keep_tracks": [], "mute": [{"start_s": 2.0, "end_s": 5.0}],
+                             "boxes": [{"start_s": 2.0, "end_s": 4.0, "x": x, "y": y, "w": w, "h": h, "follow": False}]}
     assert red["log"]["output"]["width"] == 640 and red["log"]["requested_by"] == "sar-1"
 
     # Review: the redacted copy plays through the console (Range works), and its log is shown.
