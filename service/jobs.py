@@ -242,10 +242,10 @@ async def resume_unfinished(ctx: Context) -> None:
     so they are queued again at start-up. (Worker fleets cannot know that; their janitor waits until
     such work has gone stale.)"""
     from service.disclosure import tasks as bundles
-    from service.sar import redaction
+    from service.sar import tasks as sar_tasks
 
     await bundles.requeue_stuck(ctx, older_than=timedelta(0))
-    await redaction.requeue_stuck(ctx, older_than=timedelta(0))
+    await sar_tasks.requeue_stuck_redactions(ctx, older_than=timedelta(0))
 
 
 async def start_jobs(ctx: Context, *, cron: bool = True) -> Jobs:

@@ -8,9 +8,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
-from service.auth.endpoints import require
-from service.auth.roles import SAR_HANDLERS, SAR_READERS
-from service.auth.schemas import Principal
 from service.deps import ContextDep, PrincipalDep, SessionDep
 from service.disclosure.schemas import BundleOut
 from service.disclosure.shares import link_url
@@ -39,9 +36,6 @@ from service.sar.schemas import (
 )
 
 router = APIRouter(tags=["subject access"], responses=problems(401, 403, 422))
-# The redaction and face routes still check roles here; the others leave it to the service.
-handler = require(*SAR_HANDLERS)
-reader = require(*SAR_READERS)
 PageDep = Annotated[PageParams, Depends(page_params)]
 
 
@@ -108,30 +102,29 @@ async def add_item(sar_id: str, body: ItemIn, actor: PrincipalDep, s: SessionDep
 
 
 @router.post("/v1/sars/{sar_id}/items/{item_id}/redaction", responses=problems(404, 409, 410), status_code=202, response_model=RedactionJobOut)
-async def redact(request: Request, sar_id: str, item_id: str, body: RedactionIn,
-                 actor: Principal = Depends(handler)):
-    return RedactionJobOut.of(await redaction.request(request.app.state.ctx, actor, sar_id, item_id, body))
+async def redact(sar_id: str, item_id: str, body: RedactionIn, actor: PrincipalDep, s: SessionDep, ctx: ContextDep):
+    return RedactionJobOut.of(await redaction.request(s, actor, ctx, sar_id, item_id, body))
 
 
 @router.post("/v1/sars/{sar_id}/items/{item_id}/faces", responses=problems(404, 409, 410), status_code=202, response_model=FacesOut)
-async def find_faces(request: Request, sar_id: str, item_id: str, actor: Principal = Depends(handler)):
+async def find_faces(sar_id: str, item_id: str, actor: PrincipalDep, s: SessionDep, ctx: ContextDep):
     """A job finding the item's face tracks (poll the GET); asking again replaces them when it ends."""
-    scan = await faces.request(request.app.state.ctx, actor, sar_id, item_id)
+    scan = await faces.request(s, actor, ctx, sar_id, item_id)
     return FacesOut.of(sar_id, item_id, scan, [])
 
 
 @router.get("/v1/sars/{sar_id}/items/{item_id}/faces", responses=problems(404), response_model=FacesOut)
-async def list_faces(request: Request, sar_id: str, item_id: str, actor: Principal = Depends(reader)):
-    scan, tracks = await faces.listing(request.app.state.ctx, actor, sar_id, item_id)
+async def list_faces(sar_id: str, item_id: str, actor: PrincipalDep, s: SessionDep):
+    scan, tracks = await faces.listing(s, actor, sar_id, item_id)
     return FacesOut.of(sar_id, item_id, scan, tracks)
 
 
 @router.get("/v1/sars/{sar_id}/items/{item_id}/faces/{track_id}/thumbnail", response_class=Response,
             responses={200: {"content": {"image/jpeg": {}}}, **problems(404)})
-async def face_thumbnail(request: Request, sar_id: str, item_id: str, track_id: str,
-                         actor: Principal = Depends(reader)):
+async def face_thumbnail(sar_id: str, item_id: str, track_id: str, actor: PrincipalDep, s: SessionDep,
+                         ctx: ContextDep):
     """A track's face (audited): for the handler to tick the requester's own."""
-    data = await faces.thumbnail(request.app.state.ctx, actor, sar_id, item_id, track_id)
+    data = await faces.thumbnail(s, actor, ctx, sar_id, item_id, track_id)
     return Response(data, media_type="image/jpeg",
                     headers={"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"})
 

@@ -5,23 +5,28 @@ other track is blurred in every frame it covers.
 One scan per item; asking again starts a new run that replaces the tracks when it finishes (a plan
 naming the old run's tracks is then refused as naming unknown tracks). Thumbnails are faces, so
 they are served only through the API, to SAR roles, and every view is audited.
+
+The functions take the caller's session and never commit: the request's edge, or the job's steps in
+:mod:`service.sar.tasks` (claim, progress, finish or fail: each its own transaction there), own it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import timedelta
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 from fractions import Fraction
+from typing import Any, NamedTuple
 
-from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.alerts import service as alerts
 from service.audit import service as audit
+from service.auth.roles import SAR_HANDLERS, SAR_READERS, require
 from service.auth.schemas import Principal, system_principal
 from service.context import Context
-from service.db import transaction
+from service.db import after_commit
 from service.errors import Conflict, Invalid, NotFound
 from service.ids import new_id
 from service.jobs import JobName
@@ -29,9 +34,10 @@ from service.media.frames import RedactionError
 from service.media.scan import find_faces
 from service.media.source import media_source
 from service.media.tracks import Track
+from service.recordings import repository as recordings_repo
 from service.recordings import tasks as recordings
 from service.recordings.access import readable
-from service.recordings.models import Recording
+from service.sar import repository as repo
 from service.sar.models import SarFaceScan, SarFaceTrack, SarItem
 from service.sar.service import get_item, get_sar, open_sar
 from service.timeutil import utcnow
@@ -40,58 +46,52 @@ MAX_ATTEMPTS = 3
 PROGRESS_EVERY_S = 1.0
 
 
-async def request(ctx: Context, actor: Principal, sar_id: str, item_id: str) -> SarFaceScan:
-    async with transaction(ctx.sessions) as s:
-        sar = await open_sar(s, sar_id)
-        item = await get_item(s, sar, item_id, for_update=True)
-        rec = await readable(s, actor, item.recording_id)
-        scan = await s.get(SarFaceScan, item.id, with_for_update=True)
-        if scan is not None and scan.status in ("queued", "running"):
-            raise Conflict(f"Faces of item {item.id} are already being found ({scan.status}).",
-                           slug="faces-in-progress")
-        if rec.media_status != "pending" and not (rec.media or {}).get("readable"):
-            raise Conflict(f"Recording {rec.id} has no readable video.", slug="media-unreadable")
-        now = utcnow()
-        if scan is None:
-            scan = SarFaceScan(item_id=item.id, sar_id=sar.id)
-            s.add(scan)
-        scan.run, scan.status, scan.progress, scan.attempts, scan.error = new_id("fsc"), "queued", 0.0, 0, None
-        scan.requested_by, scan.requested_at, scan.updated_at, scan.finished_at = actor.sub, now, now, None
-        await audit.record(s, actor, "sar.faces_requested", "recording", rec.id,
-                           {"sar_id": sar.id, "item_id": item.id, "run": scan.run})
-        run = scan.run
-    await ctx.jobs.enqueue(JobName.FIND_SAR_ITEM_FACES, item_id=item_id, run=run)
+async def request(s: AsyncSession, actor: Principal, ctx: Context, sar_id: str, item_id: str) -> SarFaceScan:
+    require(actor, SAR_HANDLERS)
+    sar = await open_sar(s, sar_id)
+    item = await get_item(s, sar, item_id, for_update=True)
+    rec = await readable(s, actor, item.recording_id)
+    scan = await repo.face_scan(s, item.id, for_update=True)
+    if scan is not None and scan.status in ("queued", "running"):
+        raise Conflict(f"Faces of item {item.id} are already being found ({scan.status}).",
+                       slug="faces-in-progress")
+    if rec.media_status != "pending" and not (rec.media or {}).get("readable"):
+        raise Conflict(f"Recording {rec.id} has no readable video.", slug="media-unreadable")
+    now = utcnow()
+    if scan is None:
+        scan = SarFaceScan(item_id=item.id, sar_id=sar.id)
+        s.add(scan)
+    scan.run, scan.status, scan.progress, scan.attempts, scan.error = new_id("fsc"), "queued", 0.0, 0, None
+    scan.requested_by, scan.requested_at, scan.updated_at, scan.finished_at = actor.sub, now, now, None
+    await audit.record(s, actor, "sar.faces_requested", "recording", rec.id,
+                       {"sar_id": sar.id, "item_id": item.id, "run": scan.run})
+    run = scan.run
+    after_commit(s, lambda: ctx.jobs.enqueue(JobName.FIND_SAR_ITEM_FACES, item_id=item_id, run=run))
     return scan
 
 
-async def listing(ctx: Context, actor: Principal, sar_id: str, item_id: str
+async def listing(s: AsyncSession, actor: Principal, sar_id: str, item_id: str
                   ) -> tuple[SarFaceScan | None, list[SarFaceTrack]]:
-    async with ctx.sessions() as s:
-        item = await get_item(s, await get_sar(s, sar_id), item_id, visible_to=actor)
-        scan = await s.get(SarFaceScan, item.id)
-        if scan is None or scan.status != "ready":
-            return scan, []
-        return scan, await _tracks(s, item.id, scan.run)
+    require(actor, SAR_READERS)
+    item = await get_item(s, await get_sar(s, sar_id), item_id, visible_to=actor)
+    scan = await repo.face_scan(s, item.id)
+    if scan is None or scan.status != "ready":
+        return scan, []
+    return scan, await repo.face_tracks(s, item.id, scan.run)
 
 
-async def _tracks(s: AsyncSession, item_id: str, run: str) -> list[SarFaceTrack]:
-    rows = await s.execute(select(SarFaceTrack).where(SarFaceTrack.item_id == item_id, SarFaceTrack.run == run)
-                           .order_by(SarFaceTrack.number))
-    return list(rows.scalars())
-
-
-async def thumbnail(ctx: Context, actor: Principal, sar_id: str, item_id: str, track_id: str) -> bytes:
-    async with transaction(ctx.sessions) as s:
-        item = await get_item(s, await get_sar(s, sar_id), item_id, visible_to=actor)
-        track = await s.get(SarFaceTrack, track_id)
-        scan = await s.get(SarFaceScan, item.id)
-        if track is None or track.item_id != item.id or scan is None or track.run != scan.run \
-                or track.thumbnail_key is None:
-            raise NotFound(f"No face track {track_id!r} in item {item.id}.", slug="track-not-found")
-        await audit.record(s, actor, "sar.face_thumbnail_viewed", "recording", item.recording_id,
-                           {"sar_id": sar_id, "item_id": item.id, "track_id": track.id})
-        key = track.thumbnail_key
-    return b"".join([chunk async for chunk in ctx.store.read(key)])
+async def thumbnail(s: AsyncSession, actor: Principal, ctx: Context, sar_id: str, item_id: str,
+                    track_id: str) -> bytes:
+    require(actor, SAR_READERS)
+    item = await get_item(s, await get_sar(s, sar_id), item_id, visible_to=actor)
+    track = await repo.face_track(s, track_id)
+    scan = await repo.face_scan(s, item.id)
+    if track is None or track.item_id != item.id or scan is None or track.run != scan.run \
+            or track.thumbnail_key is None:
+        raise NotFound(f"No face track {track_id!r} in item {item.id}.", slug="track-not-found")
+    await audit.record(s, actor, "sar.face_thumbnail_viewed", "recording", item.recording_id,
+                       {"sar_id": sar_id, "item_id": item.id, "track_id": track.id})
+    return b"".join([chunk async for chunk in ctx.store.read(track.thumbnail_key)])
 
 
 async def check_keep(s: AsyncSession, item: SarItem, keep: list[str]) -> str | None:
@@ -99,16 +99,16 @@ async def check_keep(s: AsyncSession, item: SarItem, keep: list[str]) -> str | N
     this item's current tracks (another item's, an older run's, or none at all)."""
     if not keep:
         return None
-    scan = await s.get(SarFaceScan, item.id)
+    scan = await repo.face_scan(s, item.id)
     if scan is None or scan.status != "ready":
         raise Conflict(f"keep_tracks needs the faces of item {item.id} found first "
                        f"(POST …/items/{item.id}/faces; now: {scan.status if scan else 'never asked'}).",
                        slug="faces-not-ready")
-    ours = {t.id for t in await _tracks(s, item.id, scan.run)}
+    ours = {t.id for t in await repo.face_tracks(s, item.id, scan.run)}
     for track_id in keep:
         if track_id in ours:
             continue
-        other = await s.get(SarFaceTrack, track_id)
+        other = await repo.face_track(s, track_id)
         # A new scan deletes the tracks it replaces, so an old run's id reads as unknown.
         where = ("is a track of another item" if other is not None and other.item_id != item.id
                  else "is not a face track of this item's current face scan")
@@ -119,134 +119,132 @@ async def check_keep(s: AsyncSession, item: SarItem, keep: list[str]) -> str | N
 async def load_tracks(s: AsyncSession, item_id: str, run: str) -> tuple[list[Track], dict, dict[str, int]]:
     """The run's tracks for :func:`service.media.redact.redact`, what the log says about the scan,
     and each track id's number."""
-    scan = await s.get(SarFaceScan, item_id)
+    scan = await repo.face_scan(s, item_id)
     if scan is None or scan.run != run or scan.status != "ready":
         raise RedactionError("the face scan the plan names was replaced; ask for the redaction again")
-    rows = await _tracks(s, item_id, run)
+    rows = await repo.face_tracks(s, item_id, run)
     tracks = [Track(r.number, list(r.frames), [tuple(b) for b in r.boxes], list(r.scores)) for r in rows]
     about = {"detector": scan.detector or {}, "run": run, "clip_start_s": scan.clip_start_s, "fps": scan.fps,
              "margin_frames": scan.margin_frames}
     return tracks, about, {r.id: r.number for r in rows}
 
 
-async def run(ctx: Context, item_id: str, run: str) -> str:
-    async with transaction(ctx.sessions) as s:
-        scan = await s.get(SarFaceScan, item_id, with_for_update=True, populate_existing=True)
-        if scan is None or scan.run != run or scan.status != "queued":
-            return "skipped"
-        item = await s.get(SarItem, item_id)
-        scan.status, scan.attempts, scan.progress, scan.updated_at = "running", scan.attempts + 1, 0.0, utcnow()
-        rec_id, sar_id, start, end = item.recording_id, item.sar_id, item.clip_start_s or 0.0, item.clip_end_s
-    actor = system_principal("face-finder")
-    keys: list[str] = []
-    try:
+# ---- the job's steps (service.sar.tasks runs each in its own transaction) ---------------------------------
+
+class Claim(NamedTuple):
+    item_id: str
+    run: str
+    recording_id: str
+    sar_id: str
+    start: float
+    end: float | None
+
+
+async def claim(s: AsyncSession, item_id: str, run: str) -> Claim | None:
+    """The queued run, now running; None when it was replaced or is not queued."""
+    scan = await repo.face_scan(s, item_id, for_update=True)
+    if scan is None or scan.run != run or scan.status != "queued":
+        return None
+    item = await repo.item_by_id(s, item_id)
+    scan.status, scan.attempts, scan.progress, scan.updated_at = "running", scan.attempts + 1, 0.0, utcnow()
+    return Claim(item_id, run, item.recording_id, item.sar_id, item.clip_start_s or 0.0, item.clip_end_s)
+
+
+async def report(s: AsyncSession, item_id: str, run: str, value: float) -> bool:
+    """Writes the run's progress; False once the run is no longer the one running."""
+    scan = await repo.face_scan(s, item_id, for_update=True)
+    if scan is None or scan.run != run or scan.status != "running":
+        return False
+    scan.progress, scan.updated_at = min(value, 0.99), utcnow()
+    return True
+
+
+async def find(ctx: Context, job: Claim, keys: list[str],
+               progress: Callable[[list[float]], Awaitable[None]]) -> tuple[Any, list[SarFaceTrack]]:
+    """The work between the transactions: the faces of the item's clip and its tracks' rows (not yet
+    added), their thumbnails stored (their keys appended to *keys*); *progress* runs beside it."""
+    item_id, run, sar_id, start, end = job.item_id, job.run, job.sar_id, job.start, job.end
+    async with ctx.sessions() as s:
+        rec = await recordings_repo.get(s, job.recording_id)
+    if rec.status == "active" and rec.media_status == "pending":
+        await recordings.apply_probe(ctx, rec.id)  # asked for before the probe ran: run it now
         async with ctx.sessions() as s:
-            rec = await s.get(Recording, rec_id)
-        if rec.status == "active" and rec.media_status == "pending":
-            await recordings.apply_probe(ctx, rec.id)  # asked for before the probe ran: run it now
-            async with ctx.sessions() as s:
-                rec = await s.get(Recording, rec_id, populate_existing=True)
-        if rec.status != "active" or not (rec.media or {}).get("readable"):
-            raise RedactionError(f"recording {rec.id} has no readable video")
-        source = await media_source(ctx.store, rec.storage_key)
-        if source is None:
-            raise RedactionError(f"the stored file of recording {rec.id} is missing")
-        latest = [0.0]
-        reporter = asyncio.create_task(_report(ctx, item_id, run, latest))
-        try:
-            found = await asyncio.to_thread(find_faces, source, clip_start_s=start, clip_end_s=end,
-                                            source_duration_s=(rec.media or {}).get("duration_s"),
-                                            progress=lambda f: latest.__setitem__(0, f))
-        finally:
-            reporter.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reporter
-        fps = float(found.fps)
-        rows = []
-        for t in found.tracks:
-            tid = new_id("trk")
-            key = f"sar/{sar_id}/{item_id}/faces/{run}/{tid}.jpg"
-            if t.id in found.thumbnails:
-                await ctx.store.put_bytes(key, found.thumbnails[t.id], content_type="image/jpeg")
-                keys.append(key)
-            first, last = max(0, t.first - found.margin_frames), min(found.frames - 1, t.last + found.margin_frames)
-            rows.append(SarFaceTrack(id=tid, item_id=item_id, run=run, number=t.id,
-                                     start_s=round(start + first / fps, 3), end_s=round(start + (last + 1) / fps, 3),
-                                     frames=list(t.frames), boxes=[[round(v, 1) for v in b] for b in t.boxes],
-                                     scores=[round(v, 3) for v in t.scores],
-                                     thumbnail_key=key if key in keys else None))
-    except Exception as e:
-        await ctx.store.delete(keys) if keys else None
-        await _fail(ctx, item_id, run, e)
-        raise
-    async with transaction(ctx.sessions) as s:
-        scan = await s.get(SarFaceScan, item_id, with_for_update=True, populate_existing=True)
-        if scan is None or scan.run != run:
-            superseded = True
-        else:
-            superseded = False
-            old = [r.thumbnail_key for r in (await s.execute(select(SarFaceTrack).where(
-                SarFaceTrack.item_id == item_id, SarFaceTrack.run != run))).scalars() if r.thumbnail_key]
-            await s.execute(delete(SarFaceTrack).where(SarFaceTrack.item_id == item_id, SarFaceTrack.run != run))
-            s.add_all(rows)
-            scan.status, scan.progress, scan.finished_at = "ready", 1.0, utcnow()
-            scan.updated_at, scan.error = scan.finished_at, None
-            scan.clip_start_s, scan.fps, scan.frames = start, str(Fraction(found.fps)), found.frames
-            scan.margin_frames, scan.detector = found.margin_frames, found.detector
-            await audit.record(s, actor, "sar.faces_found", "recording", rec_id,
-                               {"sar_id": sar_id, "item_id": item_id, "run": run, "tracks": len(rows),
-                                "detector": (found.detector or {}).get("name"),
-                                "detector_version": (found.detector or {}).get("version")})
-    if superseded:
-        await ctx.store.delete(keys) if keys else None
-        return "superseded"
-    if old:
-        await ctx.store.delete(old)
-    return "ready"
+            rec = await recordings_repo.get(s, job.recording_id)
+    if rec.status != "active" or not (rec.media or {}).get("readable"):
+        raise RedactionError(f"recording {rec.id} has no readable video")
+    source = await media_source(ctx.store, rec.storage_key)
+    if source is None:
+        raise RedactionError(f"the stored file of recording {rec.id} is missing")
+    latest = [0.0]
+    reporter = asyncio.create_task(progress(latest))
+    try:
+        found = await asyncio.to_thread(find_faces, source, clip_start_s=start, clip_end_s=end,
+                                        source_duration_s=(rec.media or {}).get("duration_s"),
+                                        progress=lambda f: latest.__setitem__(0, f))
+    finally:
+        reporter.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reporter
+    fps = float(found.fps)
+    rows = []
+    for t in found.tracks:
+        tid = new_id("trk")
+        key = f"sar/{sar_id}/{item_id}/faces/{run}/{tid}.jpg"
+        if t.id in found.thumbnails:
+            await ctx.store.put_bytes(key, found.thumbnails[t.id], content_type="image/jpeg")
+            keys.append(key)
+        first, last = max(0, t.first - found.margin_frames), min(found.frames - 1, t.last + found.margin_frames)
+        rows.append(SarFaceTrack(id=tid, item_id=item_id, run=run, number=t.id,
+                                 start_s=round(start + first / fps, 3), end_s=round(start + (last + 1) / fps, 3),
+                                 frames=list(t.frames), boxes=[[round(v, 1) for v in b] for b in t.boxes],
+                                 scores=[round(v, 3) for v in t.scores],
+                                 thumbnail_key=key if key in keys else None))
+    return found, rows
 
 
-async def _report(ctx: Context, item_id: str, run: str, latest: list[float]) -> None:
-    written = -1.0
-    while True:
-        await asyncio.sleep(PROGRESS_EVERY_S)
-        if latest[0] - written < 0.01:
-            continue
-        async with transaction(ctx.sessions) as s:
-            scan = await s.get(SarFaceScan, item_id, with_for_update=True, populate_existing=True)
-            if scan is None or scan.run != run or scan.status != "running":
-                return
-            scan.progress, scan.updated_at = min(latest[0], 0.99), utcnow()
-        written = latest[0]
+async def finish(s: AsyncSession, job: Claim, found: Any, rows: list[SarFaceTrack]) -> list[str] | None:
+    """The run's tracks replace the item's older ones; the older thumbnails' keys, or None when a newer
+    run superseded this one."""
+    scan = await repo.face_scan(s, job.item_id, for_update=True)
+    if scan is None or scan.run != job.run:
+        return None
+    old = await repo.drop_other_face_runs(s, job.item_id, job.run)
+    s.add_all(rows)
+    scan.status, scan.progress, scan.finished_at = "ready", 1.0, utcnow()
+    scan.updated_at, scan.error = scan.finished_at, None
+    scan.clip_start_s, scan.fps, scan.frames = job.start, str(Fraction(found.fps)), found.frames
+    scan.margin_frames, scan.detector = found.margin_frames, found.detector
+    await audit.record(s, system_principal("face-finder"), "sar.faces_found", "recording", job.recording_id,
+                       {"sar_id": job.sar_id, "item_id": job.item_id, "run": job.run, "tracks": len(rows),
+                        "detector": (found.detector or {}).get("name"),
+                        "detector_version": (found.detector or {}).get("version")})
+    return old
 
 
-async def _fail(ctx: Context, item_id: str, run: str, error: Exception) -> None:
+async def fail(s: AsyncSession, item_id: str, run: str, error: Exception) -> None:
     """Bad media fails at once with an alert; anything else (storage, a killed ffmpeg) is retried."""
     permanent = isinstance(error, RedactionError | ValueError)
-    async with transaction(ctx.sessions) as s:
-        scan = await s.get(SarFaceScan, item_id, with_for_update=True, populate_existing=True)
-        if scan is None or scan.run != run:
-            return
-        scan.error, scan.updated_at = f"{type(error).__name__}: {error}"[:2000], utcnow()
-        if permanent or scan.attempts >= MAX_ATTEMPTS:
-            scan.status, scan.finished_at = "failed", utcnow()
-            await alerts.raise_alert(s, "sar_faces_failed", "sar", scan.sar_id,
-                                      f"Finding faces in item {item_id} of {scan.sar_id} failed: {error}"[:2000])
+    scan = await repo.face_scan(s, item_id, for_update=True)
+    if scan is None or scan.run != run:
+        return
+    scan.error, scan.updated_at = f"{type(error).__name__}: {error}"[:2000], utcnow()
+    if permanent or scan.attempts >= MAX_ATTEMPTS:
+        scan.status, scan.finished_at = "failed", utcnow()
+        await alerts.raise_alert(s, "sar_faces_failed", "sar", scan.sar_id,
+                                  f"Finding faces in item {item_id} of {scan.sar_id} failed: {error}"[:2000])
+    else:
+        scan.status = "queued"
+
+
+async def requeue_stuck(s: AsyncSession, ctx: Context, before: datetime) -> int:
+    """Scans a dead worker left queued or running are queued again (failed after MAX_ATTEMPTS); the
+    jobs are enqueued once that has committed."""
+    stuck = await repo.stuck_face_scans(s, before)
+    for scan in stuck:
+        if scan.attempts >= MAX_ATTEMPTS:
+            scan.status, scan.finished_at, scan.error = "failed", utcnow(), "gave up after repeated interrupted runs"
         else:
-            scan.status = "queued"
-
-
-async def requeue_stuck(ctx: Context, older_than: timedelta = timedelta(minutes=30)) -> int:
-    """Scans a dead worker left queued or running are queued again (failed after MAX_ATTEMPTS)."""
-    async with transaction(ctx.sessions) as s:
-        stuck = list((await s.execute(select(SarFaceScan).where(
-            SarFaceScan.status.in_(("queued", "running")), SarFaceScan.updated_at < utcnow() - older_than)
-            .with_for_update(skip_locked=True))).scalars())
-        for scan in stuck:
-            if scan.attempts >= MAX_ATTEMPTS:
-                scan.status, scan.finished_at, scan.error = "failed", utcnow(), "gave up after repeated interrupted runs"
-            else:
-                scan.status, scan.updated_at = "queued", utcnow()
-        runs = [(x.item_id, x.run) for x in stuck if x.status == "queued"]
-    for item_id, run_id in runs:
-        await ctx.jobs.enqueue(JobName.FIND_SAR_ITEM_FACES, item_id=item_id, run=run_id)
+            scan.status, scan.updated_at = "queued", utcnow()
+    for item_id, run_id in [(x.item_id, x.run) for x in stuck if x.status == "queued"]:
+        after_commit(s, lambda i=item_id, r=run_id: ctx.jobs.enqueue(JobName.FIND_SAR_ITEM_FACES, item_id=i, run=r))
     return len(stuck)

@@ -4,6 +4,9 @@ original, and keeps a redaction log (who asked, when, what, how, with which dete
 
 Progress is written to the item while the job runs. A newer request for the same item supersedes an
 older run: the older run's result is discarded, so what is disclosed is always what was last asked for.
+
+The functions take the caller's session and never commit: the request's edge, or the job's steps in
+:mod:`service.sar.tasks` (claim, progress, finish or fail: each its own transaction there), own it.
 """
 
 from __future__ import annotations
@@ -12,21 +15,26 @@ import asyncio
 import contextlib
 import os
 import tempfile
-from datetime import timedelta
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any, NamedTuple
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.alerts import service as alerts
 from service.audit import service as audit
+from service.auth.roles import SAR_HANDLERS, require
 from service.auth.schemas import Principal, system_principal
 from service.context import Context
-from service.db import transaction
+from service.db import after_commit
 from service.errors import Conflict, Invalid
 from service.files import file_digest, file_reader
 from service.ids import new_id
 from service.jobs import JobName
 from service.media.redact import Box, MuteRange, RedactionError, check_plan, redact_async
 from service.media.source import media_source
+from service.recordings import repository as recordings_repo
 from service.recordings import tasks as recordings
 from service.recordings.access import readable
 from service.recordings.models import Recording
@@ -46,195 +54,202 @@ def _span(item: SarItem, rec: Recording) -> tuple[float, float | None]:
     return item.clip_start_s or 0.0, item.clip_end_s or (rec.media or {}).get("duration_s")
 
 
-async def request(ctx: Context, actor: Principal, sar_id: str, item_id: str, body: RedactionIn) -> SarItem:
-    async with transaction(ctx.sessions) as s:
-        sar = await open_sar(s, sar_id)
-        item = await get_item(s, sar, item_id, for_update=True)
-        rec = await readable(s, actor, item.recording_id, for_update=True)  # deleted: 410 with the tombstone
-        if item.redaction_status in ("queued", "running"):
-            raise Conflict(f"Item {item.id} is already being redacted ({item.redaction_status}).",
-                           slug="redaction-in-progress")
-        media = rec.media or {}
-        start, end = _span(item, rec)
-        probing = rec.media_status == "pending"
-        if probing:
-            # Not probed yet: the job waits for the probe (runs it) and checks the frame and the
-            # duration then; only what needs neither is checked now.
-            frame, end = (1 << 30, 1 << 30), end if end is not None else 1e9
-        elif not media.get("readable") or not media.get("width") or not media.get("height") or end is None:
-            raise Conflict(f"Recording {rec.id} has no readable video to redact.", slug="media-unreadable")
-        else:
-            # Boxes are drawn on the picture as it is shown: a quarter-turned recording is decoded upright.
-            frame = (media["width"], media["height"])
-            if (media.get("rotation") or 0) % 180 == 90:
-                frame = frame[::-1]
-        try:
-            check_plan(width=frame[0], height=frame[1], clip_start_s=start, clip_end_s=end,
-                       boxes=[Box(**b.model_dump()) for b in body.boxes],
-                       mute=[MuteRange(**m.model_dump()) for m in body.mute])
-        except ValueError as e:
-            raise Invalid(str(e), slug="invalid-redaction", frame=None if probing else list(frame),
-                          clip=[start, None if probing and item.clip_end_s is None else end]) from e
-        if body.keep_tracks and not body.auto_faces:
-            raise Invalid("keep_tracks leaves faces visible among those blurred: it needs auto_faces.",
-                          slug="invalid-redaction")
-        faces_run = await faces.check_keep(s, item, body.keep_tracks)
-        now = utcnow()
-        item.redaction_run, item.redaction_status = new_id("rdr"), "queued"
-        item.redaction_params = body.model_dump(mode="json")
-        if faces_run is not None:
-            item.redaction_params["faces_run"] = faces_run  # the scan whose tracks were ticked
-        item.redaction_progress, item.redaction_attempts, item.redaction_error = 0.0, 0, None
-        item.redaction_requested_by, item.redaction_requested_at = actor.sub, now
-        item.redaction_updated_at, item.redaction_finished_at = now, None
-        await audit.record(s, actor, "sar.redaction_requested", "recording", rec.id,
-                           {"sar_id": sar.id, "item_id": item.id, "run": item.redaction_run,
-                            "params": item.redaction_params})
-    await ctx.jobs.enqueue(JobName.REDACT_SAR_ITEM, item_id=item.id, run=item.redaction_run)
+async def request(s: AsyncSession, actor: Principal, ctx: Context, sar_id: str, item_id: str,
+                  body: RedactionIn) -> SarItem:
+    require(actor, SAR_HANDLERS)
+    sar = await open_sar(s, sar_id)
+    item = await get_item(s, sar, item_id, for_update=True)
+    rec = await readable(s, actor, item.recording_id, for_update=True)  # deleted: 410 with the tombstone
+    if item.redaction_status in ("queued", "running"):
+        raise Conflict(f"Item {item.id} is already being redacted ({item.redaction_status}).",
+                       slug="redaction-in-progress")
+    media = rec.media or {}
+    start, end = _span(item, rec)
+    probing = rec.media_status == "pending"
+    if probing:
+        # Not probed yet: the job waits for the probe (runs it) and checks the frame and the
+        # duration then; only what needs neither is checked now.
+        frame, end = (1 << 30, 1 << 30), end if end is not None else 1e9
+    elif not media.get("readable") or not media.get("width") or not media.get("height") or end is None:
+        raise Conflict(f"Recording {rec.id} has no readable video to redact.", slug="media-unreadable")
+    else:
+        # Boxes are drawn on the picture as it is shown: a quarter-turned recording is decoded upright.
+        frame = (media["width"], media["height"])
+        if (media.get("rotation") or 0) % 180 == 90:
+            frame = frame[::-1]
+    try:
+        check_plan(width=frame[0], height=frame[1], clip_start_s=start, clip_end_s=end,
+                   boxes=[Box(**b.model_dump()) for b in body.boxes],
+                   mute=[MuteRange(**m.model_dump()) for m in body.mute])
+    except ValueError as e:
+        raise Invalid(str(e), slug="invalid-redaction", frame=None if probing else list(frame),
+                      clip=[start, None if probing and item.clip_end_s is None else end]) from e
+    if body.keep_tracks and not body.auto_faces:
+        raise Invalid("keep_tracks leaves faces visible among those blurred: it needs auto_faces.",
+                      slug="invalid-redaction")
+    faces_run = await faces.check_keep(s, item, body.keep_tracks)
+    now = utcnow()
+    item.redaction_run, item.redaction_status = new_id("rdr"), "queued"
+    item.redaction_params = body.model_dump(mode="json")
+    if faces_run is not None:
+        item.redaction_params["faces_run"] = faces_run  # the scan whose tracks were ticked
+    item.redaction_progress, item.redaction_attempts, item.redaction_error = 0.0, 0, None
+    item.redaction_requested_by, item.redaction_requested_at = actor.sub, now
+    item.redaction_updated_at, item.redaction_finished_at = now, None
+    await audit.record(s, actor, "sar.redaction_requested", "recording", rec.id,
+                       {"sar_id": sar.id, "item_id": item.id, "run": item.redaction_run,
+                        "params": item.redaction_params})
+    run = item.redaction_run
+    after_commit(s, lambda: ctx.jobs.enqueue(JobName.REDACT_SAR_ITEM, item_id=item.id, run=run))
     return item
 
 
-async def _claim(ctx: Context, item_id: str, run: str) -> tuple[SarItem, Recording] | None:
-    async with transaction(ctx.sessions) as s:
-        item = await s.get(SarItem, item_id, with_for_update=True, populate_existing=True)
-        # Only a queued run is claimed: a "running" one may still be alive in another worker (arq retries a
-        # job whose worker died, and the janitor re-queues it too); the janitor decides when it is dead.
-        if item is None or item.redaction_run != run or item.redaction_status != "queued":
-            return None
-        rec = await s.get(Recording, item.recording_id)
-        item.redaction_status, item.redaction_attempts = "running", item.redaction_attempts + 1
-        item.redaction_progress, item.redaction_updated_at = 0.0, utcnow()
-        return item, rec
+# ---- the job's steps (service.sar.tasks runs each in its own transaction) ---------------------------------
+
+async def claim(s: AsyncSession, item_id: str, run: str) -> tuple[SarItem, Recording] | None:
+    item = await repo.item_by_id(s, item_id, for_update=True)
+    # Only a queued run is claimed: a "running" one may still be alive in another worker (arq retries a
+    # job whose worker died, and the janitor re-queues it too); the janitor decides when it is dead.
+    if item is None or item.redaction_run != run or item.redaction_status != "queued":
+        return None
+    rec = await recordings_repo.get(s, item.recording_id)
+    item.redaction_status, item.redaction_attempts = "running", item.redaction_attempts + 1
+    item.redaction_progress, item.redaction_updated_at = 0.0, utcnow()
+    return item, rec
 
 
-async def _report_progress(ctx: Context, item_id: str, run: str, latest: list[float]) -> None:
-    written = -1.0
-    while True:
-        await asyncio.sleep(PROGRESS_EVERY_S)
-        value = latest[0]
-        if value - written < 0.01:
-            continue
-        async with transaction(ctx.sessions) as s:
-            item = await s.get(SarItem, item_id, with_for_update=True, populate_existing=True)
-            if item is None or item.redaction_run != run or item.redaction_status != "running":
-                return
-            item.redaction_progress, item.redaction_updated_at = min(value, 0.99), utcnow()
-        written = value
+async def report(s: AsyncSession, item_id: str, run: str, value: float) -> bool:
+    """Writes the run's progress; False once the run is no longer the one running."""
+    item = await repo.item_by_id(s, item_id, for_update=True)
+    if item is None or item.redaction_run != run or item.redaction_status != "running":
+        return False
+    item.redaction_progress, item.redaction_updated_at = min(value, 0.99), utcnow()
+    return True
 
 
-async def run(ctx: Context, item_id: str, run: str) -> str:
-    claimed = await _claim(ctx, item_id, run)
-    if claimed is None:
-        return "skipped"
-    item, rec = claimed
-    actor = system_principal("redactor")
+class Redacted(NamedTuple):
+    rec: Recording
+    key: str
+    params: dict
+    clip: tuple[float, float | None]
+    sha: str
+    crc: int
+    size: int
+    result: Any
+
+
+async def produce(ctx: Context, item: SarItem, rec: Recording, run: str,
+                  progress: Callable[[list[float]], Awaitable[None]]) -> Redacted:
+    """The work between the transactions: the redacted copy, stored beside the original; *progress*
+    runs beside it."""
     key = f"sar/{item.sar_id}/{item.id}/{run}.mp4"
+    if rec.status == "active" and rec.media_status == "pending":
+        # Asked for before the probe finished: probe now (a no-op if the probe job wins the race).
+        await recordings.apply_probe(ctx, rec.id)
+        async with ctx.sessions() as s:
+            rec = await recordings_repo.get(s, rec.id)
+    if rec.status != "active":
+        raise RedactionError(f"recording {rec.id} was deleted")
+    if not (rec.media or {}).get("readable"):
+        raise RedactionError(f"recording {rec.id} has no readable video to redact")
+    params = item.redaction_params or {}
+    start, end = _span(item, rec)
+    source = await media_source(ctx.store, rec.storage_key)
+    if source is None:
+        raise RedactionError(f"the stored file of recording {rec.id} is missing")
+    stored: dict = {}
+    if params.get("keep_tracks"):
+        async with ctx.sessions() as s:
+            tracks, about, numbers = await faces.load_tracks(s, item.id, params["faces_run"])
+        stored = {"tracks": tracks, "keep_tracks": [numbers[t] for t in params["keep_tracks"]],
+                  "margin_frames": about["margin_frames"], "tracks_from": about}
+        ids = {n: t for t, n in numbers.items()}
+    latest = [0.0]
+    reporter = asyncio.create_task(progress(latest))
     try:
-        if rec.status == "active" and rec.media_status == "pending":
-            # Asked for before the probe finished: probe now (a no-op if the probe job wins the race).
-            await recordings.apply_probe(ctx, rec.id)
-            async with ctx.sessions() as s:
-                rec = await s.get(Recording, rec.id, populate_existing=True)
-        if rec.status != "active":
-            raise RedactionError(f"recording {rec.id} was deleted")
-        if not (rec.media or {}).get("readable"):
-            raise RedactionError(f"recording {rec.id} has no readable video to redact")
-        params = item.redaction_params or {}
-        start, end = _span(item, rec)
-        source = await media_source(ctx.store, rec.storage_key)
-        if source is None:
-            raise RedactionError(f"the stored file of recording {rec.id} is missing")
-        stored: dict = {}
-        if params.get("keep_tracks"):
-            async with ctx.sessions() as s:
-                tracks, about, numbers = await faces.load_tracks(s, item.id, params["faces_run"])
-            stored = {"tracks": tracks, "keep_tracks": [numbers[t] for t in params["keep_tracks"]],
-                      "margin_frames": about["margin_frames"], "tracks_from": about}
-            ids = {n: t for t, n in numbers.items()}
-        latest = [0.0]
-        reporter = asyncio.create_task(_report_progress(ctx, item.id, run, latest))
-        try:
-            with tempfile.TemporaryDirectory(prefix="bwv-redact-") as tmp:
-                out = os.path.join(tmp, "redacted.mp4")
-                result = await redact_async(
-                    source, out, clip_start_s=start, clip_end_s=item.clip_end_s,
-                    auto_faces=bool(params.get("auto_faces")),
-                    boxes=[Box(**b) for b in params.get("boxes", [])],
-                    mute=[MuteRange(**m) for m in params.get("mute", [])],
-                    progress=lambda f: latest.__setitem__(0, f),
-                    source_duration_s=(rec.media or {}).get("duration_s"), **stored)
-                if stored:
-                    for t in result.log["tracks"]:
-                        t["track_id"] = ids.get(t["id"])
-                sha, crc, size = await asyncio.to_thread(file_digest, out)
-                await ctx.store.put(key, file_reader(out)(), content_type="video/mp4")
-        finally:
-            reporter.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reporter
-    except Exception as e:
-        await _fail(ctx, item.id, run, e)
-        raise
-    entry = {"sar_id": item.sar_id, "item_id": item.id, "run": run, "recording_id": rec.id,
-             "source_sha256": rec.sha256, "clip": [start, end], "requested_by": item.redaction_requested_by,
-             "requested_at": iso(item.redaction_requested_at), "performed_by": actor.sub, "finished_at": iso(utcnow()),
-             "params": params, "output": {"sha256": sha, "size_bytes": size, "duration_s": result.duration_s,
-                                          "width": result.width, "height": result.height, "frames": result.frames},
-             "faces": {"frames_with_faces": result.frames_with_faces, "boxes_blurred": result.face_boxes},
-             **result.log}
-    async with transaction(ctx.sessions) as s:
-        current = await s.get(SarItem, item.id, with_for_update=True, populate_existing=True)
-        if current is None or current.redaction_run != run:
-            superseded = True
-        else:
-            superseded = False
-            current.redaction_status, current.redaction_progress = "ready", 1.0
-            current.redacted_key, current.redacted_sha256, current.redacted_size, current.redacted_crc32 = key, sha, size, crc
-            current.redaction_log = entry
-            current.redaction_finished_at = current.redaction_updated_at = utcnow()
-            await audit.record(s, actor, "sar.redacted", "recording", rec.id,
-                               {"sar_id": item.sar_id, "item_id": item.id, "run": run, "sha256": sha,
-                                "requested_by": item.redaction_requested_by,
-                                "frames_with_faces": result.frames_with_faces,
-                                "detector": result.log.get("detector", {}).get("name"),
-                                "detector_version": result.log.get("detector", {}).get("version"),
-                                "tracks_blurred": sum(t["action"] == "blurred" for t in result.log["tracks"]),
-                                "tracks_kept": [t.get("track_id") or t["id"] for t in result.log["tracks"]
-                                                if t["action"] == "kept"]})
-    if superseded:
-        await ctx.store.delete([key])
-        return "superseded"
-    return "ready"
+        with tempfile.TemporaryDirectory(prefix="bwv-redact-") as tmp:
+            out = os.path.join(tmp, "redacted.mp4")
+            result = await redact_async(
+                source, out, clip_start_s=start, clip_end_s=item.clip_end_s,
+                auto_faces=bool(params.get("auto_faces")),
+                boxes=[Box(**b) for b in params.get("boxes", [])],
+                mute=[MuteRange(**m) for m in params.get("mute", [])],
+                progress=lambda f: latest.__setitem__(0, f),
+                source_duration_s=(rec.media or {}).get("duration_s"), **stored)
+            if stored:
+                for t in result.log["tracks"]:
+                    t["track_id"] = ids.get(t["id"])
+            sha, crc, size = await asyncio.to_thread(file_digest, out)
+            await ctx.store.put(key, file_reader(out)(), content_type="video/mp4")
+    finally:
+        reporter.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reporter
+    return Redacted(rec, key, params, (start, end), sha, crc, size, result)
 
 
-async def _fail(ctx: Context, item_id: str, run: str, error: Exception) -> None:
+def log_entry(item: SarItem, run: str, done: Redacted) -> dict:
+    """The redaction log: who asked, when, what, how, with which detector."""
+    rec, result, params = done.rec, done.result, done.params
+    return {"sar_id": item.sar_id, "item_id": item.id, "run": run, "recording_id": rec.id,
+            "source_sha256": rec.sha256, "clip": list(done.clip), "requested_by": item.redaction_requested_by,
+            "requested_at": iso(item.redaction_requested_at), "performed_by": system_principal("redactor").sub,
+            "finished_at": iso(utcnow()),
+            "params": params, "output": {"sha256": done.sha, "size_bytes": done.size, "duration_s": result.duration_s,
+                                         "width": result.width, "height": result.height, "frames": result.frames},
+            "faces": {"frames_with_faces": result.frames_with_faces, "boxes_blurred": result.face_boxes},
+            **result.log}
+
+
+async def finish(s: AsyncSession, item: SarItem, run: str, done: Redacted, entry: dict) -> bool:
+    """The copy becomes the item's; False when a newer run superseded this one."""
+    current = await repo.item_by_id(s, item.id, for_update=True)
+    if current is None or current.redaction_run != run:
+        return False
+    sha, result = done.sha, done.result
+    current.redaction_status, current.redaction_progress = "ready", 1.0
+    current.redacted_key, current.redacted_sha256, current.redacted_size, current.redacted_crc32 = \
+        done.key, sha, done.size, done.crc
+    current.redaction_log = entry
+    current.redaction_finished_at = current.redaction_updated_at = utcnow()
+    await audit.record(s, system_principal("redactor"), "sar.redacted", "recording", done.rec.id,
+                       {"sar_id": item.sar_id, "item_id": item.id, "run": run, "sha256": sha,
+                        "requested_by": item.redaction_requested_by,
+                        "frames_with_faces": result.frames_with_faces,
+                        "detector": result.log.get("detector", {}).get("name"),
+                        "detector_version": result.log.get("detector", {}).get("version"),
+                        "tracks_blurred": sum(t["action"] == "blurred" for t in result.log["tracks"]),
+                        "tracks_kept": [t.get("track_id") or t["id"] for t in result.log["tracks"]
+                                        if t["action"] == "kept"]})
+    return True
+
+
+async def fail(s: AsyncSession, item_id: str, run: str, error: Exception) -> None:
     """Bad media fails at once with an alert; anything else (storage, a killed ffmpeg) is retried."""
     permanent = isinstance(error, RedactionError | ValueError)
-    async with transaction(ctx.sessions) as s:
-        item = await s.get(SarItem, item_id, with_for_update=True, populate_existing=True)
-        if item is None or item.redaction_run != run:
-            return
-        item.redaction_error = f"{type(error).__name__}: {error}"[:2000]
-        item.redaction_updated_at = utcnow()
-        if permanent or item.redaction_attempts >= MAX_ATTEMPTS:
+    item = await repo.item_by_id(s, item_id, for_update=True)
+    if item is None or item.redaction_run != run:
+        return
+    item.redaction_error = f"{type(error).__name__}: {error}"[:2000]
+    item.redaction_updated_at = utcnow()
+    if permanent or item.redaction_attempts >= MAX_ATTEMPTS:
+        item.redaction_status, item.redaction_finished_at = "failed", utcnow()
+        await alerts.raise_alert(s, "sar_redaction_failed", "sar", item.sar_id,
+                                  f"Redaction of item {item.id} of {item.sar_id} failed: {error}"[:2000])
+    else:
+        item.redaction_status = "queued"
+
+
+async def requeue_stuck(s: AsyncSession, ctx: Context, before: datetime) -> int:
+    """Redactions a dead worker left queued or running are queued again (failed after MAX_ATTEMPTS); the
+    jobs are enqueued once that has committed."""
+    stuck = await repo.stuck_redactions(s, before)
+    for item in stuck:
+        if item.redaction_attempts >= MAX_ATTEMPTS:
             item.redaction_status, item.redaction_finished_at = "failed", utcnow()
-            await alerts.raise_alert(s, "sar_redaction_failed", "sar", item.sar_id,
-                                      f"Redaction of item {item.id} of {item.sar_id} failed: {error}"[:2000])
+            item.redaction_error = "gave up after repeated interrupted runs"
         else:
-            item.redaction_status = "queued"
-
-
-async def requeue_stuck(ctx: Context, older_than: timedelta = timedelta(minutes=30)) -> int:
-    """Redactions a dead worker left queued or running are queued again (failed after MAX_ATTEMPTS)."""
-    async with transaction(ctx.sessions) as s:
-        stuck = await repo.stuck_redactions(s, utcnow() - older_than)
-        for item in stuck:
-            if item.redaction_attempts >= MAX_ATTEMPTS:
-                item.redaction_status, item.redaction_finished_at = "failed", utcnow()
-                item.redaction_error = "gave up after repeated interrupted runs"
-            else:
-                item.redaction_status, item.redaction_updated_at = "queued", utcnow()
-        runs = [(i.id, i.redaction_run) for i in stuck if i.redaction_status == "queued"]
-    for item_id, run_id in runs:
-        await ctx.jobs.enqueue(JobName.REDACT_SAR_ITEM, item_id=item_id, run=run_id)
+            item.redaction_status, item.redaction_updated_at = "queued", utcnow()
+    for item_id, run_id in [(i.id, i.redaction_run) for i in stuck if i.redaction_status == "queued"]:
+        after_commit(s, lambda i=item_id, r=run_id: ctx.jobs.enqueue(JobName.REDACT_SAR_ITEM, item_id=i, run=r))
     return len(stuck)

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import and_, delete, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth.schemas import Principal
 from service.recordings import repository as recordings_repo
 from service.recordings.models import Recording
 from service.retention.models import HoldRecording
-from service.sar.models import Sar, SarItem
+from service.sar.models import Sar, SarFaceScan, SarFaceTrack, SarItem
 
 
 async def get(s: AsyncSession, sar_id: str, *, for_update: bool = False) -> Sar | None:
@@ -107,4 +107,37 @@ async def due_by(s: AsyncSession, until: datetime) -> list[Sar]:
 async def stuck_redactions(s: AsyncSession, before: datetime) -> list[SarItem]:
     q = select(SarItem).where(SarItem.redaction_status.in_(("queued", "running")),
                               SarItem.redaction_updated_at < before).with_for_update()
+    return list((await s.execute(q)).scalars())
+
+
+async def item_by_id(s: AsyncSession, item_id: str, *, for_update: bool = False) -> SarItem | None:
+    """An item by its id alone (the jobs know only that)."""
+    return await s.get(SarItem, item_id, with_for_update=for_update, populate_existing=True)
+
+
+async def face_scan(s: AsyncSession, item_id: str, *, for_update: bool = False) -> SarFaceScan | None:
+    return await s.get(SarFaceScan, item_id, with_for_update=for_update, populate_existing=True)
+
+
+async def face_track(s: AsyncSession, track_id: str) -> SarFaceTrack | None:
+    return await s.get(SarFaceTrack, track_id)
+
+
+async def face_tracks(s: AsyncSession, item_id: str, run: str) -> list[SarFaceTrack]:
+    rows = await s.execute(select(SarFaceTrack).where(SarFaceTrack.item_id == item_id, SarFaceTrack.run == run)
+                           .order_by(SarFaceTrack.number))
+    return list(rows.scalars())
+
+
+async def drop_other_face_runs(s: AsyncSession, item_id: str, run: str) -> list[str]:
+    """Deletes the item's tracks of every run but *run*; their thumbnails' keys, for storage to forget."""
+    old = [r.thumbnail_key for r in (await s.execute(select(SarFaceTrack).where(
+        SarFaceTrack.item_id == item_id, SarFaceTrack.run != run))).scalars() if r.thumbnail_key]
+    await s.execute(delete(SarFaceTrack).where(SarFaceTrack.item_id == item_id, SarFaceTrack.run != run))
+    return old
+
+
+async def stuck_face_scans(s: AsyncSession, before: datetime) -> list[SarFaceScan]:
+    q = (select(SarFaceScan).where(SarFaceScan.status.in_(("queued", "running")), SarFaceScan.updated_at < before)
+         .with_for_update(skip_locked=True))
     return list((await s.execute(q)).scalars())

@@ -1,34 +1,26 @@
-"""What every console page needs: who is signed in, CSRF, and calling the API's own endpoint functions.
+"""What every console page needs: who is signed in, CSRF, and turning forms into the API's request models.
 
-The console holds no rules of its own. A page or form calls the same endpoint function the JSON API
-serves (:func:`call_api`), with the same role check, validation, audit and errors; only the
-rendering differs.
+The console holds no rules of its own. A page or form calls the same service function the JSON API's
+endpoint calls, in the request's one transaction (``SessionDep``) and as the signed-in person, with the
+same role check, validation, audit and errors; only the rendering differs.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
-import inspect
 import secrets
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 from fastapi import Request
-from fastapi.params import Depends as DependsParam
 from pydantic import BaseModel, ValidationError
-from pydantic.fields import FieldInfo
-from pydantic_core import PydanticUndefined
 
 from service.auth.endpoints import client_ip
 from service.auth.schemas import Principal
 from service.auth.service import principal_from_claims
-from service.db import transaction
-from service.deps import ContextDep, SessionDep
 from service.errors import Forbidden, Invalid, Unauthorized
-from service.paging import page_params
 
 SESSION_COOKIE = "bwv_session"
 PRESESSION_COOKIE = "bwv_pre"  # binds the sign-in form's CSRF token to this browser before a session exists
@@ -122,53 +114,6 @@ async def csrf_guard(request: Request) -> None:
     if not isinstance(sent, str) or not hmac.compare_digest(sent, csrf_token(request)):
         raise Forbidden("The form's security token is missing or out of date; reload the page and try again.",
                         slug="csrf-failed", title="Form expired")
-
-
-# --- Calling the API's endpoint functions ---
-
-def _default(param: inspect.Parameter) -> Any:
-    d = param.default
-    if isinstance(d, FieldInfo):
-        return None if d.default is PydanticUndefined else d.default
-    return d
-
-
-async def call_api(fn: Callable[..., Any], request: Request, actor: Principal, /, *, limit: int = 50,
-                   cursor: str | None = None, **kw: Any) -> Any:
-    """Call an API endpoint function as the signed-in person, applying its role check as the API does.
-    An endpoint that takes ``SessionDep`` gets one transaction around the call, as the API's edge gives it."""
-    async with contextlib.AsyncExitStack() as stack:
-        return await _call(fn, request, actor, stack, limit=limit, cursor=cursor, **kw)
-
-
-async def _call(fn: Callable[..., Any], request: Request, actor: Principal, stack: contextlib.AsyncExitStack, /,
-                *, limit: int, cursor: str | None, **kw: Any) -> Any:
-    args: dict[str, Any] = {}
-    for name, param in inspect.signature(fn).parameters.items():
-        if name == "request":
-            args[name] = request
-        elif param.annotation in ("SessionDep", SessionDep):
-            args[name] = await stack.enter_async_context(transaction(request.app.state.ctx.sessions))
-        elif param.annotation in ("ContextDep", ContextDep):
-            args[name] = request.app.state.ctx
-        elif name in kw:
-            args[name] = kw[name]
-        elif isinstance(param.default, DependsParam):
-            dep = param.default.dependency
-            if dep is page_params:
-                args[name] = page_params(limit=limit, cursor=cursor)
-            else:  # a require(...) principal dependency
-                roles = getattr(dep, "roles", None)
-                if roles is None:
-                    raise TypeError(f"{fn.__name__}: unknown dependency {name}")
-                if roles and not actor.has(*roles):
-                    raise Forbidden(f"This needs one of the roles: {', '.join(roles)}.", slug="wrong-role")
-                args[name] = actor
-        elif param.default is not inspect.Parameter.empty:
-            args[name] = _default(param)
-        else:
-            raise TypeError(f"{fn.__name__}: argument {name} is required")
-    return await fn(**args)
 
 
 def form_model(model: type[M], data: dict[str, Any]) -> M:

@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from fastapi import Depends, Request
+from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 
@@ -26,14 +27,15 @@ from service.http_range import ranged_response
 from service.paging import page_params
 from service.recordings import service as recordings
 from service.sar import disclose as sar_disclose
-from service.sar import endpoints as sar_api
-from service.sar import service
+from service.sar import faces as faces_service
+from service.sar import redaction, service
 from service.sar.models import RedactionStatus, Regime, SarStatus
 from service.sar.schemas import (
     CandidateOut,
     CloseIn,
     DiscloseIn,
     ExtendIn,
+    FacesOut,
     InfoReceivedIn,
     InfoRequestIn,
     ItemIn,
@@ -44,7 +46,7 @@ from service.sar.schemas import (
     SarShareOut,
 )
 from service.timeutil import utcnow
-from service.web.deps import call_api, form_model, is_htmx, signed_in
+from service.web.deps import form_model, is_htmx, signed_in
 from service.web.pageutil import utc_field, with_numbers
 from service.web.render import console_router, done, fragment, render
 
@@ -226,9 +228,8 @@ async def redacted(request: Request, s: SessionDep, ctx: ContextDep, sar_id: str
 
 @router.get("/ui/sar/{sar_id}/items/{item_id}/redact")
 async def editor(request: Request, s: SessionDep, sar_id: str, item_id: str, me: Principal = Depends(handler)):
-    # First: the face listing reads in a session of its own, which on SQLite waits for this request's
-    # transaction once that has begun.
-    faces = await call_api(sar_api.list_faces, request, me, sar_id=sar_id, item_id=item_id)
+    scan, tracks = await faces_service.listing(s, me, sar_id, item_id)
+    faces = FacesOut.of(sar_id, item_id, scan, tracks)
     item = SarItemOut.of(await service.item(s, me, sar_id, item_id))
     rec = await recordings.view(s, me, item.recording_id)
     media = rec.media
@@ -243,17 +244,20 @@ async def editor(request: Request, s: SessionDep, sar_id: str, item_id: str, me:
 
 
 @router.post("/ui/sar/{sar_id}/items/{item_id}/faces")
-async def find_faces(request: Request, sar_id: str, item_id: str, me: Principal = Depends(handler)):
-    await call_api(sar_api.find_faces, request, me, sar_id=sar_id, item_id=item_id)
+async def find_faces(request: Request, s: SessionDep, ctx: ContextDep, sar_id: str, item_id: str,
+                     me: Principal = Depends(handler)):
+    await faces_service.request(s, me, ctx, sar_id, item_id)
     return done(f"/ui/sar/{sar_id}/items/{item_id}/redact",
                 f"Finding the faces in item {item_id}: reload this page when it has finished.")
 
 
 @router.get("/ui/sar/{sar_id}/items/{item_id}/faces/{track_id}/thumbnail")
-async def face_thumbnail(request: Request, sar_id: str, item_id: str, track_id: str,
+async def face_thumbnail(request: Request, s: SessionDep, ctx: ContextDep, sar_id: str, item_id: str, track_id: str,
                          me: Principal = Depends(reader)):
-    """A track's face through the API (SAR roles only, audited)."""
-    return await call_api(sar_api.face_thumbnail, request, me, sar_id=sar_id, item_id=item_id, track_id=track_id)
+    """A track's face, as the API serves it (SAR roles only, audited)."""
+    data = await faces_service.thumbnail(s, me, ctx, sar_id, item_id, track_id)
+    return Response(data, media_type="image/jpeg",
+                    headers={"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"})
 
 
 def _plan(form: FormData) -> RedactionIn:
@@ -274,9 +278,10 @@ def _plan(form: FormData) -> RedactionIn:
 
 
 @router.post("/ui/sar/{sar_id}/items/{item_id}/redaction")
-async def redact(request: Request, sar_id: str, item_id: str, me: Principal = Depends(handler)):
+async def redact(request: Request, s: SessionDep, ctx: ContextDep, sar_id: str, item_id: str,
+                 me: Principal = Depends(handler)):
     plan = _plan(await request.form())
-    await call_api(sar_api.redact, request, me, sar_id=sar_id, item_id=item_id, body=plan)
+    await redaction.request(s, me, ctx, sar_id, item_id, plan)
     faces = "faces found automatically, " if plan.auto_faces else ""
     return done(f"/ui/sar/{sar_id}#item-{item_id}",
                 f"Redaction of item {item_id} queued ({faces}{len(plan.boxes)} box(es), "

@@ -14,7 +14,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from service.sar.redaction import MAX_ATTEMPTS, requeue_stuck
+from service.sar.redaction import MAX_ATTEMPTS
+from service.sar.tasks import requeue_stuck_redactions as requeue_stuck
 from tests.fixtures.media import cached_face_clip
 from tests.fixtures.server import put, upload_meta
 from tests.fixtures.stack import iso
