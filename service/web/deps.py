@@ -61,8 +61,8 @@ async def optional_principal(request: Request) -> Principal | None:
 
 def signed_in(*roles: str) -> Callable[..., Any]:
     """Page dependency: the signed-in person, holding one of ``roles`` (any role when none are named).
-    Pages take their roles from the API dependency they serve (``signed_in(*api.viewer.roles)``), so the
-    console never keeps a second list that could drift from the API's."""
+    Pages take their roles from the role sets their services check (``signed_in(*recordings.VIEWERS)``,
+    service/auth/roles.py), so the console never keeps a second list that could drift from the rules."""
 
     async def dep(request: Request) -> Principal:
         principal = await optional_principal(request)
