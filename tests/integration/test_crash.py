@@ -139,7 +139,10 @@ async def kill_mid_complete(server: Server, data: bytes, parts: int, device_id: 
     async with httpx.AsyncClient(base_url=server.url, timeout=300) as c:
         r = await c.post("/v1/uploads", json=upload_meta(data, device_id), headers=dock)
         upload_id = r.json()["upload_id"]
-        for n, (lo, hi) in enumerate(b, start=1):
+        # Parts in reverse: the server cannot hash them as they arrive, so complete reads every stored byte
+        # back before it writes the recording. On S3, in-order parts make complete one quick call, which
+        # finished before the kill in a loaded full run.
+        for n, (lo, hi) in reversed(list(enumerate(b, start=1))):
             await put(c, dock, upload_id, n, data[lo:hi])
         before = server.in_progress()
         task = asyncio.create_task(c.post(f"/v1/uploads/{upload_id}/complete", headers=dock))
