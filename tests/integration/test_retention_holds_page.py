@@ -44,7 +44,9 @@ async def test_a_page_of_holds_costs_the_same_statements_for_two_holds_or_twenty
     assert [h["id"] for h in page["items"]] == sorted(h["id"] for h in first)
     more = first + [await hold(i) for i in range(2, 20)]
     many, page = await _page_statements(stack, sup)
-    assert many == few, f"{few} statements for 2 holds, {many} for 20"
+    # Not one more statement for ten times the holds (one per hold made it 24). The first page may cost one
+    # statement more than the second (a one-off lookup the session then has cached), never the other way.
+    assert many <= few, f"{few} statements for 2 holds, {many} for 20"
     by_id = {h["id"]: h for h in page["items"]}
     assert set(by_id) == {h["id"] for h in more}
     for h in more:  # the one query answers each hold with exactly its own recordings
