@@ -47,8 +47,10 @@ demo: deps
 services-check:
 	@$(BIN)/python -m tests.fixtures.services
 
+# Two workers (this machine and CI have two cores); a file's tests stay on one worker so its
+# module fixtures are built once. Every fixture uses its own database, bucket, queue and port.
 test: deps chromium $(AXE) services-check
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 # Soak and crash campaigns (marker `long`): run before resolving an issue.
 test-long: deps chromium $(AXE) services-check
