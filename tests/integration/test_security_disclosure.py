@@ -20,7 +20,7 @@ import zipfile
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import update
 
@@ -156,6 +156,7 @@ step_st = st.one_of(
 
 @SETTINGS
 @given(max_downloads=st.integers(1, 3), steps=st.lists(step_st, min_size=1, max_size=8))
+@example(max_downloads=1, steps=[("cut", ("from", 1.0, 0.5)), ("one", ("full", 0.0, 0.0))])
 async def test_no_request_sequence_gets_more_than_the_allowance(stack, max_downloads, steps):
     dis, bid, body = await _bundle(stack)
     size = len(body)
@@ -188,8 +189,14 @@ async def test_no_request_sequence_gets_more_than_the_allowance(stack, max_downl
         elif step == "cut":
             kind, a, keep = arg
             header = _header(kind, a, a, size)
-            rng = parse_range(header, size)
             agents.append(f"cut/{uuid.uuid4().hex[:10]}")
+            try:
+                rng = parse_range(header, size)
+            except RangeNotSatisfiable:
+                # A range starting at the end (bytes=N- of N bytes) selects nothing: 416, nothing counted.
+                status, _ = await _hang_up(stack.app, path, range_header=header, user_agent=agents[-1], keep=0)
+                assert status == 416, header
+                continue
             expected = model.expect(rng.start, rng.end)
             status, got = await _hang_up(stack.app, path, range_header=header, user_agent=agents[-1],
                                          keep=int(keep * (rng.end - rng.start)))
