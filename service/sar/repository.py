@@ -86,7 +86,7 @@ async def search(s: AsyncSession, *, now: datetime, overdue: bool | None, status
     if overdue is True:
         q = q.where(overdue_clause(now))
     elif overdue is False:
-        q = q.where(or_(Sar.status == "closed", Sar.due_at.is_(None), Sar.due_at >= now))
+        q = q.where(or_(Sar.status == SarStatus.CLOSED, Sar.due_at.is_(None), Sar.due_at >= now))
     if status:
         q = q.where(Sar.status == status)
     if after:
