@@ -14,6 +14,7 @@ from sqlalchemy import text
 from service import __version__, errors, metrics
 from service.alerts.endpoints import router as alerts_router
 from service.audit.endpoints import router as audit_router
+from service.auth.endpoints import check_guards
 from service.auth.schemas import system_principal
 from service.bodylimit import BodyLimit
 from service.config import Settings
@@ -58,7 +59,7 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
     app.state.ctx = ctx
     app.state.sessions = ctx.sessions
     app.state.tokens = ctx.tokens
-    errors.install(app)
+    errors.install(app, guard=check_guards)
 
     @app.middleware("http")
     async def observe(request: Request, call_next):

@@ -6,7 +6,7 @@ A problem's ``type`` is ``PROBLEM_BASE + slug`` so clients can match on the last
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -195,7 +195,9 @@ def _allowed_methods(request: Request) -> str:
     return ", ".join(sorted(methods))
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, guard: Callable[[Request], Awaitable[None]] | None = None) -> None:
+    """The problem handlers; *guard* runs the matched route's role checks before a malformed body is
+    answered (FastAPI rejects it before any dependency has run)."""
     _document(app)
 
     @app.exception_handler(Problem)
@@ -203,9 +205,14 @@ def install(app: FastAPI) -> None:
         return problem_response(exc)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = _jsonable_errors(exc.errors())
         malformed = any(e["type"] in ("json_invalid", "model_attributes_type") for e in errors)
+        if malformed and guard is not None:
+            try:
+                await guard(request)  # 401/403 before 400, as for any other bad input
+            except Problem as p:
+                return problem_response(p)
         bound = _query_problem(errors)
         if bound is not None:
             return problem_response(bound)

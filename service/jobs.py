@@ -238,7 +238,7 @@ class ArqJobs:
 
 
 async def resume_unfinished(ctx: Context) -> None:
-    """Embedded mode is one process: the bundles and redactions it left queued or running died with it,
+    """Embedded mode is one process: the bundles, redactions and face scans it left queued or running died with it,
     so they are queued again at start-up. (Worker fleets cannot know that; their janitor waits until
     such work has gone stale.)"""
     from service.disclosure import tasks as bundles
@@ -246,6 +246,7 @@ async def resume_unfinished(ctx: Context) -> None:
 
     await bundles.requeue_stuck(ctx, older_than=timedelta(0))
     await sar_tasks.requeue_stuck_redactions(ctx, older_than=timedelta(0))
+    await sar_tasks.requeue_stuck_faces(ctx, older_than=timedelta(0))
 
 
 async def start_jobs(ctx: Context, *, cron: bool = True) -> Jobs:

@@ -16,6 +16,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.alerts.models import AlertKind
 from service.alerts.service import raise_alert
 from service.audit import service as audit
 from service.auth import repository as repo
@@ -142,11 +143,11 @@ async def _alert(session: AsyncSession, username: str | None, ip: str | None, en
     alert covers someone trying many names."""
     when = {"until": details["until"], "address": ip}
     if username is not None and {"pair", "account"} & set(engaged):
-        await raise_alert(session, "sign_in_throttled", "user", username[:100],
+        await raise_alert(session, AlertKind.SIGN_IN_THROTTLED, "user", username[:100],
                           f"Repeated failed sign-ins for {username}; further attempts are being slowed down.",
                           {**when, "scopes": [s for s in engaged if s != "address"]})
     if "address" in engaged:
-        await raise_alert(session, "sign_in_throttled", "address", (ip or "-")[:100],
+        await raise_alert(session, AlertKind.SIGN_IN_THROTTLED, "address", (ip or "-")[:100],
                           f"Repeated failed sign-ins from {ip or 'an unknown address'} across accounts; "
                           "further attempts from there are being slowed down.", when)
 

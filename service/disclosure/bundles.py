@@ -42,7 +42,7 @@ from service.media.clip import cut_async
 from service.media.source import media_source
 from service.recordings import repository as recordings_repo
 from service.recordings.access import refuse_restricted
-from service.recordings.models import Recording
+from service.recordings.models import Recording, RecordingStatus
 from service.timeutil import iso, utcnow
 
 MANIFEST_COLUMNS = ["exhibit_ref", "file", "sha256", "size_bytes", "source_recording_id", "source_sha256",
@@ -120,7 +120,7 @@ async def case_members(ctx: Context, bundle: Bundle, tmp: str, steps: Steps) -> 
     for n, item in enumerate(items, start=1):
         rec = recs[item.recording_id]
         async with ctx.sessions() as s:
-            if rec.status != "active":
+            if rec.status != RecordingStatus.ACTIVE:
                 raise BuildFailed(f"source {rec.id} of exhibit {item.exhibit_ref} was deleted")
             mark = await repo.mark(s, rec.id)
             if mark is not None:

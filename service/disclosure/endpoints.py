@@ -10,7 +10,8 @@ import anyio
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
-from service.auth.endpoints import client_ip
+from service.auth.endpoints import client_ip, guard
+from service.auth.roles import DISCLOSURE_STAFF, SAR_HANDLERS, SUPERVISORS
 from service.db import transaction
 from service.deps import ContextDep, PrincipalDep, SessionDep
 from service.disclosure import bundles, listing, service, shares
@@ -34,67 +35,71 @@ from service.http_range import ranged_response
 from service.paging import Page, PageParams, page_params
 
 router = APIRouter(tags=["disclosure"], responses=problems(401, 403, 422))
+# Guards: 401/403 before 422 (the services check the same roles themselves, per object).
+STAFF = [guard(*DISCLOSURE_STAFF)]
+SHARERS = [guard(*DISCLOSURE_STAFF, *SAR_HANDLERS)]  # a SAR's link is its handlers'
+MARKERS = [guard(*SUPERVISORS)]
 PageDep = Annotated[PageParams, Depends(page_params)]
 
 
-@router.post("/v1/cases", responses=problems(409), status_code=201, response_model=CaseOut)
+@router.post("/v1/cases", dependencies=STAFF, responses=problems(409), status_code=201, response_model=CaseOut)
 async def create_case(body: CaseIn, actor: PrincipalDep, s: SessionDep, ctx: ContextDep):
     return CaseOut.of(await service.create_case(s, actor, ctx, body), [])
 
 
-@router.get("/v1/cases", response_model=Page[CaseSummaryOut])
+@router.get("/v1/cases", dependencies=STAFF, response_model=Page[CaseSummaryOut])
 async def list_cases(actor: PrincipalDep, s: SessionDep, page: PageDep,
                      status: str | None = Query(None, pattern="^(open|closed)$")):
     """Newest first; each with its number of exhibits (``GET /v1/cases/{id}`` lists them)."""
     return await listing.list_cases(s, actor, page, status=CaseStatus(status) if status else None)
 
 
-@router.get("/v1/cases/{case_id}", responses=problems(404), response_model=CaseOut)
+@router.get("/v1/cases/{case_id}", dependencies=STAFF, responses=problems(404), response_model=CaseOut)
 async def get_case(case_id: str, actor: PrincipalDep, s: SessionDep):
     return await listing.case_view(s, actor, case_id)
 
 
-@router.post("/v1/cases/{case_id}/items", responses=problems(404, 409, 410), status_code=201,
+@router.post("/v1/cases/{case_id}/items", dependencies=STAFF, responses=problems(404, 409, 410), status_code=201,
              response_model=ItemOut)
 async def add_item(case_id: str, body: ItemIn, actor: PrincipalDep, s: SessionDep, ctx: ContextDep):
     return ItemOut.of(*await service.add_item(s, actor, ctx, case_id, body))
 
 
-@router.post("/v1/cases/{case_id}/close", responses=problems(404, 409), response_model=CaseOut)
+@router.post("/v1/cases/{case_id}/close", dependencies=STAFF, responses=problems(404, 409), response_model=CaseOut)
 async def close_case(case_id: str, body: ReasonIn, actor: PrincipalDep, s: SessionDep, ctx: ContextDep):
     await service.close_case(s, actor, ctx, case_id, body.reason)
     return await listing.case_view(s, actor, case_id)
 
 
-@router.post("/v1/recordings/{recording_id}/do-not-disclose", responses=problems(404, 409, 410), status_code=201,
+@router.post("/v1/recordings/{recording_id}/do-not-disclose", dependencies=MARKERS, responses=problems(404, 409, 410), status_code=201,
              response_model=MarkOut)
 async def mark(recording_id: str, body: ReasonIn, actor: PrincipalDep, s: SessionDep):
     return MarkOut.of(await service.mark_do_not_disclose(s, actor, recording_id, body.reason))
 
 
-@router.delete("/v1/recordings/{recording_id}/do-not-disclose", responses=problems(404, 409, 410),
+@router.delete("/v1/recordings/{recording_id}/do-not-disclose", dependencies=MARKERS, responses=problems(404, 409, 410),
                status_code=204)
 async def lift(recording_id: str, actor: PrincipalDep, s: SessionDep, body: ReasonIn = Body(...)):
     await service.lift_do_not_disclose(s, actor, recording_id, body.reason)
 
 
-@router.post("/v1/cases/{case_id}/bundles", responses=problems(404, 409), status_code=202, response_model=BundleOut)
+@router.post("/v1/cases/{case_id}/bundles", dependencies=STAFF, responses=problems(404, 409), status_code=202, response_model=BundleOut)
 async def request_bundle(case_id: str, actor: PrincipalDep, s: SessionDep, ctx: ContextDep):
     return BundleOut.of(await bundles.request_bundle(s, actor, ctx, case_id))
 
 
-@router.get("/v1/cases/{case_id}/bundles", responses=problems(404), response_model=Page[BundleOut])
+@router.get("/v1/cases/{case_id}/bundles", dependencies=STAFF, responses=problems(404), response_model=Page[BundleOut])
 async def list_case_bundles(case_id: str, actor: PrincipalDep, s: SessionDep, page: PageDep):
     """The bundles built (or being built) from a case, newest first."""
     return await listing.case_bundles(s, actor, case_id, page)
 
 
-@router.get("/v1/bundles/{bundle_id}", responses=problems(404), response_model=BundleOut)
+@router.get("/v1/bundles/{bundle_id}", dependencies=STAFF, responses=problems(404), response_model=BundleOut)
 async def get_bundle(bundle_id: str, actor: PrincipalDep, s: SessionDep):
     return await listing.get_bundle(s, actor, bundle_id)
 
 
-@router.get("/v1/bundles/{bundle_id}/download", response_class=StreamingResponse,
+@router.get("/v1/bundles/{bundle_id}/download", dependencies=STAFF, response_class=StreamingResponse,
             responses={**PARTIAL, **problems(404, 409, 416)})
 async def download_bundle(request: Request, bundle_id: str, actor: PrincipalDep, s: SessionDep, ctx: ContextDep):
     b, rng = await bundles.download(s, actor, bundle_id, request.headers.get("range"))
@@ -102,25 +107,25 @@ async def download_bundle(request: Request, bundle_id: str, actor: PrincipalDep,
                            "application/zip", etag=b.sha256, filename=f"{b.id}.zip")
 
 
-@router.post("/v1/bundles/{bundle_id}/shares", responses=problems(404, 409), status_code=201, response_model=ShareOut)
+@router.post("/v1/bundles/{bundle_id}/shares", dependencies=SHARERS, responses=problems(404, 409), status_code=201, response_model=ShareOut)
 async def create_share(bundle_id: str, body: ShareIn, actor: PrincipalDep, s: SessionDep, ctx: ContextDep):
     share, token = await shares.create_share(s, actor, bundle_id, body.recipient, body.expires_at, body.max_downloads)
     return ShareOut.of(share, shares.link_url(ctx.settings.public_base_url, token))
 
 
-@router.get("/v1/bundles/{bundle_id}/shares", responses=problems(404), response_model=Page[ShareInfoOut])
+@router.get("/v1/bundles/{bundle_id}/shares", dependencies=STAFF, responses=problems(404), response_model=Page[ShareInfoOut])
 async def list_shares(bundle_id: str, actor: PrincipalDep, s: SessionDep, page: PageDep):
     """A bundle's share links, newest first, with their state; never their URLs (only a hash is kept)."""
     return await listing.bundle_shares(s, actor, bundle_id, page)
 
 
-@router.get("/v1/shares/{share_id}", responses=problems(404), response_model=ShareDetailOut)
+@router.get("/v1/shares/{share_id}", dependencies=STAFF, responses=problems(404), response_model=ShareDetailOut)
 async def get_share(share_id: str, actor: PrincipalDep, s: SessionDep):
     """A share and its access log (every use of the link, refused ones too, from the audit)."""
     return await listing.share_detail(s, actor, share_id)
 
 
-@router.delete("/v1/shares/{share_id}", responses=problems(404, 409), status_code=204)
+@router.delete("/v1/shares/{share_id}", dependencies=SHARERS, responses=problems(404, 409), status_code=204)
 async def revoke_share(share_id: str, actor: PrincipalDep, s: SessionDep):
     await shares.revoke(s, actor, share_id)
 

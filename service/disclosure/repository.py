@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit.models import AuditEvent
 from service.auth.schemas import Principal
-from service.disclosure.models import Bundle, BundleStatus, Case, CaseItem, DoNotDisclose, Share
+from service.disclosure.models import Bundle, Case, CaseItem, DoNotDisclose, Share
 from service.recordings.models import Recording
 from service.recordings.repository import readable_by
 
@@ -157,15 +157,6 @@ async def share_accesses(s: AsyncSession, share: Share, *, limit: int) -> list[A
 
 async def count_share_accesses(s: AsyncSession, share: Share) -> int:
     return (await s.execute(select(func.count()).select_from(AuditEvent).where(*_share_access(share)))).scalar_one()
-
-
-# --- Bundle builds (the job's own transactions) ---
-
-async def stuck_bundles(s: AsyncSession, before: datetime) -> list[Bundle]:
-    """Bundles a dead worker left queued or building since before *before*, locked for the janitor."""
-    q = select(Bundle).where(Bundle.status.in_((BundleStatus.BUILDING, BundleStatus.QUEUED)),
-                             Bundle.updated_at < before).with_for_update()
-    return list((await s.execute(q)).scalars())
 
 
 # --- Share links ---

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import metrics
 from service.alerts import service as alerts
+from service.alerts.models import AlertKind
 from service.audit import service as audit
 from service.auth.roles import DOCKS, require
 from service.auth.schemas import Principal
@@ -288,7 +289,7 @@ async def _record_mismatch(s, actor: Principal, upload: Upload, what: str, size:
     details = {"declared_size": upload.size_bytes, "declared_sha256": upload.sha256, "stored_size": size,
                "stored_sha256": digest, "device_id": upload.device_id}
     await audit.record(s, actor, "upload.hash_mismatch", "upload", upload.id, details)
-    await alerts.raise_alert(s, "hash_mismatch", "upload", upload.id,
+    await alerts.raise_alert(s, AlertKind.HASH_MISMATCH, "upload", upload.id,
                               f"Upload {upload.id} from {upload.device_id}: {what}; nothing was kept.", details)
     return Invalid(f"The stored bytes do not match the declared size and SHA-256: {what}. Re-send the "
                   f"parts that differ and complete again.", slug="hash-mismatch", title="Hash mismatch",

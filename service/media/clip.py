@@ -190,12 +190,3 @@ async def cut_async(source: MediaSource, out_path: str, start_s: float, end_s: f
     """:func:`cut` off the event loop (ffmpeg is a blocking subprocess)."""
     return await asyncio.to_thread(cut, source, out_path, start_s, end_s, accurate=accurate,
                                    timeout_s=timeout_s, source_duration_s=source_duration_s)
-
-
-# Old private names, only for redact.py until issue 18's rewrite (in progress there) imports them from
-# service.media._ffmpeg; nothing new may use them. FFMPEG is a copy: set _ffmpeg.FFMPEG instead.
-FFMPEG = _ffmpeg.FFMPEG
-_GLOBAL_ARGS = _ffmpeg.GLOBAL_ARGS
-_input_target = _ffmpeg.input_options
-_seconds = seconds
-_validate = validate_range

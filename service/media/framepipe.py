@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from service.media.probe import _first_useful_line
+from service.media._ffmpeg import first_useful_line
 from service.media.source import ffmpeg_env
 
 _QUEUE_BYTES = 64 * 1024 * 1024  # of frames waiting on each side
@@ -138,7 +138,7 @@ class FramePipe:
             err.seek(0)
             text = err.read(64 * 1024).decode("utf-8", "replace")
             if proc.poll() or text.strip():
-                detail = _first_useful_line(text) or f"ffmpeg exited with {proc.returncode}"
+                detail = first_useful_line(text) or f"ffmpeg exited with {proc.returncode}"
                 return f"{name} failed: {detail}"
         return "ffmpeg stopped reading frames"
 

@@ -81,10 +81,3 @@ def decode_command(source: str, start_s: float, length_s: float, src: Source,
     # and what the encoder is told, so video and audio stay in step on variable-rate footage too.
     out = options({"f": "rawvideo", "pix_fmt": pix_fmt, "r": src.fps})
     return ffmpeg_command(input_args(source, start_s=start_s, length_s=length_s), mapping, out, ["pipe:1"])
-
-
-# Old private names, only for redact.py until issue 18's rewrite (in progress there) uses
-# the public ones; nothing new may use them.
-_Source = Source
-_read_source = read_source
-_decode_command = decode_command

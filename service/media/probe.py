@@ -15,8 +15,6 @@ from service.media._ffmpeg import (
     Timeout,
     failure,
     ffprobe_command,
-    first_useful_line,
-    redact_url,
     run,
 )
 from service.media.isobmff import refers_elsewhere
@@ -198,9 +196,3 @@ def probe_json(source: MediaSource, timeout_s: float = 120) -> dict[str, Any]:
 async def probe_async(source: MediaSource, timeout_s: float = 120) -> MediaInfo:
     """:func:`probe` off the event loop (ffprobe is a blocking subprocess)."""
     return await asyncio.to_thread(probe, source, timeout_s)
-
-
-# Old private names, only for redact.py and framepipe.py until issue 18's rewrite (in progress
-# in those files) imports them from service.media._ffmpeg; nothing new may use them.
-_first_useful_line = first_useful_line
-_redact = redact_url

@@ -26,15 +26,21 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import ffmpeg
-
 from service.media import detectors
 from service.media import faces as F
-from service.media.clip import _GLOBAL_ARGS, FFMPEG, _input_target, _seconds, _validate, mp4_duration
+from service.media._ffmpeg import (
+    MAX_ERROR_CHARS,
+    ffmpeg_command,
+    input_args,
+    options,
+    redact_url,
+    seconds,
+    validate_range,
+)
+from service.media.clip import mp4_duration
 from service.media.faces import Frame
 from service.media.framepipe import FramePipe, PipeError
-from service.media.frames import RedactionError, _decode_command, _read_source, _Source
-from service.media.probe import MAX_ERROR_CHARS, _redact
+from service.media.frames import RedactionError, Source, decode_command, read_source
 from service.media.scan import Scan, scan
 from service.media.source import MediaSource, StoredObject, ffmpeg_input
 from service.media.tracks import Box as Rect
@@ -121,28 +127,29 @@ def check_plan(*, width: int, height: int, clip_start_s: float, clip_end_s: floa
 
 def _mute_expression(mute: Sequence[MuteRange], start_s: float) -> str:
     # After an input-side -ss, filter time t restarts at 0: shift to the output's timeline.
-    return "+".join(f"between(t,{_seconds(max(0.0, m.start_s - start_s))},{_seconds(m.end_s - start_s)})"
+    return "+".join(f"between(t,{seconds(max(0.0, m.start_s - start_s))},{seconds(m.end_s - start_s)})"
                     for m in mute)
 
 
-def _encode_command(source: str, out_path: str, start_s: float, length_s: float, size: tuple[int, int],
-                    src: _Source, mute: Sequence[MuteRange]) -> list[str]:
-    frames = ffmpeg.input("pipe:0", format="rawvideo", pix_fmt="yuv420p", s=f"{size[0]}x{size[1]}",
-                          framerate=str(src.fps))
-    streams = [frames]
-    opts: dict[str, object] = {"vcodec": "libx264", "preset": PRESET, "crf": CRF, "pix_fmt": "yuv420p",
-                               "movflags": "+faststart", "f": "mp4"}
+def encode_command(source: str, out_path: str, start_s: float, length_s: float, size: tuple[int, int],
+                   src: Source, mute: Sequence[MuteRange]) -> list[str]:
+    """The ffmpeg argv that encodes raw yuv420p frames from stdin to H.264/AAC MP4, with the first audio
+    track of *source* (same seek) muted over *mute*."""
+    frames = options({"f": "rawvideo", "pix_fmt": "yuv420p", "s": f"{size[0]}x{size[1]}",
+                      "framerate": str(src.fps)}) + ["-i", "pipe:0"]
+    mapping = ["-map", "0:v:0"]
+    audio: list[str] = []
     if src.audio:
-        target, in_opts = _input_target(source)
+        audio = input_args(source, start_s=start_s, length_s=length_s)
         # Only the first audio track: any other would go out unmuted.
-        audio = ffmpeg.input(target, ss=_seconds(start_s), t=_seconds(length_s), **in_opts)["a:0"]
+        mapping += ["-map", "1:a:0"]
         if mute:
-            audio = audio.filter("volume", volume=0, enable=_mute_expression(mute, start_s))
-        streams.append(audio)
-        opts["acodec"] = "aac"
-    args = ffmpeg.output(*streams, "file:" + out_path, **opts).compile(cmd=FFMPEG)
-    return args[:1] + _GLOBAL_ARGS + args[1:]
-
+            # A comma inside a filter's option would end the filter unless escaped.
+            enable = _mute_expression(mute, start_s).replace(",", "\\,")
+            mapping += ["-filter:a", f"volume=enable={enable}:volume=0"]
+    out = {"vcodec": "libx264", "preset": PRESET, "crf": CRF, "pix_fmt": "yuv420p", "movflags": "+faststart",
+           **({"acodec": "aac"} if src.audio else {}), "f": "mp4"}
+    return ffmpeg_command(frames, audio, mapping, options(out), ["file:" + out_path])
 
 
 class _Progress:
@@ -194,9 +201,9 @@ def redact(source: MediaSource, out_path: str, *, clip_start_s: float = 0.0, cli
     if not isinstance(source, StoredObject):
         source = os.fspath(source)
     out_path = os.fspath(out_path)
-    _validate(clip_start_s, clip_end_s)
+    validate_range(clip_start_s, clip_end_s)
     deadline = time.monotonic() + timeout_s  # one budget for the probe, the scan and the redaction
-    src = _read_source(source, timeout_s)
+    src = read_source(source, timeout_s)
     known = source_duration_s if source_duration_s is not None else src.duration_s
     start = float(clip_start_s)
     end = float(clip_end_s) if clip_end_s is not None else known
@@ -246,8 +253,8 @@ def redact(source: MediaSource, out_path: str, *, clip_start_s: float = 0.0, cli
     try:
         decode_from = inputs.enter_context(ffmpeg_input(source))
         encode_from = inputs.enter_context(ffmpeg_input(source))
-        pipes = FramePipe(_decode_command(decode_from, start, end - start, src),
-                          _encode_command(encode_from, tmp, start, end - start, (width, height), src, mute),
+        pipes = FramePipe(decode_command(decode_from, start, end - start, src),
+                          encode_command(encode_from, tmp, start, end - start, (width, height), src, mute),
                           frame_bytes, max(0.0, deadline - time.monotonic()))
         try:
             for buf in pipes.frames():
@@ -274,7 +281,7 @@ def redact(source: MediaSource, out_path: str, *, clip_start_s: float = 0.0, cli
         except PipeError as e:
             if pipes.timed_out:  # the pipe only knows the time left after probing
                 raise RedactionError(f"ffmpeg timed out after {timeout_s:g} s") from None
-            raise RedactionError(_redact(_redact(str(e), decode_from), encode_from)[:MAX_ERROR_CHARS]) from None
+            raise RedactionError(redact_url(redact_url(str(e), decode_from), encode_from)[:MAX_ERROR_CHARS]) from None
         finally:
             pipes.cleanup()
         if not frames:

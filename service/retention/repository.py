@@ -249,13 +249,13 @@ async def get_sweep(s: AsyncSession, sweep_id: str) -> Sweep | None:
 async def hold_owner(s: AsyncSession, hold_id: str) -> str | None:
     """The open case or SAR whose hold this is ("case URN" / "SAR id"), if any: such a hold ends when its
     owner closes, never through the generic release."""
-    from service.disclosure.models import Case
-    from service.sar.models import Sar
+    from service.disclosure.models import Case, CaseStatus
+    from service.sar.models import Sar, SarStatus
 
-    urn = (await s.execute(select(Case.urn).where(Case.hold_id == hold_id, Case.status == "open"))).scalar()
+    urn = (await s.execute(select(Case.urn).where(Case.hold_id == hold_id, Case.status == CaseStatus.OPEN))).scalar()
     if urn is not None:
         return f"case {urn}"
-    sar = (await s.execute(select(Sar.id).where(Sar.hold_id == hold_id, Sar.status != "closed"))).scalar()
+    sar = (await s.execute(select(Sar.id).where(Sar.hold_id == hold_id, Sar.status != SarStatus.CLOSED))).scalar()
     return f"subject access request {sar}" if sar is not None else None
 
 

@@ -31,6 +31,7 @@ from service.ids import new_id
 from service.jobs import JobName
 from service.recordings import repository as recordings_repo
 from service.recordings.access import refuse_restricted
+from service.recordings.models import RecordingStatus
 from service.sar import repository as repo
 from service.sar.models import RedactionStatus
 from service.sar.schemas import DiscloseIn
@@ -53,7 +54,7 @@ async def disclose(s: AsyncSession, actor: Principal, ctx: Context, sar_id: str,
     await refuse_restricted(s, actor, repo.item_recordings(sar.id), "request's items")
     recs = await recordings_repo.by_ids(s, [i.recording_id for i in items])
     for item in items:
-        if recs[item.recording_id].status != "active":
+        if recs[item.recording_id].status != RecordingStatus.ACTIVE:
             raise Conflict(f"Recording {item.recording_id} of item {item.id} was deleted; remove the item.",
                            slug="recording-deleted")
         await refuse_if_marked(s, item.recording_id)
@@ -124,7 +125,7 @@ async def sar_members(ctx: Context, bundle: Bundle, tmp: str, steps: Steps) -> t
 
     for n, item in enumerate(items, start=1):
         rec = recs[item.recording_id]
-        if rec.status != "active" or item.redaction_status != RedactionStatus.READY:
+        if rec.status != RecordingStatus.ACTIVE or item.redaction_status != RedactionStatus.READY:
             raise BuildFailed(f"item {item.id} is no longer disclosable (recording {rec.status}, "
                               f"redaction {item.redaction_status})")
         name = f"{n:02d}-{rec.id}.mp4"

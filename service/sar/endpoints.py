@@ -8,6 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
+from service.auth.endpoints import guard
+from service.auth.roles import SAR_HANDLERS, SAR_READERS
 from service.deps import ContextDep, PrincipalDep, SessionDep
 from service.disclosure.schemas import BundleOut
 from service.disclosure.shares import link_url
@@ -22,6 +24,7 @@ from service.sar.schemas import (
     DiscloseIn,
     DiscloseOut,
     ExtendIn,
+    FaceBoxesOut,
     FacesOut,
     InfoReceivedIn,
     InfoRequestIn,
@@ -35,11 +38,13 @@ from service.sar.schemas import (
     SarShareOut,
 )
 
-router = APIRouter(tags=["subject access"], responses=problems(401, 403, 422))
+# Guards: 401/403 before 422 (the services check the same roles themselves).
+router = APIRouter(tags=["subject access"], responses=problems(401, 403, 422), dependencies=[guard(*SAR_READERS)])
+HANDLERS = [guard(*SAR_HANDLERS)]
 PageDep = Annotated[PageParams, Depends(page_params)]
 
 
-@router.post("/v1/sars", status_code=201, response_model=SarOut)
+@router.post("/v1/sars", dependencies=HANDLERS, status_code=201, response_model=SarOut)
 async def create(body: SarIn, actor: PrincipalDep, s: SessionDep, ctx: ContextDep):
     sar, candidates, restricted = await service.create(s, actor, ctx, body)
     return service.out(sar, [], restricted, candidates)
@@ -77,36 +82,36 @@ async def candidates(sar_id: str, actor: PrincipalDep, s: SessionDep):
     return [CandidateOut.of(r) for r in await service.candidates(s, actor, sar_id)]
 
 
-@router.post("/v1/sars/{sar_id}/extend", responses=problems(404, 409), response_model=SarOut)
+@router.post("/v1/sars/{sar_id}/extend", dependencies=HANDLERS, responses=problems(404, 409), response_model=SarOut)
 async def extend(sar_id: str, body: ExtendIn, actor: PrincipalDep, s: SessionDep, ctx: ContextDep):
     await service.extend(s, actor, ctx, sar_id, body)
     return await service.view(s, actor, sar_id)
 
 
-@router.post("/v1/sars/{sar_id}/information-request", responses=problems(404, 409), response_model=SarOut)
+@router.post("/v1/sars/{sar_id}/information-request", dependencies=HANDLERS, responses=problems(404, 409), response_model=SarOut)
 async def information_request(sar_id: str, body: InfoRequestIn, actor: PrincipalDep, s: SessionDep):
     await service.request_information(s, actor, sar_id, body.what)
     return await service.view(s, actor, sar_id)
 
 
-@router.post("/v1/sars/{sar_id}/information-received", responses=problems(404, 409), response_model=SarOut)
+@router.post("/v1/sars/{sar_id}/information-received", dependencies=HANDLERS, responses=problems(404, 409), response_model=SarOut)
 async def information_received(sar_id: str, body: InfoReceivedIn, actor: PrincipalDep, s: SessionDep,
                                ctx: ContextDep):
     await service.information_received(s, actor, ctx, sar_id, body.received_at)
     return await service.view(s, actor, sar_id)
 
 
-@router.post("/v1/sars/{sar_id}/items", responses=problems(404, 409, 410), status_code=201, response_model=SarItemOut)
+@router.post("/v1/sars/{sar_id}/items", dependencies=HANDLERS, responses=problems(404, 409, 410), status_code=201, response_model=SarItemOut)
 async def add_item(sar_id: str, body: ItemIn, actor: PrincipalDep, s: SessionDep, ctx: ContextDep):
     return SarItemOut.of(await service.add_item(s, actor, ctx, sar_id, body))
 
 
-@router.post("/v1/sars/{sar_id}/items/{item_id}/redaction", responses=problems(404, 409, 410), status_code=202, response_model=RedactionJobOut)
+@router.post("/v1/sars/{sar_id}/items/{item_id}/redaction", dependencies=HANDLERS, responses=problems(404, 409, 410), status_code=202, response_model=RedactionJobOut)
 async def redact(sar_id: str, item_id: str, body: RedactionIn, actor: PrincipalDep, s: SessionDep, ctx: ContextDep):
     return RedactionJobOut.of(await redaction.request(s, actor, ctx, sar_id, item_id, body))
 
 
-@router.post("/v1/sars/{sar_id}/items/{item_id}/faces", responses=problems(404, 409, 410), status_code=202, response_model=FacesOut)
+@router.post("/v1/sars/{sar_id}/items/{item_id}/faces", dependencies=HANDLERS, responses=problems(404, 409, 410), status_code=202, response_model=FacesOut)
 async def find_faces(sar_id: str, item_id: str, actor: PrincipalDep, s: SessionDep, ctx: ContextDep):
     """A job finding the item's face tracks (poll the GET); asking again replaces them when it ends."""
     scan = await faces.request(s, actor, ctx, sar_id, item_id)
@@ -129,7 +134,14 @@ async def face_thumbnail(sar_id: str, item_id: str, track_id: str, actor: Princi
                     headers={"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"})
 
 
-@router.post("/v1/sars/{sar_id}/disclose", responses=problems(404, 409), status_code=202, response_model=DiscloseOut)
+@router.get("/v1/sars/{sar_id}/items/{item_id}/faces/{track_id}/boxes", responses=problems(404),
+            response_model=FaceBoxesOut)
+async def face_boxes(sar_id: str, item_id: str, track_id: str, actor: PrincipalDep, s: SessionDep):
+    """Where a track's face is, frame by frame: for drawing it over the player."""
+    return FaceBoxesOut.of(*await faces.boxes(s, actor, sar_id, item_id, track_id))
+
+
+@router.post("/v1/sars/{sar_id}/disclose", dependencies=HANDLERS, responses=problems(404, 409), status_code=202, response_model=DiscloseOut)
 async def disclose_sar(sar_id: str, actor: PrincipalDep, s: SessionDep, ctx: ContextDep,
                        body: DiscloseIn | None = None):
     bundle, share, token = await disclose.disclose(s, actor, ctx, sar_id, body or DiscloseIn())
@@ -144,7 +156,7 @@ async def disclosure(sar_id: str, actor: PrincipalDep, s: SessionDep):
     return SarDisclosureOut(sar_id=sar_id, bundle=BundleOut.of(bundle), share=SarShareOut.of(share, state))
 
 
-@router.post("/v1/sars/{sar_id}/close", responses=problems(404, 409), response_model=SarOut)
+@router.post("/v1/sars/{sar_id}/close", dependencies=HANDLERS, responses=problems(404, 409), response_model=SarOut)
 async def close(sar_id: str, body: CloseIn, actor: PrincipalDep, s: SessionDep, ctx: ContextDep):
     await service.close(s, actor, ctx, sar_id, body.outcome)
     return await service.view(s, actor, sar_id)

@@ -15,13 +15,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from fractions import Fraction
 from typing import Any, NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.alerts import service as alerts
+from service.alerts.models import AlertKind
 from service.audit import service as audit
 from service.auth.roles import SAR_HANDLERS, SAR_READERS, require
 from service.auth.schemas import Principal, system_principal
@@ -29,6 +28,7 @@ from service.context import Context
 from service.db import after_commit
 from service.errors import Conflict, Invalid, NotFound
 from service.ids import new_id
+from service.jobrows.service import Alarm, JobRows
 from service.jobs import JobName
 from service.media.frames import RedactionError
 from service.media.scan import find_faces
@@ -37,13 +37,20 @@ from service.media.tracks import Track
 from service.recordings import repository as recordings_repo
 from service.recordings import tasks as recordings
 from service.recordings.access import readable
+from service.recordings.models import MediaStatus, RecordingStatus
 from service.sar import repository as repo
-from service.sar.models import SarFaceScan, SarFaceTrack, SarItem
+from service.sar.models import FaceScanStatus, SarFaceScan, SarFaceTrack, SarItem
 from service.sar.service import get_item, get_sar, open_sar
 from service.timeutil import utcnow
 
-MAX_ATTEMPTS = 3
 PROGRESS_EVERY_S = 1.0
+# Bad media fails at once with an alert; anything else (storage, a killed ffmpeg) is retried.
+FACE_SCANS = JobRows(
+    SarFaceScan, FaceScanStatus, FaceScanStatus.RUNNING, job=lambda _: JobName.FIND_SAR_ITEM_FACES,
+    job_args=lambda scan: {"item_id": scan.item_id, "run": scan.run},
+    alarm=lambda scan, error: Alarm(AlertKind.SAR_FACES_FAILED, "sar", scan.sar_id,
+                                    f"Finding faces in item {scan.item_id} of {scan.sar_id} failed: {error}"),
+    permanent=(RedactionError, ValueError))
 
 
 async def request(s: AsyncSession, actor: Principal, ctx: Context, sar_id: str, item_id: str) -> SarFaceScan:
@@ -52,16 +59,16 @@ async def request(s: AsyncSession, actor: Principal, ctx: Context, sar_id: str, 
     item = await get_item(s, sar, item_id, for_update=True)
     rec = await readable(s, actor, item.recording_id)
     scan = await repo.face_scan(s, item.id, for_update=True)
-    if scan is not None and scan.status in ("queued", "running"):
+    if scan is not None and scan.status in (FaceScanStatus.QUEUED, FaceScanStatus.RUNNING):
         raise Conflict(f"Faces of item {item.id} are already being found ({scan.status}).",
                        slug="faces-in-progress")
-    if rec.media_status != "pending" and not (rec.media or {}).get("readable"):
+    if rec.media_status != MediaStatus.PENDING and not (rec.media or {}).get("readable"):
         raise Conflict(f"Recording {rec.id} has no readable video.", slug="media-unreadable")
     now = utcnow()
     if scan is None:
         scan = SarFaceScan(item_id=item.id, sar_id=sar.id)
         s.add(scan)
-    scan.run, scan.status, scan.progress, scan.attempts, scan.error = new_id("fsc"), "queued", 0.0, 0, None
+    scan.run, scan.status, scan.progress, scan.attempts, scan.error = new_id("fsc"), FaceScanStatus.QUEUED, 0.0, 0, None
     scan.requested_by, scan.requested_at, scan.updated_at, scan.finished_at = actor.sub, now, now, None
     await audit.record(s, actor, "sar.faces_requested", "recording", rec.id,
                        {"sar_id": sar.id, "item_id": item.id, "run": scan.run})
@@ -75,7 +82,7 @@ async def listing(s: AsyncSession, actor: Principal, sar_id: str, item_id: str
     require(actor, SAR_READERS)
     item = await get_item(s, await get_sar(s, sar_id), item_id, visible_to=actor)
     scan = await repo.face_scan(s, item.id)
-    if scan is None or scan.status != "ready":
+    if scan is None or scan.status != FaceScanStatus.READY:
         return scan, []
     return scan, await repo.face_tracks(s, item.id, scan.run)
 
@@ -94,13 +101,27 @@ async def thumbnail(s: AsyncSession, actor: Principal, ctx: Context, sar_id: str
     return b"".join([chunk async for chunk in ctx.store.read(track.thumbnail_key)])
 
 
+async def boxes(s: AsyncSession, actor: Principal, sar_id: str, item_id: str, track_id: str
+                ) -> tuple[SarFaceTrack, SarFaceScan]:
+    """A current track and its scan, for drawing where the face is over the player (the editor, the
+    review page). Positions only, no picture of the face: not audited, unlike the thumbnail."""
+    require(actor, SAR_READERS)
+    item = await get_item(s, await get_sar(s, sar_id), item_id, visible_to=actor)
+    track = await repo.face_track(s, track_id)
+    scan = await repo.face_scan(s, item.id)
+    if track is None or track.item_id != item.id or scan is None or track.run != scan.run \
+            or scan.status != FaceScanStatus.READY:
+        raise NotFound(f"No face track {track_id!r} in item {item.id}.", slug="track-not-found")
+    return track, scan
+
+
 async def check_keep(s: AsyncSession, item: SarItem, keep: list[str]) -> str | None:
     """The scan run whose tracks *keep* names, or a 422 naming the first track that is not one of
     this item's current tracks (another item's, an older run's, or none at all)."""
     if not keep:
         return None
     scan = await repo.face_scan(s, item.id)
-    if scan is None or scan.status != "ready":
+    if scan is None or scan.status != FaceScanStatus.READY:
         raise Conflict(f"keep_tracks needs the faces of item {item.id} found first "
                        f"(POST …/items/{item.id}/faces; now: {scan.status if scan else 'never asked'}).",
                        slug="faces-not-ready")
@@ -120,7 +141,7 @@ async def load_tracks(s: AsyncSession, item_id: str, run: str) -> tuple[list[Tra
     """The run's tracks for :func:`service.media.redact.redact`, what the log says about the scan,
     and each track id's number."""
     scan = await repo.face_scan(s, item_id)
-    if scan is None or scan.run != run or scan.status != "ready":
+    if scan is None or scan.run != run or scan.status != FaceScanStatus.READY:
         raise RedactionError("the face scan the plan names was replaced; ask for the redaction again")
     rows = await repo.face_tracks(s, item_id, run)
     tracks = [Track(r.number, list(r.frames), [tuple(b) for b in r.boxes], list(r.scores)) for r in rows]
@@ -142,21 +163,10 @@ class Claim(NamedTuple):
 
 async def claim(s: AsyncSession, item_id: str, run: str) -> Claim | None:
     """The queued run, now running; None when it was replaced or is not queued."""
-    scan = await repo.face_scan(s, item_id, for_update=True)
-    if scan is None or scan.run != run or scan.status != "queued":
+    if await FACE_SCANS.claim(s, item_id, run) is None:
         return None
     item = await repo.item_by_id(s, item_id)
-    scan.status, scan.attempts, scan.progress, scan.updated_at = "running", scan.attempts + 1, 0.0, utcnow()
     return Claim(item_id, run, item.recording_id, item.sar_id, item.clip_start_s or 0.0, item.clip_end_s)
-
-
-async def report(s: AsyncSession, item_id: str, run: str, value: float) -> bool:
-    """Writes the run's progress; False once the run is no longer the one running."""
-    scan = await repo.face_scan(s, item_id, for_update=True)
-    if scan is None or scan.run != run or scan.status != "running":
-        return False
-    scan.progress, scan.updated_at = min(value, 0.99), utcnow()
-    return True
 
 
 async def find(ctx: Context, job: Claim, keys: list[str],
@@ -166,11 +176,11 @@ async def find(ctx: Context, job: Claim, keys: list[str],
     item_id, run, sar_id, start, end = job.item_id, job.run, job.sar_id, job.start, job.end
     async with ctx.sessions() as s:
         rec = await recordings_repo.get(s, job.recording_id)
-    if rec.status == "active" and rec.media_status == "pending":
+    if rec.status == RecordingStatus.ACTIVE and rec.media_status == MediaStatus.PENDING:
         await recordings.apply_probe(ctx, rec.id)  # asked for before the probe ran: run it now
         async with ctx.sessions() as s:
             rec = await recordings_repo.get(s, job.recording_id)
-    if rec.status != "active" or not (rec.media or {}).get("readable"):
+    if rec.status != RecordingStatus.ACTIVE or not (rec.media or {}).get("readable"):
         raise RedactionError(f"recording {rec.id} has no readable video")
     source = await media_source(ctx.store, rec.storage_key)
     if source is None:
@@ -205,13 +215,11 @@ async def find(ctx: Context, job: Claim, keys: list[str],
 async def finish(s: AsyncSession, job: Claim, found: Any, rows: list[SarFaceTrack]) -> list[str] | None:
     """The run's tracks replace the item's older ones; the older thumbnails' keys, or None when a newer
     run superseded this one."""
-    scan = await repo.face_scan(s, job.item_id, for_update=True)
-    if scan is None or scan.run != job.run:
+    scan = await FACE_SCANS.finish(s, job.item_id, job.run)
+    if scan is None:
         return None
     old = await repo.drop_other_face_runs(s, job.item_id, job.run)
     s.add_all(rows)
-    scan.status, scan.progress, scan.finished_at = "ready", 1.0, utcnow()
-    scan.updated_at, scan.error = scan.finished_at, None
     scan.clip_start_s, scan.fps, scan.frames = job.start, str(Fraction(found.fps)), found.frames
     scan.margin_frames, scan.detector = found.margin_frames, found.detector
     await audit.record(s, system_principal("face-finder"), "sar.faces_found", "recording", job.recording_id,
@@ -219,32 +227,3 @@ async def finish(s: AsyncSession, job: Claim, found: Any, rows: list[SarFaceTrac
                         "detector": (found.detector or {}).get("name"),
                         "detector_version": (found.detector or {}).get("version")})
     return old
-
-
-async def fail(s: AsyncSession, item_id: str, run: str, error: Exception) -> None:
-    """Bad media fails at once with an alert; anything else (storage, a killed ffmpeg) is retried."""
-    permanent = isinstance(error, RedactionError | ValueError)
-    scan = await repo.face_scan(s, item_id, for_update=True)
-    if scan is None or scan.run != run:
-        return
-    scan.error, scan.updated_at = f"{type(error).__name__}: {error}"[:2000], utcnow()
-    if permanent or scan.attempts >= MAX_ATTEMPTS:
-        scan.status, scan.finished_at = "failed", utcnow()
-        await alerts.raise_alert(s, "sar_faces_failed", "sar", scan.sar_id,
-                                  f"Finding faces in item {item_id} of {scan.sar_id} failed: {error}"[:2000])
-    else:
-        scan.status = "queued"
-
-
-async def requeue_stuck(s: AsyncSession, ctx: Context, before: datetime) -> int:
-    """Scans a dead worker left queued or running are queued again (failed after MAX_ATTEMPTS); the
-    jobs are enqueued once that has committed."""
-    stuck = await repo.stuck_face_scans(s, before)
-    for scan in stuck:
-        if scan.attempts >= MAX_ATTEMPTS:
-            scan.status, scan.finished_at, scan.error = "failed", utcnow(), "gave up after repeated interrupted runs"
-        else:
-            scan.status, scan.updated_at = "queued", utcnow()
-    for item_id, run_id in [(x.item_id, x.run) for x in stuck if x.status == "queued"]:
-        after_commit(s, lambda i=item_id, r=run_id: ctx.jobs.enqueue(JobName.FIND_SAR_ITEM_FACES, item_id=i, run=r))
-    return len(stuck)

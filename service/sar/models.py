@@ -31,6 +31,15 @@ class RedactionStatus(StrEnum):
     FAILED = "failed"
 
 
+class FaceScanStatus(StrEnum):
+    """An item's face scan: queued -> running -> ready | failed (no row until one is asked for)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    READY = "ready"
+    FAILED = "failed"
+
+
 class Sar(Base):
     """A subject access request. ``requester``, ``contact`` and ``description`` are the requester's
     personal data: they are shown to SAR handlers and auditors only, never logged, audited or counted."""
@@ -81,7 +90,7 @@ class SarItem(Base):
     added_by: Mapped[str] = mapped_column(String(200), nullable=False)
     added_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     # Redaction: none | queued | running | ready | failed. A new request replaces the previous result.
-    redaction_status: Mapped[str] = mapped_column(String(10), nullable=False, default="none")
+    redaction_status: Mapped[str] = mapped_column(String(10), nullable=False, default=RedactionStatus.NONE)
     redaction_run: Mapped[str | None] = mapped_column(String(40))
     redaction_params: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     redaction_progress: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
@@ -109,7 +118,7 @@ class SarFaceScan(Base):
     item_id: Mapped[str] = mapped_column(ForeignKey("sar_items.id"), primary_key=True)
     sar_id: Mapped[str] = mapped_column(ForeignKey("sars.id"), nullable=False)
     run: Mapped[str] = mapped_column(String(40), nullable=False)
-    status: Mapped[str] = mapped_column(String(10), nullable=False)  # queued | running | ready | failed
+    status: Mapped[str] = mapped_column(String(10), nullable=False)  # a FaceScanStatus
     progress: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     error: Mapped[str | None] = mapped_column(String(2000))

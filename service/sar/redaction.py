@@ -16,13 +16,12 @@ import contextlib
 import os
 import tempfile
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Any, NamedTuple
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.alerts import service as alerts
+from service.alerts.models import AlertKind
 from service.audit import service as audit
 from service.auth.roles import SAR_HANDLERS, require
 from service.auth.schemas import Principal, system_principal
@@ -31,23 +30,31 @@ from service.db import after_commit
 from service.errors import Conflict, Invalid
 from service.files import file_digest, file_reader
 from service.ids import new_id
+from service.jobrows.service import Alarm, JobRows
 from service.jobs import JobName
 from service.media.redact import Box, MuteRange, RedactionError, check_plan, redact_async
 from service.media.source import media_source
 from service.recordings import repository as recordings_repo
 from service.recordings import tasks as recordings
 from service.recordings.access import readable
-from service.recordings.models import Recording
+from service.recordings.models import MediaStatus, Recording, RecordingStatus
 from service.sar import faces
-from service.sar import repository as repo
-from service.sar.models import SarItem
+from service.sar.models import RedactionStatus, SarItem
 from service.sar.schemas import RedactionIn
 from service.sar.service import get_item, open_sar
 from service.timeutil import iso, utcnow
 
 log = structlog.get_logger(__name__)
-MAX_ATTEMPTS = 3
 PROGRESS_EVERY_S = 1.0
+# Bad media fails at once with an alert; anything else (storage, a killed ffmpeg) is retried.
+REDACTIONS = JobRows(
+    SarItem, RedactionStatus, RedactionStatus.RUNNING, job=lambda _: JobName.REDACT_SAR_ITEM,
+    job_args=lambda item: {"item_id": item.id, "run": item.redaction_run},
+    alarm=lambda item, error: Alarm(AlertKind.SAR_REDACTION_FAILED, "sar", item.sar_id,
+                                    f"Redaction of item {item.id} of {item.sar_id} failed: {error}"),
+    permanent=(RedactionError, ValueError), prefix="redaction_", progress="redaction_progress",
+    run="redaction_run")
+MAX_ATTEMPTS = REDACTIONS.max_attempts
 
 
 def _span(item: SarItem, rec: Recording) -> tuple[float, float | None]:
@@ -60,12 +67,12 @@ async def request(s: AsyncSession, actor: Principal, ctx: Context, sar_id: str, 
     sar = await open_sar(s, sar_id)
     item = await get_item(s, sar, item_id, for_update=True)
     rec = await readable(s, actor, item.recording_id, for_update=True)  # deleted: 410 with the tombstone
-    if item.redaction_status in ("queued", "running"):
+    if item.redaction_status in (RedactionStatus.QUEUED, RedactionStatus.RUNNING):
         raise Conflict(f"Item {item.id} is already being redacted ({item.redaction_status}).",
                        slug="redaction-in-progress")
     media = rec.media or {}
     start, end = _span(item, rec)
-    probing = rec.media_status == "pending"
+    probing = rec.media_status == MediaStatus.PENDING
     if probing:
         # Not probed yet: the job waits for the probe (runs it) and checks the frame and the
         # duration then; only what needs neither is checked now.
@@ -89,7 +96,7 @@ async def request(s: AsyncSession, actor: Principal, ctx: Context, sar_id: str, 
                       slug="invalid-redaction")
     faces_run = await faces.check_keep(s, item, body.keep_tracks)
     now = utcnow()
-    item.redaction_run, item.redaction_status = new_id("rdr"), "queued"
+    item.redaction_run, item.redaction_status = new_id("rdr"), RedactionStatus.QUEUED
     item.redaction_params = body.model_dump(mode="json")
     if faces_run is not None:
         item.redaction_params["faces_run"] = faces_run  # the scan whose tracks were ticked
@@ -107,24 +114,10 @@ async def request(s: AsyncSession, actor: Principal, ctx: Context, sar_id: str, 
 # ---- the job's steps (service.sar.tasks runs each in its own transaction) ---------------------------------
 
 async def claim(s: AsyncSession, item_id: str, run: str) -> tuple[SarItem, Recording] | None:
-    item = await repo.item_by_id(s, item_id, for_update=True)
-    # Only a queued run is claimed: a "running" one may still be alive in another worker (arq retries a
-    # job whose worker died, and the janitor re-queues it too); the janitor decides when it is dead.
-    if item is None or item.redaction_run != run or item.redaction_status != "queued":
+    item = await REDACTIONS.claim(s, item_id, run)
+    if item is None:
         return None
-    rec = await recordings_repo.get(s, item.recording_id)
-    item.redaction_status, item.redaction_attempts = "running", item.redaction_attempts + 1
-    item.redaction_progress, item.redaction_updated_at = 0.0, utcnow()
-    return item, rec
-
-
-async def report(s: AsyncSession, item_id: str, run: str, value: float) -> bool:
-    """Writes the run's progress; False once the run is no longer the one running."""
-    item = await repo.item_by_id(s, item_id, for_update=True)
-    if item is None or item.redaction_run != run or item.redaction_status != "running":
-        return False
-    item.redaction_progress, item.redaction_updated_at = min(value, 0.99), utcnow()
-    return True
+    return item, await recordings_repo.get(s, item.recording_id)
 
 
 class Redacted(NamedTuple):
@@ -143,12 +136,12 @@ async def produce(ctx: Context, item: SarItem, rec: Recording, run: str,
     """The work between the transactions: the redacted copy, stored beside the original; *progress*
     runs beside it."""
     key = f"sar/{item.sar_id}/{item.id}/{run}.mp4"
-    if rec.status == "active" and rec.media_status == "pending":
+    if rec.status == RecordingStatus.ACTIVE and rec.media_status == MediaStatus.PENDING:
         # Asked for before the probe finished: probe now (a no-op if the probe job wins the race).
         await recordings.apply_probe(ctx, rec.id)
         async with ctx.sessions() as s:
             rec = await recordings_repo.get(s, rec.id)
-    if rec.status != "active":
+    if rec.status != RecordingStatus.ACTIVE:
         raise RedactionError(f"recording {rec.id} was deleted")
     if not (rec.media or {}).get("readable"):
         raise RedactionError(f"recording {rec.id} has no readable video to redact")
@@ -203,15 +196,13 @@ def log_entry(item: SarItem, run: str, done: Redacted) -> dict:
 
 async def finish(s: AsyncSession, item: SarItem, run: str, done: Redacted, entry: dict) -> bool:
     """The copy becomes the item's; False when a newer run superseded this one."""
-    current = await repo.item_by_id(s, item.id, for_update=True)
-    if current is None or current.redaction_run != run:
+    current = await REDACTIONS.finish(s, item.id, run)
+    if current is None:
         return False
     sha, result = done.sha, done.result
-    current.redaction_status, current.redaction_progress = "ready", 1.0
     current.redacted_key, current.redacted_sha256, current.redacted_size, current.redacted_crc32 = \
         done.key, sha, done.size, done.crc
     current.redaction_log = entry
-    current.redaction_finished_at = current.redaction_updated_at = utcnow()
     await audit.record(s, system_principal("redactor"), "sar.redacted", "recording", done.rec.id,
                        {"sar_id": item.sar_id, "item_id": item.id, "run": run, "sha256": sha,
                         "requested_by": item.redaction_requested_by,
@@ -222,34 +213,3 @@ async def finish(s: AsyncSession, item: SarItem, run: str, done: Redacted, entry
                         "tracks_kept": [t.get("track_id") or t["id"] for t in result.log["tracks"]
                                         if t["action"] == "kept"]})
     return True
-
-
-async def fail(s: AsyncSession, item_id: str, run: str, error: Exception) -> None:
-    """Bad media fails at once with an alert; anything else (storage, a killed ffmpeg) is retried."""
-    permanent = isinstance(error, RedactionError | ValueError)
-    item = await repo.item_by_id(s, item_id, for_update=True)
-    if item is None or item.redaction_run != run:
-        return
-    item.redaction_error = f"{type(error).__name__}: {error}"[:2000]
-    item.redaction_updated_at = utcnow()
-    if permanent or item.redaction_attempts >= MAX_ATTEMPTS:
-        item.redaction_status, item.redaction_finished_at = "failed", utcnow()
-        await alerts.raise_alert(s, "sar_redaction_failed", "sar", item.sar_id,
-                                  f"Redaction of item {item.id} of {item.sar_id} failed: {error}"[:2000])
-    else:
-        item.redaction_status = "queued"
-
-
-async def requeue_stuck(s: AsyncSession, ctx: Context, before: datetime) -> int:
-    """Redactions a dead worker left queued or running are queued again (failed after MAX_ATTEMPTS); the
-    jobs are enqueued once that has committed."""
-    stuck = await repo.stuck_redactions(s, before)
-    for item in stuck:
-        if item.redaction_attempts >= MAX_ATTEMPTS:
-            item.redaction_status, item.redaction_finished_at = "failed", utcnow()
-            item.redaction_error = "gave up after repeated interrupted runs"
-        else:
-            item.redaction_status, item.redaction_updated_at = "queued", utcnow()
-    for item_id, run_id in [(i.id, i.redaction_run) for i in stuck if i.redaction_status == "queued"]:
-        after_commit(s, lambda i=item_id, r=run_id: ctx.jobs.enqueue(JobName.REDACT_SAR_ITEM, item_id=i, run=r))
-    return len(stuck)

@@ -14,7 +14,7 @@ from service.auth.schemas import Principal
 from service.recordings import repository as recordings_repo
 from service.recordings.models import Recording
 from service.retention.models import HoldRecording
-from service.sar.models import Sar, SarFaceScan, SarFaceTrack, SarItem
+from service.sar.models import Sar, SarFaceScan, SarFaceTrack, SarItem, SarStatus
 
 
 async def get(s: AsyncSession, sar_id: str, *, for_update: bool = False) -> Sar | None:
@@ -77,7 +77,7 @@ async def restricted_in_hold(s: AsyncSession, hold_id: str, viewer: Principal) -
 
 
 def overdue_clause(now: datetime):
-    return and_(Sar.status != "closed", Sar.due_at.is_not(None), Sar.due_at < now)
+    return and_(Sar.status != SarStatus.CLOSED, Sar.due_at.is_not(None), Sar.due_at < now)
 
 
 async def search(s: AsyncSession, *, now: datetime, overdue: bool | None, status: str | None,
@@ -86,7 +86,7 @@ async def search(s: AsyncSession, *, now: datetime, overdue: bool | None, status
     if overdue is True:
         q = q.where(overdue_clause(now))
     elif overdue is False:
-        q = q.where(or_(Sar.status == "closed", Sar.due_at.is_(None), Sar.due_at >= now))
+        q = q.where(or_(Sar.status == SarStatus.CLOSED, Sar.due_at.is_(None), Sar.due_at >= now))
     if status:
         q = q.where(Sar.status == status)
     if after:
@@ -100,13 +100,7 @@ async def count_overdue(s: AsyncSession, now: datetime) -> int:
 
 async def due_by(s: AsyncSession, until: datetime) -> list[Sar]:
     """Open requests due before ``until`` (overdue ones included): the deadline job's worklist."""
-    q = select(Sar).where(Sar.status != "closed", Sar.due_at.is_not(None), Sar.due_at < until).order_by(Sar.due_at)
-    return list((await s.execute(q)).scalars())
-
-
-async def stuck_redactions(s: AsyncSession, before: datetime) -> list[SarItem]:
-    q = select(SarItem).where(SarItem.redaction_status.in_(("queued", "running")),
-                              SarItem.redaction_updated_at < before).with_for_update()
+    q = select(Sar).where(Sar.status != SarStatus.CLOSED, Sar.due_at.is_not(None), Sar.due_at < until).order_by(Sar.due_at)
     return list((await s.execute(q)).scalars())
 
 
@@ -137,7 +131,13 @@ async def drop_other_face_runs(s: AsyncSession, item_id: str, run: str) -> list[
     return old
 
 
-async def stuck_face_scans(s: AsyncSession, before: datetime) -> list[SarFaceScan]:
-    q = (select(SarFaceScan).where(SarFaceScan.status.in_(("queued", "running")), SarFaceScan.updated_at < before)
-         .with_for_update(skip_locked=True))
-    return list((await s.execute(q)).scalars())
+
+
+async def drop_face_data(s: AsyncSession, sar_id: str) -> tuple[int, list[str]]:
+    """Deletes every face scan and track of the request's items (the requester's face and bystanders'
+    alike); how many tracks went, and their thumbnails' keys, for storage to forget."""
+    of_sar = SarFaceTrack.item_id.in_(select(SarItem.id).where(SarItem.sar_id == sar_id))
+    tracks = list((await s.execute(select(SarFaceTrack).where(of_sar))).scalars())
+    await s.execute(delete(SarFaceTrack).where(of_sar))
+    await s.execute(delete(SarFaceScan).where(SarFaceScan.sar_id == sar_id))
+    return len(tracks), [t.thumbnail_key for t in tracks if t.thumbnail_key]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from fractions import Fraction
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -111,6 +112,36 @@ class FaceTrackOut(BaseModel):
     detections: int
     best_score: float
     thumbnail_url: str | None = Field(description="served through the API to SAR roles; every view is audited")
+
+
+class FaceBoxOut(BaseModel):
+    t: float = Field(description="seconds in the recording")
+    frame: int = Field(description="frame number from the scan's start (clip_start_s)")
+    x: float
+    y: float
+    w: float
+    h: float
+    score: float
+
+
+class FaceBoxesOut(BaseModel):
+    """Where a track's face was found, in pixels of the frame as shown (0,0 top left): what the console
+    draws over the player. Between two detections the face is on the path from one box to the next."""
+
+    track_id: str
+    number: int
+    start_s: float
+    end_s: float
+    fps: float
+    boxes: list[FaceBoxOut]
+
+    @classmethod
+    def of(cls, track: Any, scan: Any) -> FaceBoxesOut:
+        fps, start = float(Fraction(scan.fps)), scan.clip_start_s or 0.0
+        return cls(track_id=track.id, number=track.number, start_s=track.start_s, end_s=track.end_s, fps=round(fps, 6),
+                   boxes=[FaceBoxOut(t=round(start + f / fps, 4), frame=f, x=b[0], y=b[1], w=round(b[2] - b[0], 1),
+                                     h=round(b[3] - b[1], 1), score=sc)
+                          for f, b, sc in zip(track.frames, track.boxes, track.scores, strict=False)])
 
 
 class FacesOut(BaseModel):

@@ -12,10 +12,12 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.alerts import service as alerts
+from service.alerts.models import AlertKind
 from service.audit import service as audit
 from service.auth.roles import SAR_HANDLERS, SAR_READERS, require
 from service.auth.schemas import Principal
 from service.context import Context
+from service.db import after_commit
 from service.errors import Conflict, Invalid, NotFound
 from service.http_range import ByteRange, parse_range
 from service.ids import new_id
@@ -229,7 +231,13 @@ async def close(s: AsyncSession, actor: Principal, ctx: Context, sar_id: str, ou
     now = utcnow()
     late = sar.due_at is not None and as_utc(sar.due_at) < now
     sar.status, sar.closed_by, sar.closed_at, sar.outcome = SarStatus.CLOSED, actor.sub, now, outcome
-    await audit.record(s, actor, "sar.closed", "sar", sar.id, {"outcome": outcome, "late": late})
+    # Face tracks and thumbnails are biometric data of the requester and of bystanders, kept only to
+    # answer this request: they go with it (a scan still running finds its row gone and discards its work).
+    tracks, thumbnails = await repo.drop_face_data(s, sar.id)
+    if thumbnails:
+        after_commit(s, lambda: ctx.store.delete(thumbnails))
+    await audit.record(s, actor, "sar.closed", "sar", sar.id, {"outcome": outcome, "late": late,
+                                                                "face_tracks_deleted": tracks})
     return sar
 
 
@@ -266,12 +274,12 @@ async def check_deadlines(s: AsyncSession, ctx: Context) -> dict[str, int]:
         details = {"due_date": sar.due_date.isoformat(), "days_left": left, "regime": sar.regime}
         if overdue:
             late += 1
-            await alerts.raise_alert(s, "sar_overdue", "sar", sar.id,
+            await alerts.raise_alert(s, AlertKind.SAR_OVERDUE, "sar", sar.id,
                                       f"Subject access request {sar.id} was due on {sar.due_date.isoformat()} "
                                       "and is not closed.", details, severity="critical")
         else:
             soon += 1
-            await alerts.raise_alert(s, "sar_due_soon", "sar", sar.id,
+            await alerts.raise_alert(s, AlertKind.SAR_DUE_SOON, "sar", sar.id,
                                       f"Subject access request {sar.id} is due on {sar.due_date.isoformat()} "
                                       f"({left} days left).", details)
     return {"due_soon": soon, "overdue": late}

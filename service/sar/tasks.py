@@ -2,8 +2,9 @@
 face scans a dead worker left behind; deadline alerts.
 
 This is the jobs' edge: each step of a redaction or a face scan is a transaction of its own here (claim
-queued -> running, progress, then ready or failed), with the media work between them outside any
-transaction; the steps themselves are the services' (:mod:`service.sar.redaction`, :mod:`service.sar.faces`).
+queued -> running, progress, then ready or failed: the shared job-row state machine,
+:mod:`service.jobrows.service`), with the media work between them outside any transaction; the steps
+themselves are the services' (:mod:`service.sar.redaction`, :mod:`service.sar.faces`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from service.jobs import JobName
 from service.sar import disclose, faces, redaction, service
 from service.timeutil import utcnow
 
-Report = Callable[[AsyncSession, str, str, float], Awaitable[bool]]
+Report = Callable[[AsyncSession, str, str | None, float], Awaitable[bool]]
 
 
 async def _progress(ctx: Context, report: Report, every_s: float, item_id: str, run: str,
@@ -46,10 +47,10 @@ async def redact_sar_item(ctx: Context, item_id: str, run: str) -> str:
     item, rec = claimed
     try:
         done = await redaction.produce(ctx, item, rec, run, lambda latest: _progress(
-            ctx, redaction.report, redaction.PROGRESS_EVERY_S, item.id, run, latest))
+            ctx, redaction.REDACTIONS.report, redaction.PROGRESS_EVERY_S, item.id, run, latest))
     except Exception as e:
         async with transaction(ctx.sessions) as s:
-            await redaction.fail(s, item.id, run, e)
+            await redaction.REDACTIONS.fail(s, item.id, run, e)
         raise
     entry = redaction.log_entry(item, run, done)
     async with transaction(ctx.sessions) as s:
@@ -68,11 +69,11 @@ async def find_sar_item_faces(ctx: Context, item_id: str, run: str) -> str:
     keys: list[str] = []
     try:
         found, rows = await faces.find(ctx, job, keys, lambda latest: _progress(
-            ctx, faces.report, faces.PROGRESS_EVERY_S, item_id, run, latest))
+            ctx, faces.FACE_SCANS.report, faces.PROGRESS_EVERY_S, item_id, run, latest))
     except Exception as e:
         await ctx.store.delete(keys) if keys else None
         async with transaction(ctx.sessions) as s:
-            await faces.fail(s, item_id, run, e)
+            await faces.FACE_SCANS.fail(s, item_id, run, e)
         raise
     async with transaction(ctx.sessions) as s:
         old = await faces.finish(s, job, found, rows)
@@ -87,13 +88,13 @@ async def find_sar_item_faces(ctx: Context, item_id: str, run: str) -> str:
 async def requeue_stuck_redactions(ctx: Context, older_than: timedelta = timedelta(minutes=30)) -> int:
     """Redactions a dead worker left queued or running are queued again (failed after MAX_ATTEMPTS)."""
     async with transaction(ctx.sessions) as s:
-        return await redaction.requeue_stuck(s, ctx, utcnow() - older_than)
+        return await redaction.REDACTIONS.requeue_stuck(s, ctx, utcnow() - older_than)
 
 
 async def requeue_stuck_faces(ctx: Context, older_than: timedelta = timedelta(minutes=30)) -> int:
     """Face scans a dead worker left queued or running are queued again (failed after MAX_ATTEMPTS)."""
     async with transaction(ctx.sessions) as s:
-        return await faces.requeue_stuck(s, ctx, utcnow() - older_than)
+        return await faces.FACE_SCANS.requeue_stuck(s, ctx, utcnow() - older_than)
 
 
 async def sar_janitor(ctx: Context) -> int:

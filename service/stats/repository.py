@@ -10,7 +10,7 @@ from service.db import is_postgres
 from service.disclosure.models import Share
 from service.recordings.models import Recording, RecordingStatus
 from service.retention.models import Flag, Hold
-from service.sar.models import Sar
+from service.sar.models import Sar, SarStatus
 from service.timeutil import utcnow
 
 
@@ -34,9 +34,9 @@ async def counts(s: AsyncSession, start: datetime, end: datetime) -> dict[str, d
         "shared": await per_month(s, Share.created_at, start, end),
         # Subject access: counts only (the requester's details never leave the sars table).
         "sars_received": await per_month(s, Sar.received_at, start, end),
-        "sars_closed": await per_month(s, Sar.closed_at, start, end, Sar.status == "closed"),
+        "sars_closed": await per_month(s, Sar.closed_at, start, end, Sar.status == SarStatus.CLOSED),
         # By the month the answer was due: answered late, or due and still not answered.
         "sars_overdue": await per_month(s, Sar.due_at, start, end, or_(
-            and_(Sar.status == "closed", Sar.closed_at > Sar.due_at),
-            and_(Sar.status != "closed", Sar.due_at < utcnow()))),
+            and_(Sar.status == SarStatus.CLOSED, Sar.closed_at > Sar.due_at),
+            and_(Sar.status != SarStatus.CLOSED, Sar.due_at < utcnow()))),
     }

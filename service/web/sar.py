@@ -35,6 +35,7 @@ from service.sar.schemas import (
     CloseIn,
     DiscloseIn,
     ExtendIn,
+    FaceBoxesOut,
     FacesOut,
     InfoReceivedIn,
     InfoRequestIn,
@@ -258,6 +259,13 @@ async def face_thumbnail(request: Request, s: SessionDep, ctx: ContextDep, sar_i
     data = await faces_service.thumbnail(s, me, ctx, sar_id, item_id, track_id)
     return Response(data, media_type="image/jpeg",
                     headers={"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"})
+
+
+@router.get("/ui/sar/{sar_id}/items/{item_id}/faces/{track_id}/boxes", response_model=FaceBoxesOut)
+async def face_boxes(request: Request, s: SessionDep, sar_id: str, item_id: str, track_id: str,
+                     me: Principal = Depends(reader)):
+    """Where a track's face is, as the API serves it: what overlay.js and review.js draw over the players."""
+    return FaceBoxesOut.of(*await faces_service.boxes(s, me, sar_id, item_id, track_id))
 
 
 def _plan(form: FormData) -> RedactionIn:

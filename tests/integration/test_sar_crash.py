@@ -167,3 +167,33 @@ async def _until(client, path: str, headers: dict, cond, within: float = 120, st
             return got
         assert asyncio.get_running_loop().time() < deadline, got
         await asyncio.sleep(step)
+
+
+async def test_face_scans_a_dead_worker_left_are_run_again_or_given_up(stack):
+    """Face scans share the redactions' job-row state machine (service.jobrows): one left running by a dead
+    worker is queued again by the janitor and finishes once; one on its last attempt ends ``failed``."""
+    from service.db import transaction
+    from service.sar.faces import FACE_SCANS
+    from service.sar.models import SarFaceScan
+    from service.sar.tasks import requeue_stuck_faces
+
+    sar_h = stack.auth("sar-1", "sar_handler")
+    now = datetime.now(UTC)
+    rec = await recording(stack, "vid", data=cached_face_clip(seconds=2).read_bytes(), start=now - timedelta(hours=2))
+    await stack.drain_jobs()
+    sar = (await stack.client.post("/v1/sars", json=sar_body(now - timedelta(days=1), now), headers=sar_h)).json()
+    path = f"/v1/sars/{sar['id']}/items"
+    iid = (await stack.client.post(path, json={"recording_id": rec["id"]}, headers=sar_h)).json()["id"]
+    assert (await stack.client.post(f"{path}/{iid}/faces", headers=sar_h)).status_code == 202
+    await stack.drain_jobs()
+    for attempts, expected in ((1, "ready"), (FACE_SCANS.max_attempts, "failed")):
+        async with transaction(stack.ctx.sessions) as s:  # as a worker leaves it when killed mid-scan
+            scan = await s.get(SarFaceScan, iid)
+            scan.status, scan.run, scan.attempts = "running", f"fsc_dead{attempts}", attempts
+            scan.updated_at = now - timedelta(hours=1)
+        assert await requeue_stuck_faces(stack.ctx) == 1
+        assert await requeue_stuck_faces(stack.ctx) == 0  # nothing stuck twice
+        await stack.drain_jobs()
+        got = (await stack.client.get(f"{path}/{iid}/faces", headers=sar_h)).json()
+        assert got["status"] == expected, got
+    assert "gave up" in got["error"]

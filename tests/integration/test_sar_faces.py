@@ -14,9 +14,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from sqlalchemy import func, select
 
 from service.db import transaction
 from service.recordings.models import Recording
+from service.sar.models import SarFaceScan, SarFaceTrack
 from tests.fixtures.faces import cached as cached_scene
 from tests.fixtures.faces import moving_plate, two_faces_720p
 from tests.fixtures.stack import iso
@@ -159,7 +161,26 @@ async def test_keep_the_requester_blur_every_other_track_in_every_frame(stack, t
     for t in found["tracks"]:
         got = (await stack.client.get(t["thumbnail_url"], headers=handler))
         assert got.status_code == 200
-    # Which track is which: the stored track's boxes are not in the API, so ask the redaction log.
+    # Where each track's face is, frame by frame (what the console draws over the player): each track
+    # follows one ground-truth face, and it is the same face in every frame.
+    followed = {}
+    for t in found["tracks"]:
+        got = await stack.client.get(f"/v1/sars/{sar_id}/items/{item_id}/faces/{t['id']}/boxes", headers=handler)
+        assert got.status_code == 200, got.text
+        assert got.json()["boxes"] and got.json()["number"] == t["number"]
+        faces_hit = set()
+        for b in got.json()["boxes"]:
+            assert abs(b["t"] - b["frame"] / got.json()["fps"]) < 1e-3
+            cx, cy = b["x"] + b["w"] / 2, b["y"] + b["h"] / 2
+            faces_hit |= {i for i, (x0, y0, x1, y1) in enumerate(truth[b["frame"]]) if x0 <= cx <= x1 and y0 <= cy <= y1}
+        assert len(faces_hit) == 1, faces_hit
+        followed[t["id"]] = faces_hit.pop()
+    assert sorted(followed.values()) == [0, 1]
+    boxes_url = f"/v1/sars/{sar_id}/items/{item_id}/faces/{found['tracks'][0]['id']}/boxes"
+    assert (await stack.client.get(boxes_url, headers=stack.auth("pc-9", "officer"))).status_code == 403
+    assert (await stack.client.get(boxes_url, headers=auditor)).status_code == 200
+    r = await stack.client.get(f"/v1/sars/{sar_id}/items/{item_id}/faces/trk_nope/boxes", headers=handler)
+    assert r.status_code == 404 and r.json()["type"].endswith("/track-not-found")
     plan = {"auto_faces": True, "keep_tracks": [found["tracks"][0]["id"]]}
     r = await stack.client.post(f"/v1/sars/{sar_id}/items/{item_id}/redaction", json=plan, headers=handler)
     assert r.status_code == 202, r.text
@@ -174,7 +195,7 @@ async def test_keep_the_requester_blur_every_other_track_in_every_frame(stack, t
     out.write_bytes((await stack.client.get(f"/v1/sars/{sar_id}/items/{item_id}/redacted", headers=handler)).content)
     before, after = _gray_frames(src, 1280, 720), _gray_frames(out, 1280, 720)
     ratios = [[_detail(after[i], box) / _detail(before[i], box) for box in row] for i, row in enumerate(truth)]
-    kept = 0 if all(r[0] > 0.5 for r in ratios) else 1
+    kept = followed[found["tracks"][0]["id"]]  # the face the kept track's boxes follow
     tracks = {0: [r[0] for r in ratios], 1: [r[1] for r in ratios]}
     # The kept face keeps its detail in every frame; the other is blurred in every frame.
     assert min(tracks[kept]) > 0.5, tracks[kept]
@@ -222,6 +243,34 @@ async def test_bad_keep_plans_are_refused_and_change_nothing(stack):
     r = await stack.client.post(f"{item_path}/redaction", json={"keep_tracks": [mine["tracks"][0]["id"]]},
                                 headers=handler)
     assert r.status_code == 422 and "current face scan" in r.json()["detail"], r.text
+
+
+async def test_closing_the_sar_deletes_its_face_tracks_and_thumbnails(stack):
+    """Face tracks and thumbnails are biometric data (the requester's and bystanders'), kept only to answer
+    the request: once it is closed, none of them is left in the database or in object storage."""
+    src, _truth = cached_scene("two-faces-720p", two_faces_720p, CACHE)
+    handler = stack.auth("sar-9", "sar_handler")
+    rec = await _uploaded(stack, src)
+    await stack.drain_jobs()
+    sar_id, item_id = await _sar_with_item(stack, handler, rec["id"])
+    found = await _faces(stack, handler, sar_id, item_id)
+    assert len(found["tracks"]) == 2
+    prefix = f"sar/{sar_id}/{item_id}/faces/"
+    assert len(await stack.ctx.store.list(prefix)) == 2  # the thumbnails
+    closed = await stack.client.post(f"/v1/sars/{sar_id}/close", json={"outcome": "disclosed"}, headers=handler)
+    assert closed.status_code == 200, closed.text
+    assert await stack.ctx.store.list(prefix) == []
+    async with stack.ctx.sessions() as s:
+        assert (await s.execute(select(func.count()).select_from(SarFaceTrack)
+                                .where(SarFaceTrack.item_id == item_id))).scalar_one() == 0
+        assert await s.get(SarFaceScan, item_id) is None
+    after = await stack.client.get(f"/v1/sars/{sar_id}/items/{item_id}/faces", headers=handler)
+    assert after.status_code == 200 and after.json()["tracks"] == [], after.text
+    gone = await stack.client.get(found["tracks"][0]["thumbnail_url"], headers=handler)
+    assert gone.status_code == 404
+    auditor = stack.auth("aud", "auditor")
+    events = (await stack.client.get(f"/v1/audit?object_id={sar_id}", headers=auditor)).json()["items"]
+    assert [e["details"]["face_tracks_deleted"] for e in events if e["action"] == "sar.closed"] == [2]
 
 
 async def test_a_followed_box_covers_a_moving_plate_throughout(stack, tmp_path):

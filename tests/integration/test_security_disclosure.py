@@ -157,6 +157,7 @@ step_st = st.one_of(
 @SETTINGS
 @given(max_downloads=st.integers(1, 3), steps=st.lists(step_st, min_size=1, max_size=8))
 @example(max_downloads=1, steps=[("one", ("full", 0, 0)), ("cut", ("from", 1.0, 0.5))])  # bytes=N- of N bytes
+@example(max_downloads=1, steps=[("cut", ("from", 1.0, 0.5)), ("one", ("full", 0.0, 0.0))])
 async def test_no_request_sequence_gets_more_than_the_allowance(stack, max_downloads, steps):
     dis, bid, body = await _bundle(stack)
     size = len(body)

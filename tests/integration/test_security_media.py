@@ -45,7 +45,6 @@ OCTET = "application/octet-stream"
 # service.media re-exports functions named like its modules (probe, redact), so attribute imports of
 # the modules would get the functions.
 ffmpeg_mod = importlib.import_module("service.media._ffmpeg")
-redact_mod = importlib.import_module("service.media.redact")
 
 
 # ---- tools ----------------------------------------------------------------------------------------
@@ -424,7 +423,6 @@ async def test_ffmpeg_command_lines_carry_no_credentials(stack, tmp_path, monkey
     """What ``ps`` shows of every ffprobe and ffmpeg the service runs (probe, clip, redaction)."""
     monkeypatch.setattr(ffmpeg_mod, "FFPROBE", _wrapper(tmp_path, "ffprobe"))
     monkeypatch.setattr(ffmpeg_mod, "FFMPEG", _wrapper(tmp_path, "ffmpeg"))
-    monkeypatch.setattr(redact_mod, "FFMPEG", _wrapper(tmp_path, "ffmpeg"))
     data = cached_clip(seconds=3, width=160, height=120).read_bytes()
     rec = (await stack.upload(data, device_id="cam-argv")).json()
     await stack.drain_jobs()

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from service.media import _ffmpeg
 from service.media.clip import cut_command
 from service.media.frames import Source, decode_command
+from service.media.redact import MuteRange, encode_command
 
 names = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1, max_size=40)
 URL = "http://127.0.0.1:4321/media?t=SECRET-token"
@@ -71,3 +72,21 @@ def test_errors_name_the_url_without_its_query() -> None:
 def test_a_process_past_its_time_is_killed_and_named() -> None:
     with pytest.raises(_ffmpeg.Timeout, match="ffmpeg timed out after 0.2 s"):
         _ffmpeg.run(["sleep", "30"], timeout_s=0.2)
+
+
+def test_the_redaction_encoder_takes_frames_from_stdin_and_only_the_first_audio_track_muted() -> None:
+    """Built as a list by hand (ffmpeg-python is gone): raw frames on stdin, the source's first audio
+    track only, the mute ranges as one escaped ``enable`` expression on the output timeline."""
+    src = Source(640, 480, Fraction(30000, 1001), True, None, 0)
+    argv = encode_command("/footage/a,b.mp4", "/out/r.mp4", 2.0, 5.0, (640, 480), src,
+                          [MuteRange(3.0, 4.0), MuteRange(1.0, 2.5)])
+    frames, audio = _inputs(argv)
+    assert frames[1] == "pipe:0" and _option(frames[0], "-f") == "rawvideo"
+    assert _option(frames[0], "-s") == "640x480" and _option(frames[0], "-framerate") == "30000/1001"
+    assert audio[1] == "file:/footage/a,b.mp4" and _option(audio[0], "-ss") == "2.000000"
+    assert [argv[i + 1] for i, a in enumerate(argv) if a == "-map"] == ["0:v:0", "1:a:0"]
+    assert _option(argv, "-filter:a") == ("volume=enable=between(t\\,1.000000\\,2.000000)"
+                                          "+between(t\\,0.000000\\,0.500000):volume=0")
+    assert argv[-1] == "file:/out/r.mp4" and _option(argv, "-acodec") == "aac"
+    silent = encode_command("/f.mp4", "/out/r.mp4", 0, 1, (2, 2), Source(2, 2, Fraction(25), False, None, 0), [])
+    assert len(_inputs(silent)) == 1 and "-acodec" not in silent and "-filter:a" not in silent
