@@ -66,6 +66,16 @@ class Settings(BaseSettings):
     sweep_interval_s: int = Field(default=900, ge=1)
     sar_deadline_interval_s: int = Field(default=3600, ge=1)
 
+    # Evidence that proves itself (service/signing, service/audit/checkpoints.py): the Ed25519 key file
+    # (a mounted secret shared by every replica; embedded: generated into the data dir), signed audit
+    # checkpoints every this many seconds when there are new events, and an RFC 3161 time-stamping
+    # authority (its CA certificate verifies its tokens).
+    signing_key_file: Path | None = None
+    checkpoint_interval_s: int = Field(default=300, ge=1)
+    checkpoint_retain_days: int = Field(default=3650, ge=1, le=36500)  # S3 Object Lock COMPLIANCE on each copy
+    tsa_url: str | None = None
+    tsa_ca_file: Path | None = None
+
     # Web console (service/web): browser sessions, sign-in lockout, the force's OpenID Connect provider.
     web_session_ttl_s: int = Field(default=8 * 3600, ge=60)  # one shift
     cookie_secure: bool = True  # browsers treat http://127.0.0.1 and localhost as secure, so make run works
