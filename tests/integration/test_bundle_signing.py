@@ -1,0 +1,142 @@
+"""Signed bundles and receipts (DESIGN.md rule 8): the CPS verifies a bundle with OpenSSL alone and with
+`bwv bundle verify --key`, trusting only the force's published key; a forged bundle (exhibit replaced and
+manifest recomputed, re-signed with another key, the key inside swapped) fails both. A recipient's receipt
+is signed by the force too."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import io
+import json
+import subprocess
+import zipfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from service.disclosure.receipts import message as receipt_message
+from tests.helpers import assert_problem, bin_path, case_with_exhibits, iso
+
+
+def _openssl_verify(key: Path, manifest: Path, sig: Path) -> subprocess.CompletedProcess:
+    # The exact command API.md gives the CPS.
+    return subprocess.run(["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", str(key), "-rawin", "-in", str(manifest),
+                           "-sigfile", str(sig)], capture_output=True, text=True)
+
+
+def _bwv_verify(bundle: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([bin_path(), "bundle", "verify", str(bundle), *extra], capture_output=True, text=True)
+
+
+def _rezip(src: bytes, dest: Path, replace: dict[str, bytes]) -> None:
+    with zipfile.ZipFile(io.BytesIO(src)) as zin, zipfile.ZipFile(dest, "w") as zout:
+        for info in zin.infolist():
+            zout.writestr(info.filename, replace.get(info.filename, zin.read(info.filename)))
+
+
+async def _signed_bundle(stack, tag: str) -> tuple[dict, str, bytes]:
+    dis, cid, _, _ = await case_with_exhibits(stack, tag)
+    bid = (await stack.client.post(f"/v1/cases/{cid}/bundles", headers=dis)).json()["bundle_id"]
+    await stack.drain_jobs()
+    dl = await stack.client.get(f"/v1/bundles/{bid}/download", headers=dis)
+    assert dl.status_code == 200, dl.text
+    return dis, bid, dl.content
+
+
+async def test_a_bundle_verifies_with_openssl_and_bwv_and_forgeries_fail_both(stack, tmp_path):
+    _, _, data = await _signed_bundle(stack, "sig")
+    keys = (await stack.client.get("/v1/keys")).json()["keys"]  # no login
+    force = tmp_path / "force.pem"
+    force.write_text(keys[0]["public_key_pem"])
+    z = zipfile.ZipFile(io.BytesIO(data))
+    raw = z.read("manifest.json")
+    manifest = json.loads(raw)
+    assert manifest["key_id"] == keys[0]["key_id"]
+    # The checkpoint covers every continuity event, and is one the service signed and published.
+    cp = manifest["audit_checkpoint"]
+    seqs = [int(r["seq"]) for r in csv.DictReader(io.StringIO(z.read("continuity.csv").decode()))]
+    assert seqs and max(seqs) <= cp["seq"]
+    listed = (await stack.client.get("/v1/audit/checkpoints?limit=500", headers=stack.auth("aud", "auditor"))).json()
+    assert {"seq": cp["seq"], "hash": cp["hash"]} in [{"seq": c["seq"], "hash": c["hash"]} for c in listed["items"]]
+
+    (tmp_path / "manifest.json").write_bytes(raw)
+    (tmp_path / "manifest.sig").write_bytes(z.read("manifest.sig"))
+    ok = _openssl_verify(force, tmp_path / "manifest.json", tmp_path / "manifest.sig")
+    assert ok.returncode == 0 and "Signature Verified Successfully" in ok.stdout, ok.stdout + ok.stderr
+    good = tmp_path / "bundle.zip"
+    good.write_bytes(data)
+    r = _bwv_verify(good, "--key", str(force))
+    assert r.returncode == 0 and r.stdout.startswith("PASS: 3 exhibits") and "signature verified" in r.stdout, r.stdout
+    r = _bwv_verify(good)
+    assert r.returncode == 0 and "NOT checked against a trusted key" in r.stdout, r.stdout
+
+    # Forgery 1: an exhibit replaced and the manifest recomputed (the force's signature no longer fits).
+    fake_clip = b"not the footage" * 1000
+    forged = json.loads(raw)
+    forged["exhibits"][0]["sha256"] = hashlib.sha256(fake_clip).hexdigest()
+    forged_raw = json.dumps(forged, indent=2).encode()
+    # Forgery 2: the same, re-signed with the forger's key, shipped inside the ZIP in place of the force's.
+    mallory = Ed25519PrivateKey.generate()
+    mallory_pem = mallory.public_key().public_bytes(serialization.Encoding.PEM,
+                                                    serialization.PublicFormat.SubjectPublicKeyInfo)
+    variants = {
+        "recomputed": {forged["exhibits"][0]["file"]: fake_clip, "manifest.json": forged_raw},
+        "re-signed": {forged["exhibits"][0]["file"]: fake_clip, "manifest.json": forged_raw,
+                      "manifest.sig": mallory.sign(forged_raw), "signing-key.pem": mallory_pem},
+    }
+    for name, replace in variants.items():
+        bad = tmp_path / f"{name}.zip"
+        _rezip(data, bad, replace)
+        (tmp_path / f"{name}.json").write_bytes(replace["manifest.json"])
+        (tmp_path / f"{name}.sig").write_bytes(replace.get("manifest.sig", z.read("manifest.sig")))
+        o = _openssl_verify(force, tmp_path / f"{name}.json", tmp_path / f"{name}.sig")
+        assert o.returncode != 0 and "Signature Verified Successfully" not in o.stdout, (name, o.stdout)
+        r = _bwv_verify(bad, "--key", str(force))
+        assert r.returncode == 1 and r.stdout.startswith("FAIL") and "manifest.sig does not verify" in r.stdout, (
+            name, r.stdout)
+    # The forger's own key inside the ZIP "verifies" it: which is why only --key with a trusted key counts.
+    r = _bwv_verify(tmp_path / "re-signed.zip")
+    assert r.returncode == 0 and "NOT checked" in r.stdout, r.stdout
+
+
+async def test_a_receipt_after_download_is_signed_listed_and_audited(stack, tmp_path):
+    dis, bid, _ = await _signed_bundle(stack, "rct")
+    body = {"recipient": "cps@example.org", "expires_at": iso(datetime.now(UTC) + timedelta(days=7)), "max_downloads": 2}
+    share = (await stack.client.post(f"/v1/bundles/{bid}/shares", json=body, headers=dis)).json()
+    token = share["url"].rsplit("/", 1)[-1]
+    who = {"name": "A. Lawyer", "organisation": "CPS Area North"}
+    early = await stack.client.post(f"/v1/shared/{token}/receipt", json=who)
+    assert_problem(early, 409, slug="receipt-before-download")
+    assert_problem(await stack.client.post("/v1/shared/not-a-token/receipt", json=who), 404)
+    assert_problem(await stack.client.post(f"/v1/shared/{token}/receipt", json={"name": " ", "organisation": "x"}), 422)
+    dl = await stack.client.get(f"/v1/shared/{token}")
+    assert dl.status_code == 200
+    r = await stack.client.post(f"/v1/shared/{token}/receipt", json=who, headers={"User-Agent": "cps-browser"})
+    assert r.status_code == 201, r.text
+    receipt = r.json()
+    assert receipt["bundle_sha256"] == hashlib.sha256(dl.content).hexdigest()
+    assert set(receipt) >= {"receipt_id", "bundle_sha256", "received_at", "signature"}
+    # Checked with OpenSSL against the force's published key.
+    from types import SimpleNamespace
+
+    from service.timeutil import parse_time
+    row = SimpleNamespace(id=receipt["receipt_id"], share_id=receipt["share_id"], bundle_id=receipt["bundle_id"],
+                          bundle_sha256=receipt["bundle_sha256"], name=receipt["name"],
+                          organisation=receipt["organisation"], received_at=parse_time(receipt["received_at"], "t"),
+                          key_id=receipt["key_id"])
+    (tmp_path / "receipt.json").write_bytes(receipt_message(row))
+    (tmp_path / "receipt.sig").write_bytes(base64.b64decode(receipt["signature"]))
+    key = tmp_path / "force.pem"
+    key.write_text((await stack.client.get("/v1/keys")).json()["keys"][0]["public_key_pem"])
+    o = _openssl_verify(key, tmp_path / "receipt.json", tmp_path / "receipt.sig")
+    assert o.returncode == 0, o.stdout + o.stderr
+    detail = (await stack.client.get(f"/v1/shares/{share['share_id']}", headers=dis)).json()
+    assert [x["receipt_id"] for x in detail["receipts"]] == [receipt["receipt_id"]]
+    events = (await stack.client.get(f"/v1/audit?object_id={bid}&action=share.receipt",
+                                     headers=stack.auth("aud", "auditor"))).json()["items"]
+    assert [e["details"]["receipt_id"] for e in events] == [receipt["receipt_id"]]
+    assert events[0]["details"]["organisation"] == "CPS Area North"
