@@ -272,7 +272,8 @@ def audit_verify(checkpoint: Path | None = typer.Option(None, "--checkpoint", he
 
     async def go(ctx):
         async with transaction(ctx.sessions) as s:
-            return await audit.verify_as(s, cli_principal(), ctx.signer, ctx.store, witness=witness,
+            tsa_ca = str(ctx.settings.tsa_ca_file) if ctx.settings.tsa_ca_file else None
+            return await audit.verify_as(s, cli_principal(), ctx.signer, ctx.store, witness=witness, tsa_ca=tsa_ca,
                                          mode=VerificationMode.INCREMENTAL if incremental else VerificationMode.FULL)
 
     try:

@@ -72,15 +72,21 @@ class Claim:
     key_id: str
     signature: bytes
     source: str
+    tsa_token: bytes | None = None
 
     @classmethod
     def parse(cls, doc: Any, source: str) -> Claim:
         try:
             seq, hash_, at, key_id = int(doc["seq"]), str(doc["hash"]), str(doc["at"]), str(doc["key_id"])
             sig = base64.b64decode(doc["signature"], validate=True)
+            token = base64.b64decode(doc["tsa_token"], validate=True) if doc.get("tsa_token") else None
         except (KeyError, TypeError, ValueError, binascii.Error) as e:
             raise ValueError(f"not a checkpoint document ({type(e).__name__}: {e})") from None
-        return cls(seq, hash_, at, key_id, sig, source)
+        return cls(seq, hash_, at, key_id, sig, source, token)
+
+    @property
+    def message(self) -> bytes:
+        return message(self.seq, self.hash, self.at, self.key_id)
 
     @classmethod
     def of_row(cls, cp: AuditCheckpoint) -> Claim:
@@ -91,7 +97,7 @@ class Claim:
         key = signer.key(self.key_id)
         if key is None:
             return f"checkpoint {self.seq} ({self.source}) names key {self.key_id[:16]}…, which is not the force's"
-        if not key.verify(self.signature, message(self.seq, self.hash, self.at, self.key_id)):
+        if not key.verify(self.signature, self.message):
             return f"checkpoint {self.seq} ({self.source}) has a signature that does not verify"
         return None
 

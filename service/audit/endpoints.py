@@ -19,6 +19,10 @@ public = APIRouter(prefix="/v1/audit", tags=["audit"], responses=problems(422))
 auditor = require(*service.READERS)
 
 
+def _tsa_ca(ctx) -> str | None:
+    return str(ctx.settings.tsa_ca_file) if ctx.settings.tsa_ca_file else None
+
+
 @router.get("", response_model=AuditPage)
 async def list_audit(s: SessionDep, object_id: str | None = None, actor: str | None = None,
                      action: str | None = None, from_: IsoTime | None = Query(None, alias="from"),
@@ -32,14 +36,15 @@ async def list_audit(s: SessionDep, object_id: str | None = None, actor: str | N
 async def verify(s: SessionDep, ctx: ContextDep, mode: VerificationMode = VerificationMode.FULL,
                  reader: Principal = Depends(auditor)):
     """The chain against every signed checkpoint; ``mode=incremental`` starts where the last good run ended."""
-    return await service.verify_as(s, reader, ctx.signer, ctx.store, mode=mode)
+    return await service.verify_as(s, reader, ctx.signer, ctx.store, mode=mode, tsa_ca=_tsa_ca(ctx))
 
 
 @router.post("/verify", response_model=VerifyResult)
 async def verify_with_witness(s: SessionDep, ctx: ContextDep, checkpoint: dict[str, Any] = Body(...),
                               mode: VerificationMode = VerificationMode.FULL, reader: Principal = Depends(auditor)):
     """As GET, also holding the chain against *checkpoint*, a copy a witness saved from ``/checkpoints/latest``."""
-    return await service.verify_as(s, reader, ctx.signer, ctx.store, mode=mode, witness=checkpoint)
+    return await service.verify_as(s, reader, ctx.signer, ctx.store, mode=mode, witness=checkpoint,
+                                   tsa_ca=_tsa_ca(ctx))
 
 
 @router.get("/checkpoints", response_model=CheckpointPage)

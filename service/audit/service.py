@@ -126,7 +126,8 @@ async def search(s: AsyncSession, reader: Principal, page: PageParams, *, object
 
 
 async def verify_as(s: AsyncSession, reader: Principal, signer: Signer, store: ObjectStore, *,
-                    mode: VerificationMode = VerificationMode.FULL, witness: dict[str, Any] | None = None) -> VerifyResult:
+                    mode: VerificationMode = VerificationMode.FULL, witness: dict[str, Any] | None = None,
+                    tsa_ca: str | None = None) -> VerifyResult:
     """The chain against every signed checkpoint (and *witness*, a checkpoint someone saved), asked for by
     a person (the CLI runs it as the machine's operator). Incremental runs start at the checkpoint the
     last successful run reached (a full run when there is none). The outcome is kept and audited."""
@@ -143,7 +144,7 @@ async def verify_as(s: AsyncSession, reader: Principal, signer: Signer, store: O
         start = last.checkpoint_seq if last is not None else None
         if not start:
             mode = VerificationMode.FULL
-    result = await verification.verify(s, signer, store, mode=mode, from_checkpoint=start, extra=extra)
+    result = await verification.verify(s, signer, store, mode=mode, from_checkpoint=start, extra=extra, tsa_ca=tsa_ca)
     row = AuditVerification(id=new_id("ver"), at=utcnow(), mode=mode, by=reader.sub, ok=result.ok,
                             from_seq=result.from_seq, events=result.events,
                             checkpoint_seq=result.latest_checkpoint_seq if result.ok else None,

@@ -23,6 +23,7 @@ from service.audit.checkpoints import Claim, stored
 from service.audit.models import VerificationMode
 from service.audit.schemas import VerifyResult
 from service.signing.keys import Signer
+from service.signing.tsa import verify_token
 from service.storage import ObjectStore
 
 
@@ -99,7 +100,7 @@ async def walk(s: AsyncSession, witnesses: dict[int, Claim] | None = None, *, st
 
 async def verify(s: AsyncSession, signer: Signer, store: ObjectStore, *,
                  mode: VerificationMode = VerificationMode.FULL, from_checkpoint: int | None = None,
-                 extra: list[Claim] | None = None) -> VerifyResult:
+                 extra: list[Claim] | None = None, tsa_ca: str | None = None) -> VerifyResult:
     """The chain against every signed checkpoint (from *from_checkpoint* on in incremental mode)."""
     start_at = (from_checkpoint or 0) if mode == VerificationMode.INCREMENTAL else 0
     rows = {cp.seq: cp for cp in await repo.checkpoints(s, after_seq=start_at - 1 if start_at else 0)}
@@ -125,6 +126,12 @@ async def verify(s: AsyncSession, signer: Signer, store: ObjectStore, *,
     for claim in extra or []:
         if mode == VerificationMode.FULL or claim.seq >= start_at:
             w.add(claim, signer)
+    if tsa_ca:  # trusted time: every time-stamped checkpoint's token must be the authority's, over its bytes
+        for seq, claim in sorted(w.hashes.items()):
+            if claim.tsa_token is not None:
+                why = await verify_token(claim.message, claim.tsa_token, tsa_ca)
+                if why is not None:
+                    w.problems.append((seq, f"checkpoint {seq}'s time-stamp does not verify: {why}"))
     start = w.hashes.get(start_at) if start_at else None
     if start_at and start is None:
         result = VerifyResult(ok=False, events=0, first_bad_seq=start_at,

@@ -140,3 +140,47 @@ async def test_a_receipt_after_download_is_signed_listed_and_audited(stack, tmp_
                                      headers=stack.auth("aud", "auditor"))).json()["items"]
     assert [e["details"]["receipt_id"] for e in events] == [receipt["receipt_id"]]
     assert events[0]["details"]["organisation"] == "CPS Area North"
+
+
+async def test_trusted_time_from_a_real_rfc3161_authority(stack, tsa, tmp_path):
+    """With BWV_TSA_URL set, checkpoints and manifests are time-stamped by the authority (openssl ts -reply
+    behind HTTP); `bwv bundle verify --tsa-ca` and the audit verification check the tokens."""
+    from service.audit import service as audit
+    from service.audit.tasks import audit_checkpoint
+    from service.auth.schemas import Principal
+    from service.db import transaction
+
+    stack.settings.tsa_url = tsa.url
+    stack.settings.tsa_ca_file = tsa.ca_file
+    _, _, data = await _signed_bundle(stack, "tsa")
+    z = zipfile.ZipFile(io.BytesIO(data))
+    assert "manifest.tsr" in z.namelist()
+    (tmp_path / "manifest.json").write_bytes(z.read("manifest.json"))
+    (tmp_path / "manifest.tsr").write_bytes(z.read("manifest.tsr"))
+    o = subprocess.run(["openssl", "ts", "-verify", "-data", str(tmp_path / "manifest.json"), "-in",
+                        str(tmp_path / "manifest.tsr"), "-CAfile", str(tsa.ca_file)], capture_output=True, text=True)
+    assert o.returncode == 0 and "Verification: OK" in o.stdout, o.stdout + o.stderr
+    key = tmp_path / "force.pem"
+    key.write_text((await stack.client.get("/v1/keys")).json()["keys"][0]["public_key_pem"])
+    bundle = tmp_path / "bundle.zip"
+    bundle.write_bytes(data)
+    r = _bwv_verify(bundle, "--key", str(key), "--tsa-ca", str(tsa.ca_file))
+    assert r.returncode == 0 and "time-stamped by the authority at" in r.stdout, r.stdout + r.stderr
+    r = _bwv_verify(bundle, "--key", str(key), "--tsa-ca", str(tsa.other_ca_file))
+    assert r.returncode == 1 and "manifest.tsr does not verify" in r.stdout, r.stdout
+    # A token for other bytes (the manifest changed after it was stamped) fails too.
+    forged = tmp_path / "forged.zip"
+    _rezip(data, forged, {"manifest.tsr": z.read("manifest.tsr"), "manifest.json": z.read("manifest.json") + b" "})
+    r = _bwv_verify(forged, "--tsa-ca", str(tsa.ca_file))
+    assert r.returncode == 1 and "manifest.tsr does not verify" in r.stdout, r.stdout
+
+    await audit_checkpoint(stack.ctx)
+    latest = (await stack.client.get("/v1/audit/checkpoints/latest")).json()
+    assert latest["tsa_token"]
+    auditor = Principal(sub="aud", roles=frozenset({"auditor"}))
+    async with transaction(stack.ctx.sessions) as s:
+        ok = await audit.verify_as(s, auditor, stack.ctx.signer, stack.ctx.store, tsa_ca=str(tsa.ca_file))
+    assert ok.ok, ok
+    async with transaction(stack.ctx.sessions) as s:
+        bad = await audit.verify_as(s, auditor, stack.ctx.signer, stack.ctx.store, tsa_ca=str(tsa.other_ca_file))
+    assert not bad.ok and "time-stamp does not verify" in bad.reason, bad
