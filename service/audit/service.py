@@ -177,6 +177,12 @@ async def list_checkpoints(s: AsyncSession, reader: Principal, page: PageParams)
     return CheckpointPage(items=[CheckpointOut(**checkpoints.document(r)) for r in rows], next_cursor=nxt)
 
 
+async def latest_checkpoint_or_none(s: AsyncSession, reader: Principal) -> CheckpointOut | None:
+    require(reader, READERS)
+    cp = await repo.latest_checkpoint(s)
+    return CheckpointOut(**checkpoints.document(cp)) if cp is not None else None
+
+
 async def latest_checkpoint(s: AsyncSession) -> CheckpointOut:
     """Public (no login): the newest checkpoint, for witnesses to keep."""
     cp = await repo.latest_checkpoint(s)

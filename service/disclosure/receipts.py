@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit import service as audit
 from service.auth.schemas import Principal
 from service.disclosure import repository as repo
-from service.disclosure.models import ShareReceipt
-from service.disclosure.shares import find_by_token
+from service.disclosure.models import BundleStatus, ShareReceipt
+from service.disclosure.shares import find_by_token, state
 from service.errors import Conflict
 from service.ids import new_id
 from service.signing.keys import Signer
@@ -48,3 +50,31 @@ async def acknowledge(s: AsyncSession, signer: Signer, token: str, name: str, or
                        {"share_id": share.id, "receipt_id": r.id, "name": r.name, "organisation": r.organisation,
                         "bundle_sha256": r.bundle_sha256, "user_agent": user_agent})
     return r
+
+
+@dataclass
+class RecipientView:
+    """What the recipient's page shows: never who else the force shares with, nor staff details."""
+
+    recipient: str
+    state: str
+    downloads: int
+    max_downloads: int
+    expires_at: datetime
+    size_bytes: int | None
+    bundle_sha256: str | None
+    ready: bool
+    receipts: list[ShareReceipt]
+
+
+async def recipient_view(s: AsyncSession, token: str, ip: str | None, user_agent: str | None) -> RecipientView:
+    """The share behind *token*, for its recipient's page (404 for any other string). Audited as an access."""
+    share = await find_by_token(s, token)
+    bundle = await repo.get_bundle(s, share.bundle_id)
+    who = Principal(sub="share-link", roles=frozenset(), ip=ip, user_agent=user_agent)
+    await audit.record(s, who, "share.page_opened", "bundle", bundle.id,
+                       {"share_id": share.id, "recipient": share.recipient, "user_agent": user_agent})
+    return RecipientView(recipient=share.recipient, state=state(share, utcnow(), bundle.size_bytes),
+                         downloads=share.downloads, max_downloads=share.max_downloads, expires_at=share.expires_at,
+                         size_bytes=bundle.size_bytes, bundle_sha256=bundle.sha256,
+                         ready=bundle.status == BundleStatus.READY, receipts=await repo.receipts_of(s, [share.id]))

@@ -133,13 +133,15 @@ class ShareIn(BaseModel):
 class ShareOut(BaseModel):
     share_id: str
     url: str
+    page_url: str | None = Field(None, description="the recipient's page: download, how to verify, receipt")
     recipient: str
     expires_at: datetime
     max_downloads: int
 
     @classmethod
     def of(cls, share: Share, url: str) -> ShareOut:
-        return cls(share_id=share.id, url=url, recipient=share.recipient, expires_at=share.expires_at,
+        page = url.replace("/v1/shared/", "/ui/shared/", 1)
+        return cls(share_id=share.id, url=url, page_url=page, recipient=share.recipient, expires_at=share.expires_at,
                    max_downloads=share.max_downloads)
 
 

@@ -228,3 +228,22 @@ async def test_bwv_audit_checkpoint_and_verify_with_a_witness_file(stack, tmp_pa
     assert bad.returncode == 1 and "BROKEN at seq 1" in bad.stdout, bad.stdout + bad.stderr
     shown = subprocess.run([bwv, "keys", "show"], env=env, capture_output=True, text=True)
     assert shown.returncode == 0 and stack.ctx.signer.key_id in shown.stdout, shown.stdout + shown.stderr
+
+
+async def test_the_auditors_console_shows_the_checkpoint_and_names_the_first_bad_event(stack):
+    from tests.helpers import console_session
+
+    first, second = await _history(stack)
+    cookie = await console_session(stack, "aud-web", ["auditor"])
+    page = await stack.client.get("/ui/audit", headers=cookie)
+    assert page.status_code == 200 and 'data-testid="checkpoint"' in page.text
+    assert f"1 to {second}" in page.text and "/v1/audit/checkpoints/latest" in page.text
+    ok = await stack.client.get("/ui/audit/verify", headers=cookie)
+    assert ok.status_code == 200 and "Chain intact" in ok.text, ok.text
+    events = await _events(stack)
+    events[first + 1]["actor"] = "someone-else"
+    await _rewrite(stack, events)
+    bad = await stack.client.get("/ui/audit/verify?mode=incremental", headers=cookie)
+    assert bad.status_code == 200 and "Chain broken" in bad.text, bad.text
+    bad = await stack.client.get("/ui/audit/verify", headers=cookie)
+    assert f'data-testid="first-bad">{first + 1}<' in bad.text, bad.text
