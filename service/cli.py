@@ -39,7 +39,7 @@ def keys_show() -> None:
 
     settings = _settings()
     try:
-        signer = load_signer(settings.signing_key_file, settings.data_dir)
+        signer = load_signer(settings.signing_key_file, settings.data_dir, settings.signing_keyring_dir)
     except ConfigError as e:
         err.print(f"[red]configuration error:[/red] {e}", highlight=False)
         raise typer.Exit(2) from e

@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     # checkpoints every this many seconds when there are new events, and an RFC 3161 time-stamping
     # authority (its CA certificate verifies its tokens).
     signing_key_file: Path | None = None
+    # Public keys that still verify older signatures (after a rotation); default $BWV_DATA_DIR/signing-keys.
+    # In a fleet, mount one shared directory (a ConfigMap) here.
+    signing_keyring_dir: Path | None = None
     checkpoint_interval_s: int = Field(default=300, ge=1)
     checkpoint_retain_days: int = Field(default=3650, ge=1, le=36500)  # S3 Object Lock COMPLIANCE on each copy
     tsa_url: str | None = None

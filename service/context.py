@@ -49,4 +49,4 @@ def build_context(settings: Settings) -> Context:
                        region=settings.s3_region, sse=settings.s3_sse, sse_kms_key_id=settings.s3_sse_kms_key_id)
     return Context(settings=settings, engine=engine, sessions=make_sessionmaker(engine), store=store,
                    policies=policies, tokens=TokenService(settings),
-                   signer=load_signer(settings.signing_key_file, settings.data_dir))
+                   signer=load_signer(settings.signing_key_file, settings.data_dir, settings.signing_keyring_dir))

@@ -98,13 +98,19 @@ class Signer:
 
 
 def _publish(keyring: Path, key_id: str, pem: str) -> None:
-    private_dir(keyring)
     path = keyring / f"{key_id}.pem"
     if path.exists():
         return
+    try:
+        private_dir(keyring)
+    except OSError:
+        return  # a read-only mounted keyring: the current key is known anyway
     tmp = keyring / f".{key_id}.{os.getpid()}.tmp"
-    tmp.write_text(pem)
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(pem)
+        os.replace(tmp, path)
+    except OSError:
+        return
 
 
 def generate_key_file(path: Path) -> None:
@@ -120,7 +126,7 @@ def generate_key_file(path: Path) -> None:
         f.write(pem)
 
 
-def load_signer(key_file: Path | None, data_dir: Path) -> Signer:
+def load_signer(key_file: Path | None, data_dir: Path, keyring_dir: Path | None = None) -> Signer:
     """The configured key, or (embedded mode, nothing configured) the one generated into the data dir."""
     path = key_file or data_dir / DEFAULT_KEY_FILE
     if key_file is None and not path.exists():
@@ -133,4 +139,4 @@ def load_signer(key_file: Path | None, data_dir: Path) -> Signer:
         raise ConfigError(f"BWV_SIGNING_KEY_FILE {path} is not an unencrypted PEM private key: {e}") from None
     if not isinstance(private, Ed25519PrivateKey):
         raise ConfigError(f"BWV_SIGNING_KEY_FILE {path} is not an Ed25519 key")
-    return Signer(private, data_dir / KEYRING_DIR)
+    return Signer(private, keyring_dir or data_dir / KEYRING_DIR)
