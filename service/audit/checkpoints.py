@@ -7,7 +7,8 @@ OpenSSL alone. Each is stored in the database and written once to object storage
 ``audit/checkpoints/<seq>.json`` (S3: Object Lock COMPLIANCE retention; local disk: a read-only file the
 service never rewrites). The stored copies, not the rows, are what verification trusts.
 
-Checkpoints are made under the chain lock, so one head gets one checkpoint however many workers try.
+Checkpoint makers take a lock of their own (appends never wait for one), so one head gets one checkpoint
+however many workers try.
 """
 
 from __future__ import annotations
@@ -108,7 +109,9 @@ async def make(s: AsyncSession, actor: Principal, signer: Signer, store: ObjectS
     is empty, or when storage already holds a copy for this head that the database has lost: that copy is
     never overwritten, and verification reports the missing row."""
     require(actor, MAKERS)
-    await repo.lock_chain(s)
+    # Not the chain lock: appends go on while a checkpoint is signed and stored. The head read is a
+    # committed one (seq and hash written together), so the checkpoint covers events that are durable.
+    await repo.lock_checkpoints(s)
     head = await repo.get_head(s)
     if head is None:
         return None

@@ -24,6 +24,16 @@ async def lock_chain(session: AsyncSession) -> None:
         await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": AUDIT_LOCK_KEY})
 
 
+CHECKPOINT_LOCK_KEY = 0x6277_7663_6B70  # "bwvckp"
+
+
+async def lock_checkpoints(session: AsyncSession) -> None:
+    """Serialise checkpoint makers (not appends) for the rest of the transaction: one head, one checkpoint.
+    SQLite: BEGIN IMMEDIATE already serialises every writer."""
+    if is_postgres(session):
+        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CHECKPOINT_LOCK_KEY})
+
+
 async def insert_many(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """Many events in one INSERT (their hashes already chained by the caller, under the chain lock)."""
     await session.execute(insert(AuditEvent), rows)

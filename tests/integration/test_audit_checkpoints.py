@@ -81,7 +81,10 @@ async def _history(stack) -> tuple[int, int]:
     return first, second
 
 
-ATTACKS = ["edit", "reattribute", "delete", "insert", "truncate", "empty", "drop-checkpoint-rows"]
+# Re-attributing and inserting go the same way as editing and deleting (a rewrite re-hashed to the end): they run
+# with `make test-long`, to keep the default suite quick.
+ATTACKS = ["edit", pytest.param("reattribute", marks=pytest.mark.long), "delete",
+           pytest.param("insert", marks=pytest.mark.long), "truncate", "empty", "drop-checkpoint-rows"]
 
 
 @pytest.mark.parametrize("attack", ATTACKS)
@@ -207,6 +210,7 @@ async def test_checkpoints_over_http_keys_openssl_and_a_witness_copy(stack, tmp_
     assert r.status_code == 200 and r.json()["ok"] and r.json()["mode"] == "incremental", r.text
 
 
+@pytest.mark.long  # four `bwv` processes: slow on a loaded machine
 async def test_bwv_audit_checkpoint_and_verify_with_a_witness_file(stack, tmp_path):
     if stack.mode != "pg_s3":
         pytest.skip("one CLI round trip is enough; the embedded stack's data dir is the test's")
@@ -247,3 +251,20 @@ async def test_the_auditors_console_shows_the_checkpoint_and_names_the_first_bad
     assert bad.status_code == 200 and "Chain broken" in bad.text, bad.text
     bad = await stack.client.get("/ui/audit/verify", headers=cookie)
     assert f'data-testid="first-bad">{first + 1}<' in bad.text, bad.text
+
+
+async def test_concurrent_checkpoint_makers_and_writers_leave_one_checkpoint_per_head(stack):
+    import asyncio
+
+    async def makers() -> None:
+        for _ in range(3):
+            await asyncio.gather(*[audit_checkpoint(stack.ctx) for _ in range(4)])
+
+    await asyncio.gather(_append(stack, 10, "w1"), _append(stack, 10, "w2"), makers())
+    await _checkpoint(stack)
+    result = await _verify(stack)
+    assert result.ok and result.checkpoints >= 1, result
+    seqs, _ = await checkpoints.stored(stack.ctx.store)
+    async with stack.ctx.sessions() as s:
+        rows = (await s.execute(select(AuditCheckpoint.seq))).scalars().all()
+    assert sorted(rows) == seqs  # every row has its one write-once copy, and no copy lacks its row
