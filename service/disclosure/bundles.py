@@ -44,6 +44,7 @@ from service.media.source import media_source
 from service.recordings import repository as recordings_repo
 from service.recordings.access import refuse_restricted
 from service.recordings.models import Recording
+from service.signing.content_credentials import load_credentials
 from service.signing.tsa import stamper_for
 from service.timeutil import iso, utcnow
 
@@ -121,6 +122,7 @@ async def case_members(ctx: Context, bundle: Bundle, tmp: str, steps: Steps) -> 
     if clash is not None:  # only a case from before references were checked at POST can hold one
         raise BuildFailed(f"exhibits {clash[0]} and {clash[1]} would share the file {exhibit_file_name(clash[1])}")
     members, rows, verified, digesting = [], [], set(), []
+    credentials = load_credentials(ctx.settings.c2pa_cert, ctx.settings.c2pa_key)
     for n, item in enumerate(items, start=1):
         rec = recs[item.recording_id]
         async with ctx.sessions() as s:
@@ -140,6 +142,12 @@ async def case_members(ctx: Context, bundle: Bundle, tmp: str, steps: Steps) -> 
         else:  # each source is re-verified once per bundle, while its first clip is cut
             _, result = await asyncio.gather(_verify_source(ctx, rec), cutting)
             verified.add(rec.id)
+        if credentials is not None and name.endswith(".mp4"):
+            end = item.clip_end_s or result.end_s
+            what = (f"re-encoded frame-exact" if item.accurate else "trimmed (stream copy)") + \
+                f": {start:g} s to {f'{end:g} s' if end else 'the end'} of the source"
+            await asyncio.to_thread(credentials.sign_clip, path, title=name, source_id=rec.id, source_sha256=rec.sha256,
+                                    actions=[{"action": "c2pa.edited", "description": what}])
         # The clip's digest runs in a thread while the next clip is cut.
         digesting.append((item, rec, name, path, start, result, asyncio.create_task(
             asyncio.to_thread(file_digest, path))))

@@ -15,6 +15,7 @@ import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -197,3 +198,33 @@ async def test_trusted_time_from_a_real_rfc3161_authority(stack, tsa, tmp_path):
     assert bundle_page.status_code == 200
     assert "A. Lawyer" in bundle_page.text and "B. Clerk" in bundle_page.text and "2 received" in bundle_page.text
     assert (await stack.client.get("/ui/shared/not-a-token")).status_code == 404
+
+
+async def test_clips_carry_c2pa_content_credentials_naming_their_source(stack, c2pa_credentials, tmp_path):
+    """Each clip carries a C2PA manifest signed with the force's certificate, naming the source recording's
+    SHA-256 as its ingredient and what was done; the library's own reader validates it, and the bundle still
+    verifies (the manifest's hashes are of the signed clips)."""
+    import c2pa
+
+    if stack.mode != "embedded":
+        pytest.skip("the clip's credentials do not depend on the stack")
+    stack.settings.c2pa_cert, stack.settings.c2pa_key = c2pa_credentials.cert, c2pa_credentials.key
+    _, _, data = await _signed_bundle(stack, "c2pa")
+    z = zipfile.ZipFile(io.BytesIO(data))
+    manifest = json.loads(z.read("manifest.json"))
+    for ex in manifest["exhibits"]:
+        reader = c2pa.Reader("video/mp4", io.BytesIO(z.read(ex["file"])))
+        assert reader.get_validation_state() in ("Valid", "Trusted"), reader.get_validation_results()
+        store = json.loads(reader.json())
+        active = store["manifests"][store["active_manifest"]]
+        assert active["signature_info"]["common_name"] == "Test Force Evidence Signing"
+        assert [i["instance_id"] for i in active["ingredients"]] == [f"urn:sha256:{ex['source_sha256']}"]
+        actions = next(a for a in active["assertions"] if a["label"].startswith("c2pa.actions"))["data"]["actions"]
+        assert [a["action"] for a in actions] == ["c2pa.opened", "c2pa.edited"]
+        assert ("frame-exact" in actions[1]["description"]) == ex["accurate"]
+    bundle = tmp_path / "bundle.zip"
+    bundle.write_bytes(data)
+    key = tmp_path / "force.pem"
+    key.write_text((await stack.client.get("/v1/keys")).json()["keys"][0]["public_key_pem"])
+    r = _bwv_verify(bundle, "--key", str(key))
+    assert r.returncode == 0 and r.stdout.startswith("PASS: 3 exhibits"), r.stdout
