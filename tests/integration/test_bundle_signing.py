@@ -228,3 +228,36 @@ async def test_clips_carry_c2pa_content_credentials_naming_their_source(stack, c
     key.write_text((await stack.client.get("/v1/keys")).json()["keys"][0]["public_key_pem"])
     r = _bwv_verify(bundle, "--key", str(key))
     assert r.returncode == 0 and r.stdout.startswith("PASS: 3 exhibits"), r.stdout
+
+
+async def test_a_redacted_sar_copy_carries_c2pa_credentials(stack, c2pa_credentials):
+    import c2pa
+
+    from tests.fixtures.media import cached_clip
+    from tests.helpers import recording, sar_body
+
+    if stack.mode != "embedded":
+        pytest.skip("the clip's credentials do not depend on the stack")
+    stack.settings.c2pa_cert, stack.settings.c2pa_key = c2pa_credentials.cert, c2pa_credentials.key
+    sar_h = stack.auth("sar-1", "sar_handler")
+    now = datetime.now(UTC)
+    clip = cached_clip(seconds=4, width=320, height=240, gop_s=1.0).read_bytes()
+    rec = await recording(stack, "c2pa-sar", data=clip, officer_id="pc-3", start=now - timedelta(hours=2))
+    await stack.drain_jobs()
+    sar = (await stack.client.post("/v1/sars", json=sar_body(now - timedelta(days=1), now), headers=sar_h)).json()
+    iid = (await stack.client.post(f"/v1/sars/{sar['id']}/items", json={"recording_id": rec["id"], "clip_start_s": 0.5,
+                                                                            "clip_end_s": 2.5}, headers=sar_h)).json()["id"]
+    plan = {"auto_faces": False, "boxes": [{"start_s": 1.0, "end_s": 2.0, "x": 10, "y": 10, "w": 100, "h": 80}],
+            "mute": []}
+    r = await stack.client.post(f"/v1/sars/{sar['id']}/items/{iid}/redaction", json=plan, headers=sar_h)
+    assert r.status_code == 202, r.text
+    await stack.drain_jobs()
+    red = await stack.client.get(f"/v1/sars/{sar['id']}/items/{iid}/redacted", headers=sar_h)
+    assert red.status_code == 200, red.text
+    reader = c2pa.Reader("video/mp4", io.BytesIO(red.content))
+    assert reader.get_validation_state() in ("Valid", "Trusted"), reader.get_validation_results()
+    store = json.loads(reader.json())
+    active = store["manifests"][store["active_manifest"]]
+    assert [i["instance_id"] for i in active["ingredients"]] == [f"urn:sha256:{rec['sha256']}"]
+    actions = next(a for a in active["assertions"] if a["label"].startswith("c2pa.actions"))["data"]["actions"]
+    assert "1 areas blurred" in actions[1]["description"], actions
