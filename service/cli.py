@@ -28,6 +28,24 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(retention_app, name="retention")
 app.add_typer(bundle_app, name="bundle")
 app.add_typer(user_app, name="user")
+keys_app = typer.Typer(no_args_is_help=True, help="The force's signing keys.")
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("show")
+def keys_show() -> None:
+    """Print the public signing key (PEM) and its key_id; older keys that still verify follow."""
+    from service.signing.keys import load_signer
+
+    settings = _settings()
+    try:
+        signer = load_signer(settings.signing_key_file, settings.data_dir, settings.signing_keyring_dir)
+    except ConfigError as e:
+        err.print(f"[red]configuration error:[/red] {e}", highlight=False)
+        raise typer.Exit(2) from e
+    for n, k in enumerate(signer.keys()):
+        print(f"# key_id {k.key_id} (Ed25519){' current' if n == 0 else ''}")
+        print(k.pem, end="")
 
 
 
@@ -232,21 +250,69 @@ def dock_revoke(dock_id: str) -> None:
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Check the whole hash chain; exit 1 and name the first bad event when it is broken."""
+def audit_verify(checkpoint: Path | None = typer.Option(None, "--checkpoint", help="a checkpoint saved earlier from "
+                                                       "/v1/audit/checkpoints/latest (a witness's copy)"),
+                 incremental: bool = typer.Option(False, "--incremental", help="start at the checkpoint the last "
+                                                  "successful verification reached")) -> None:
+    """Check the hash chain against every signed checkpoint; exit 1 and name the first bad event when broken."""
+    import json
+
     from service.audit import service as audit
+    from service.audit.models import VerificationMode
+    from service.db import transaction
+    from service.errors import Problem
+
+    witness = None
+    if checkpoint is not None:
+        try:
+            witness = json.loads(checkpoint.read_text())
+        except (OSError, ValueError) as e:
+            err.print(f"[red]error:[/red] cannot read {checkpoint}: {e}", highlight=False)
+            raise typer.Exit(2) from e
 
     async def go(ctx):
-        async with ctx.sessions() as s:
-            return await audit.verify(s)
+        async with transaction(ctx.sessions) as s:
+            tsa_ca = str(ctx.settings.tsa_ca_file) if ctx.settings.tsa_ca_file else None
+            return await audit.verify_as(s, cli_principal(), ctx.signer, ctx.store, witness=witness, tsa_ca=tsa_ca,
+                                         mode=VerificationMode.INCREMENTAL if incremental else VerificationMode.FULL)
 
-    result = run_with_context(go)
+    try:
+        result = run_with_context(go)
+    except Problem as e:
+        err.print(f"[red]error:[/red] {e.detail}", highlight=False)
+        raise typer.Exit(2) from e
+    scope = f"{result.mode} from event {result.from_seq}"
     if result.ok:
-        out.print(f"audit chain ok: {result.events} events")
+        out.print(f"audit chain ok: {result.events} events ({scope}), held against {result.checkpoints} signed "
+                  f"checkpoints (newest {result.latest_checkpoint_seq})", highlight=False)
         return
     out.print(f"audit chain BROKEN at seq {result.first_bad_seq}: {result.reason} "
-              f"({result.events} events read)", highlight=False)
+              f"({result.events} events read, {scope})", highlight=False)
     raise typer.Exit(1)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Sign a checkpoint of the chain head now (and write its write-once copy to storage)."""
+    from service.audit import checkpoints
+    from service.audit import service as audit
+    from service.db import transaction
+
+    async def go(ctx):
+        async with transaction(ctx.sessions) as s:
+            await audit.record(s, cli_principal(), "audit.checkpoint_requested", "audit", "checkpoint", {})
+        async with transaction(ctx.sessions) as s:
+            cp = await audit.make_checkpoint(s, cli_principal(), ctx)
+            return checkpoints.document(cp) if cp is not None else None
+
+    import json
+
+    doc = run_with_context(go)
+    if doc is None:
+        err.print("[red]error:[/red] no checkpoint made: storage already holds one for this head that the "
+                  "database lacks (run bwv audit verify)", highlight=False)
+        raise typer.Exit(1)
+    print(json.dumps(doc, indent=2))
 
 
 @retention_app.command("sweep")
@@ -280,13 +346,20 @@ def retention_sweep(dry_run: bool = typer.Option(False, "--dry-run", help="only 
 
 
 @bundle_app.command("verify")
-def bundle_verify(path: Path = typer.Argument(..., help="a downloaded bundle ZIP")) -> None:
-    """Re-hash every exhibit against the manifest; needs no access to bodycam. Exit 1 when it fails."""
+def bundle_verify(path: Path = typer.Argument(..., help="a downloaded bundle ZIP"),
+                  key: Path | None = typer.Option(None, "--key", help="the force's public key (PEM) you trust, "
+                                                  "e.g. from GET /v1/keys or `bwv keys show`"),
+                  tsa_ca: Path | None = typer.Option(None, "--tsa-ca", help="the time-stamping authority's CA "
+                                                     "certificate: also check manifest.tsr")) -> None:
+    """Re-hash every exhibit against the manifest and check its signature; needs no access to bodycam.
+    Exit 1 when it fails."""
     from service.disclosure.verify import verify_bundle
 
-    verdict = verify_bundle(path)
+    verdict = verify_bundle(path, trusted_key=key.read_bytes() if key else None, tsa_ca=tsa_ca)
     if verdict.ok:
         print(f"PASS: {verdict.checked} exhibits match manifest.json ({path.name})")
+        for line in verdict.notes:
+            print(f"  {line}")
         return
     print(f"FAIL: {path.name}")
     for p in verdict.problems:

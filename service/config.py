@@ -66,6 +66,22 @@ class Settings(BaseSettings):
     sweep_interval_s: int = Field(default=900, ge=1)
     sar_deadline_interval_s: int = Field(default=3600, ge=1)
 
+    # Evidence that proves itself (service/signing, service/audit/checkpoints.py): the Ed25519 key file
+    # (a mounted secret shared by every replica; embedded: generated into the data dir), signed audit
+    # checkpoints every this many seconds when there are new events, and an RFC 3161 time-stamping
+    # authority (its CA certificate verifies its tokens).
+    signing_key_file: Path | None = None
+    # Public keys that still verify older signatures (after a rotation); default $BWV_DATA_DIR/signing-keys.
+    # In a fleet, mount one shared directory (a ConfigMap) here.
+    signing_keyring_dir: Path | None = None
+    checkpoint_interval_s: int = Field(default=300, ge=1)
+    checkpoint_retain_days: int = Field(default=3650, ge=1, le=36500)  # S3 Object Lock COMPLIANCE on each copy
+    tsa_url: str | None = None
+    tsa_ca_file: Path | None = None
+    # C2PA content credentials on disclosed clips: the force's certificate chain (PEM) and its key (PKCS#8 PEM).
+    c2pa_cert: Path | None = None
+    c2pa_key: Path | None = None
+
     # Web console (service/web): browser sessions, sign-in lockout, the force's OpenID Connect provider.
     web_session_ttl_s: int = Field(default=8 * 3600, ge=60)  # one shift
     cookie_secure: bool = True  # browsers treat http://127.0.0.1 and localhost as secure, so make run works
@@ -149,6 +165,8 @@ class Settings(BaseSettings):
             raise ConfigError(f"BWV_REDIS_URL {self.redis_url!r} is not a redis:// URL")
         if bool(self.oidc_issuer) != bool(self.oidc_client_id):
             raise ConfigError("BWV_OIDC_ISSUER and BWV_OIDC_CLIENT_ID are set together or not at all")
+        if bool(self.c2pa_cert) != bool(self.c2pa_key):
+            raise ConfigError("BWV_C2PA_CERT and BWV_C2PA_KEY are set together or not at all")
         if self.jwks_file and not self.jwks_file.is_file():
             raise ConfigError(f"BWV_JWKS_FILE {self.jwks_file} does not exist")
         if self.jwks_file and not self.jwt_audience:

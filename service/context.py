@@ -12,6 +12,7 @@ from service.config import Settings
 from service.db import make_engine, make_sessionmaker
 from service.ingest.hashing import RunningHashes
 from service.policies import Policies, load_policies
+from service.signing.keys import Signer, load_signer
 from service.storage import ObjectStore, open_store
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ class Context:
     store: ObjectStore
     policies: Policies
     tokens: TokenService
+    signer: Signer
     hashes: RunningHashes = field(default_factory=RunningHashes)
     jobs: Jobs | None = None
 
@@ -46,4 +48,5 @@ def build_context(settings: Settings) -> Context:
     store = open_store(settings.object_store_url, endpoint_url=settings.s3_endpoint_url,
                        region=settings.s3_region, sse=settings.s3_sse, sse_kms_key_id=settings.s3_sse_kms_key_id)
     return Context(settings=settings, engine=engine, sessions=make_sessionmaker(engine), store=store,
-                   policies=policies, tokens=TokenService(settings))
+                   policies=policies, tokens=TokenService(settings),
+                   signer=load_signer(settings.signing_key_file, settings.data_dir, settings.signing_keyring_dir))

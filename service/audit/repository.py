@@ -4,10 +4,10 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.audit.models import AuditEvent, AuditHead
+from service.audit.models import AuditCheckpoint, AuditEvent, AuditHead, AuditVerification
 from service.db import is_postgres
 
 # Any constant works; it only has to be the same in every process that appends.
@@ -22,6 +22,16 @@ async def lock_chain(session: AsyncSession) -> None:
     """
     if is_postgres(session):
         await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": AUDIT_LOCK_KEY})
+
+
+CHECKPOINT_LOCK_KEY = 0x6277_7663_6B70  # "bwvckp"
+
+
+async def lock_checkpoints(session: AsyncSession) -> None:
+    """Serialise checkpoint makers (not appends) for the rest of the transaction: one head, one checkpoint.
+    SQLite: BEGIN IMMEDIATE already serialises every writer."""
+    if is_postgres(session):
+        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CHECKPOINT_LOCK_KEY})
 
 
 async def insert_many(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
@@ -59,8 +69,8 @@ async def events_for_objects(session: AsyncSession, object_ids: list[str]) -> li
     return list(res.scalars())
 
 
-async def stream_all(session: AsyncSession, batch: int = 5000) -> AsyncIterator[AuditEvent]:
-    after = 0
+async def stream_all(session: AsyncSession, batch: int = 5000, after: int = 0) -> AsyncIterator[AuditEvent]:
+    """Every event after seq *after*, in order, a batch at a time."""
     while True:
         rows = await list_events(session, after_seq=after, limit=batch)
         if not rows:
@@ -69,3 +79,51 @@ async def stream_all(session: AsyncSession, batch: int = 5000) -> AsyncIterator[
             yield row
         after = rows[-1].seq
         session.expunge_all()
+
+
+async def get_event(session: AsyncSession, seq: int) -> AuditEvent | None:
+    res = await session.execute(select(AuditEvent).where(AuditEvent.seq == seq))
+    return res.scalar_one_or_none()
+
+
+async def last_event_seq(session: AsyncSession) -> int:
+    return (await session.execute(select(func.max(AuditEvent.seq)))).scalar() or 0
+
+
+async def get_checkpoint(session: AsyncSession, seq: int) -> AuditCheckpoint | None:
+    res = await session.execute(select(AuditCheckpoint).where(AuditCheckpoint.seq == seq))
+    return res.scalar_one_or_none()
+
+
+async def latest_checkpoint(session: AsyncSession) -> AuditCheckpoint | None:
+    res = await session.execute(select(AuditCheckpoint).order_by(AuditCheckpoint.seq.desc()).limit(1))
+    return res.scalar_one_or_none()
+
+
+async def checkpoints(session: AsyncSession, *, after_seq: int = 0, before_seq: int | None = None,
+                      limit: int | None = None, newest_first: bool = False) -> list[AuditCheckpoint]:
+    q = select(AuditCheckpoint).where(AuditCheckpoint.seq > after_seq)
+    if before_seq is not None:
+        q = q.where(AuditCheckpoint.seq < before_seq)
+    q = q.order_by(AuditCheckpoint.seq.desc() if newest_first else AuditCheckpoint.seq)
+    if limit is not None:
+        q = q.limit(limit)
+    return list((await session.execute(q)).scalars())
+
+
+async def add_checkpoint(session: AsyncSession, checkpoint: AuditCheckpoint) -> None:
+    session.add(checkpoint)
+    await session.flush()
+
+
+async def add_verification(session: AsyncSession, row: AuditVerification) -> None:
+    session.add(row)
+    await session.flush()
+
+
+async def last_verification(session: AsyncSession, *, ok: bool | None = None) -> AuditVerification | None:
+    q = select(AuditVerification)
+    if ok is not None:
+        q = q.where(AuditVerification.ok == ok)
+    res = await session.execute(q.order_by(AuditVerification.at.desc()).limit(1))
+    return res.scalar_one_or_none()

@@ -27,6 +27,28 @@ class AuditPage(BaseModel):
 
 class VerifyResult(BaseModel):
     ok: bool
-    events: int
+    events: int  # events read by this run
     first_bad_seq: int | None
     reason: str | None = None
+    mode: str = "full"  # full | incremental
+    from_seq: int = 1  # the first event this run read
+    checkpoints: int = 0  # signed checkpoints the chain was held against
+    latest_checkpoint_seq: int | None = None
+    verification_id: str | None = None
+
+
+class CheckpointOut(BaseModel):
+    """A signed checkpoint of the chain head; nothing personal in it, so witnesses may keep copies."""
+
+    seq: int
+    hash: str
+    at: datetime
+    key_id: str
+    alg: str = "Ed25519"
+    signature: str  # base64 of the raw Ed25519 signature over the compact key-sorted JSON of {at, hash, key_id, seq}
+    tsa_token: str | None = None  # base64 RFC 3161 reply, when a time-stamping authority is configured
+
+
+class CheckpointPage(BaseModel):
+    items: list[CheckpointOut]
+    next_cursor: str | None

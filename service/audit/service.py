@@ -8,19 +8,30 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.audit import checkpoints
 from service.audit import repository as repo
+from service.audit import verify as verification
+from service.audit.checkpoints import Claim
 from service.audit.chain import GENESIS, event_hash
-from service.audit.models import AuditEvent, AuditHead
-from service.audit.schemas import AuditEventOut, AuditPage, VerifyResult
+from service.audit.models import AuditCheckpoint, AuditEvent, AuditHead, AuditVerification, VerificationMode
+from service.audit.schemas import AuditEventOut, AuditPage, CheckpointOut, CheckpointPage, VerifyResult
 from service.auth.roles import Role, require
 from service.auth.schemas import Principal
 from service.db import json_dumps
+from service.errors import Invalid, NotFound
+from service.ids import new_id
+from service.signing.keys import Signer
+from service.signing.tsa import stamper_for
+from service.storage import ObjectStore
 from service.paging import PageParams, after_seq, cut
 from service.timeutil import utcnow
+
+if TYPE_CHECKING:
+    from service.context import Context
 
 # Who may read the audit and check its chain.
 READERS = (Role.AUDITOR, Role.ADMIN)
@@ -114,7 +125,67 @@ async def search(s: AsyncSession, reader: Principal, page: PageParams, *, object
     return AuditPage(items=[AuditEventOut.model_validate(r, from_attributes=True) for r in rows], next_cursor=nxt)
 
 
-async def verify_as(s: AsyncSession, reader: Principal) -> VerifyResult:
-    """:func:`verify`, asked for by a person (the CLI runs it as the machine's operator)."""
+async def verify_as(s: AsyncSession, reader: Principal, signer: Signer, store: ObjectStore, *,
+                    mode: VerificationMode = VerificationMode.FULL, witness: dict[str, Any] | None = None,
+                    tsa_ca: str | None = None) -> VerifyResult:
+    """The chain against every signed checkpoint (and *witness*, a checkpoint someone saved), asked for by
+    a person (the CLI runs it as the machine's operator). Incremental runs start at the checkpoint the
+    last successful run reached (a full run when there is none). The outcome is kept and audited."""
     require(reader, READERS)
-    return await verify(s)
+    extra = []
+    if witness is not None:
+        try:
+            extra.append(Claim.parse(witness, "witness file"))
+        except ValueError as e:
+            raise Invalid(f"The checkpoint given is unusable: {e}", slug="invalid-checkpoint") from None
+    start = None
+    if mode == VerificationMode.INCREMENTAL:
+        last = await repo.last_verification(s, ok=True)
+        start = last.checkpoint_seq if last is not None else None
+        if not start:
+            mode = VerificationMode.FULL
+    result = await verification.verify(s, signer, store, mode=mode, from_checkpoint=start, extra=extra, tsa_ca=tsa_ca)
+    row = AuditVerification(id=new_id("ver"), at=utcnow(), mode=mode, by=reader.sub, ok=result.ok,
+                            from_seq=result.from_seq, events=result.events,
+                            checkpoint_seq=result.latest_checkpoint_seq if result.ok else None,
+                            first_bad_seq=result.first_bad_seq, reason=(result.reason or "")[:2000] or None)
+    await repo.add_verification(s, row)
+    result.verification_id = row.id
+    await record(s, reader, "audit.verified", "audit", row.id,
+                 {"mode": mode, "ok": result.ok, "from_seq": result.from_seq, "events": result.events,
+                  "checkpoint_seq": result.latest_checkpoint_seq, "first_bad_seq": result.first_bad_seq,
+                  "reason": result.reason})
+    return result
+
+
+async def last_verification(s: AsyncSession, reader: Principal) -> AuditVerification | None:
+    require(reader, READERS)
+    return await repo.last_verification(s)
+
+
+async def make_checkpoint(s: AsyncSession, actor: Principal, ctx: Context) -> AuditCheckpoint | None:
+    """Sign the chain head now (an operator's ``bwv audit checkpoint``, a bundle build, the periodic job)."""
+    return await checkpoints.make(s, actor, ctx.signer, ctx.store, retain_days=ctx.settings.checkpoint_retain_days,
+                                  stamper=stamper_for(ctx.settings.tsa_url))
+
+
+async def list_checkpoints(s: AsyncSession, reader: Principal, page: PageParams) -> CheckpointPage:
+    require(reader, READERS)
+    before = after_seq(page) or None  # newest first: the cursor is the last seq shown
+    rows = await repo.checkpoints(s, before_seq=before, limit=page.limit + 1, newest_first=True)
+    rows, nxt = cut(rows, page, lambda c: [c.seq])
+    return CheckpointPage(items=[CheckpointOut(**checkpoints.document(r)) for r in rows], next_cursor=nxt)
+
+
+async def latest_checkpoint_or_none(s: AsyncSession, reader: Principal) -> CheckpointOut | None:
+    require(reader, READERS)
+    cp = await repo.latest_checkpoint(s)
+    return CheckpointOut(**checkpoints.document(cp)) if cp is not None else None
+
+
+async def latest_checkpoint(s: AsyncSession) -> CheckpointOut:
+    """Public (no login): the newest checkpoint, for witnesses to keep."""
+    cp = await repo.latest_checkpoint(s)
+    if cp is None:
+        raise NotFound("No checkpoint has been signed yet.", slug="no-checkpoint")
+    return CheckpointOut(**checkpoints.document(cp))

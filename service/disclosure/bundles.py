@@ -32,6 +32,7 @@ from service.disclosure.models import Bundle, BundleStatus
 from service.disclosure.naming import exhibit_file_name, first_collision
 from service.disclosure.service import get_case
 from service.disclosure.shares import case_bundle
+from service.disclosure.verify import PUBLIC_KEY, SIGNATURE, TIMESTAMP
 from service.disclosure.zipstream import Member
 from service.errors import Conflict
 from service.files import file_digest, file_reader
@@ -43,6 +44,8 @@ from service.media.source import media_source
 from service.recordings import repository as recordings_repo
 from service.recordings.access import refuse_restricted
 from service.recordings.models import Recording, RecordingStatus
+from service.signing.content_credentials import load_credentials
+from service.signing.tsa import stamper_for
 from service.timeutil import iso, utcnow
 
 MANIFEST_COLUMNS = ["exhibit_ref", "file", "sha256", "size_bytes", "source_recording_id", "source_sha256",
@@ -57,6 +60,8 @@ class Steps:
 
     progress: Callable[[int], Awaitable[None]]
     record: Callable[[list[tuple]], Awaitable[None]]
+    # Sign a checkpoint of the audit chain now: (seq, hash) of the head it covers.
+    checkpoint: Callable[[], Awaitable[tuple[int, str] | None]] | None = None
 
 
 class BuildFailed(Exception):
@@ -117,6 +122,7 @@ async def case_members(ctx: Context, bundle: Bundle, tmp: str, steps: Steps) -> 
     if clash is not None:  # only a case from before references were checked at POST can hold one
         raise BuildFailed(f"exhibits {clash[0]} and {clash[1]} would share the file {exhibit_file_name(clash[1])}")
     members, rows, verified, digesting = [], [], set(), []
+    credentials = load_credentials(ctx.settings.c2pa_cert, ctx.settings.c2pa_key)
     for n, item in enumerate(items, start=1):
         rec = recs[item.recording_id]
         async with ctx.sessions() as s:
@@ -136,6 +142,12 @@ async def case_members(ctx: Context, bundle: Bundle, tmp: str, steps: Steps) -> 
         else:  # each source is re-verified once per bundle, while its first clip is cut
             _, result = await asyncio.gather(_verify_source(ctx, rec), cutting)
             verified.add(rec.id)
+        if credentials is not None and name.endswith(".mp4"):
+            end = item.clip_end_s or result.end_s
+            what = (f"re-encoded frame-exact" if item.accurate else "trimmed (stream copy)") + \
+                f": {start:g} s to {f'{end:g} s' if end else 'the end'} of the source"
+            await asyncio.to_thread(credentials.sign_clip, path, title=name, source_id=rec.id, source_sha256=rec.sha256,
+                                    actions=[{"action": "c2pa.edited", "description": what}])
         # The clip's digest runs in a thread while the next clip is cut.
         digesting.append((item, rec, name, path, start, result, asyncio.create_task(
             asyncio.to_thread(file_digest, path))))
@@ -155,14 +167,43 @@ async def case_members(ctx: Context, bundle: Bundle, tmp: str, steps: Steps) -> 
                         {"bundle_id": bundle_id, "case_urn": case.urn, "exhibit_ref": item.exhibit_ref,
                          "clip": [start, item.clip_end_s], "sha256": digest}))
     await steps.record(clipped)
+    checkpoint = await signed_checkpoint(steps)
     sources = frozenset(r["source_recording_id"] for r in rows)
     async with ctx.sessions() as s:
         subject = continuity.Subject(case.id, case.urn, frozenset(await repo.case_bundle_ids(s, case.id)), sources)
         events = await audit_repo.events_for_objects(s, sorted(sources | subject.bundle_ids | {case.id}))
-    members += [Member("manifest.json", text_member(_manifest_json(case, bundle_id, rows))),
+    # The checkpoint covers every continuity event: later ones (another build, a view) wait for the next bundle.
+    events = [e for e in events if checkpoint is None or e.seq <= checkpoint[0]]
+    manifest = _manifest_json(case, bundle_id, rows, checkpoint, ctx.signer.key_id)
+    members += [Member("manifest.json", text_member(manifest)),
                 Member("manifest.csv", text_member(csv_bytes(MANIFEST_COLUMNS, rows))),
                 Member("continuity.csv", text_member(csv_bytes(continuity.COLUMNS, continuity.rows(events, subject))))]
+    members += await signature_members(ctx, manifest)
     return members, len(rows)
+
+
+async def signed_checkpoint(steps: Steps) -> tuple[int, str] | None:
+    """A signed checkpoint covering every event so far (the build's own included)."""
+    if steps.checkpoint is None:
+        return None
+    cp = await steps.checkpoint()
+    if cp is None:
+        raise BuildFailed("the audit chain could not be checkpointed (storage holds a checkpoint the database "
+                          "lacks: run bwv audit verify)")
+    return cp
+
+
+async def signature_members(ctx: Context, manifest: bytes) -> list[Member]:
+    """``manifest.sig`` (the raw Ed25519 signature of the exact manifest bytes: ``openssl pkeyutl -verify
+    -pubin -inkey force.pem -rawin -in manifest.json -sigfile manifest.sig``), the public key for
+    convenience (it proves nothing by itself: verify with a key you trust), and with ``BWV_TSA_URL``
+    ``manifest.tsr``, the authority's RFC 3161 time-stamp of the manifest."""
+    members = [Member(SIGNATURE, text_member(ctx.signer.sign(manifest))),
+               Member(PUBLIC_KEY, text_member(ctx.signer.public_pem.encode()))]
+    stamper = stamper_for(ctx.settings.tsa_url)
+    if stamper is not None:
+        members.append(Member(TIMESTAMP, text_member(await stamper.stamp(manifest))))
+    return members
 
 
 def csv_bytes(columns: list[str], rows: list[dict]) -> bytes:
@@ -173,8 +214,12 @@ def csv_bytes(columns: list[str], rows: list[dict]) -> bytes:
     return buf.getvalue().encode()
 
 
-def _manifest_json(case, bundle_id: str, rows: list[dict]) -> bytes:
+def _manifest_json(case, bundle_id: str, rows: list[dict], checkpoint: tuple[int, str] | None, key_id: str) -> bytes:
     doc = {"bundle_id": bundle_id, "case": {"urn": case.urn, "title": case.title}, "created_at": iso(utcnow()),
            "exhibits": rows,
-           "note": "Copy clips start at the key frame at or before clip_start_s; 'accurate' clips are re-encoded."}
+           "audit_checkpoint": {"seq": checkpoint[0], "hash": checkpoint[1]} if checkpoint else None,
+           "key_id": key_id, "signature": SIGNATURE,
+           "note": "Copy clips start at the key frame at or before clip_start_s; 'accurate' clips are re-encoded. "
+                   "manifest.sig is the force's Ed25519 signature of these exact bytes; verify it with the force's "
+                   "published key (GET /v1/keys), not with the copy of it in this ZIP."}
     return json.dumps(doc, indent=2).encode()

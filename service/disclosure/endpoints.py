@@ -14,7 +14,7 @@ from service.auth.endpoints import client_ip, guard
 from service.auth.roles import DISCLOSURE_STAFF, SAR_HANDLERS, SUPERVISORS
 from service.db import transaction
 from service.deps import ContextDep, PrincipalDep, SessionDep
-from service.disclosure import bundles, listing, service, shares
+from service.disclosure import bundles, listing, receipts, service, shares
 from service.disclosure.models import CaseStatus
 from service.disclosure.schemas import (
     BundleOut,
@@ -25,6 +25,8 @@ from service.disclosure.schemas import (
     ItemOut,
     MarkOut,
     ReasonIn,
+    ReceiptIn,
+    ReceiptOut,
     ShareDetailOut,
     ShareIn,
     ShareInfoOut,
@@ -143,6 +145,15 @@ async def shared_download(request: Request, token: str, s: SessionDep, ctx: Cont
     inner = ranged_response(body, rng, bundle.size_bytes, "application/zip", etag=bundle.sha256,
                             filename=f"{bundle.id}.zip")
     return _Settled(inner, lambda: _settle(ctx, grant))
+
+
+@router.post("/v1/shared/{token}/receipt", responses=problems(404, 409), status_code=201, response_model=ReceiptOut)
+async def shared_receipt(request: Request, token: str, body: ReceiptIn, s: SessionDep, ctx: ContextDep):
+    """No login: the recipient acknowledges the bundle once a download has started (409 before); the force
+    signs the receipt. Audited with address and user agent."""
+    r = await receipts.acknowledge(s, ctx.signer, token, body.name, body.organisation, client_ip(request),
+                                   request.headers.get("user-agent"))
+    return ReceiptOut.of(r)
 
 
 async def _settle(ctx, grant: shares.Grant) -> None:

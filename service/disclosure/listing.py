@@ -22,6 +22,7 @@ from service.disclosure.schemas import (
     CaseOut,
     CaseSummaryOut,
     ShareAccessOut,
+    ReceiptOut,
     ShareDetailOut,
     ShareInfoOut,
 )
@@ -92,4 +93,6 @@ async def share_detail(s: AsyncSession, viewer: Principal, share_id: str) -> Sha
     events = await repo.share_accesses(s, share, limit=ACCESS_LOG_LIMIT)
     total = await repo.count_share_accesses(s, share)
     info = ShareInfoOut.of(share, shares.state(share, utcnow(), size))
-    return ShareDetailOut(**info.model_dump(), accesses=[_access(e) for e in events], accesses_total=total)
+    receipts = [ReceiptOut.of(r) for r in await repo.receipts_of(s, [share.id])]
+    return ShareDetailOut(**info.model_dump(), accesses=[_access(e) for e in events], accesses_total=total,
+                          receipts=receipts)

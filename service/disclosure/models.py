@@ -122,3 +122,20 @@ class Share(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     revoked_by: Mapped[str | None] = mapped_column(String(200))
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ShareReceipt(Base):
+    """A recipient's acknowledgement that a bundle arrived, signed by the force: it closes continuity from
+    the force's side (who received which bytes, when)."""
+
+    __tablename__ = "share_receipts"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    share_id: Mapped[str] = mapped_column(ForeignKey("shares.id"), nullable=False, index=True)
+    bundle_id: Mapped[str] = mapped_column(ForeignKey("bundles.id"), nullable=False)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    organisation: Mapped[str] = mapped_column(String(200), nullable=False)
+    bundle_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    key_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    signature: Mapped[str] = mapped_column(String(128), nullable=False)

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit.models import AuditEvent
 from service.auth.schemas import Principal
-from service.disclosure.models import Bundle, Case, CaseItem, DoNotDisclose, Share
+from service.disclosure.models import Bundle, Case, CaseItem, DoNotDisclose, Share, ShareReceipt
 from service.recordings.models import Recording
 from service.recordings.repository import readable_by
 
@@ -182,3 +182,16 @@ async def reserve(s: AsyncSession, share_id: str, now: datetime, size: int, star
 async def give_back(s: AsyncSession, share_id: str, unsent: int) -> None:
     await s.execute(update(Share).where(Share.id == share_id)
                     .values(bytes_served=Share.bytes_served - literal(unsent, BigInteger)))
+
+
+async def add_receipt(s: AsyncSession, receipt: ShareReceipt) -> None:
+    s.add(receipt)
+    await s.flush()
+
+
+async def receipts_of(s: AsyncSession, share_ids: list[str]) -> list[ShareReceipt]:
+    if not share_ids:
+        return []
+    q = select(ShareReceipt).where(ShareReceipt.share_id.in_(share_ids)).order_by(ShareReceipt.received_at,
+                                                                                     ShareReceipt.id)
+    return list((await s.execute(q)).scalars())

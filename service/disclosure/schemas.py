@@ -14,6 +14,7 @@ from service.disclosure.models import (
     CaseStatus,
     DoNotDisclose,
     Share,
+    ShareReceipt,
     ShareState,
 )
 from service.recordings.schemas import ClipRange
@@ -132,13 +133,15 @@ class ShareIn(BaseModel):
 class ShareOut(BaseModel):
     share_id: str
     url: str
+    page_url: str | None = Field(None, description="the recipient's page: download, how to verify, receipt")
     recipient: str
     expires_at: datetime
     max_downloads: int
 
     @classmethod
     def of(cls, share: Share, url: str) -> ShareOut:
-        return cls(share_id=share.id, url=url, recipient=share.recipient, expires_at=share.expires_at,
+        page = url.replace("/v1/shared/", "/ui/shared/", 1)
+        return cls(share_id=share.id, url=url, page_url=page, recipient=share.recipient, expires_at=share.expires_at,
                    max_downloads=share.max_downloads)
 
 
@@ -190,6 +193,43 @@ class ShareAccessOut(BaseModel):
     range: list[int] | None
 
 
+class ReceiptIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200, json_schema_extra=NOT_BLANK)
+    organisation: str = Field(min_length=1, max_length=200, json_schema_extra=NOT_BLANK)
+
+    @field_validator("name", "organisation")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must not be blank")
+        return v.strip()
+
+
+class ReceiptOut(BaseModel):
+    """A signed receipt: ``signature`` (base64, Ed25519 under ``key_id``) covers the compact key-sorted JSON of
+    {bundle_id, bundle_sha256, key_id, name, organisation, received_at, receipt_id, share_id}."""
+
+    receipt_id: str
+    share_id: str
+    bundle_id: str
+    bundle_sha256: str
+    name: str
+    organisation: str
+    received_at: datetime
+    key_id: str
+    alg: str = "Ed25519"
+    signature: str
+
+    @classmethod
+    def of(cls, r: ShareReceipt) -> ReceiptOut:
+        return cls(receipt_id=r.id, share_id=r.share_id, bundle_id=r.bundle_id, bundle_sha256=r.bundle_sha256,
+                   name=r.name, organisation=r.organisation, received_at=r.received_at, key_id=r.key_id,
+                   signature=r.signature)
+
+
 class ShareDetailOut(ShareInfoOut):
     accesses: list[ShareAccessOut] = Field(description="newest first, at most 200 of them (accesses_total counts all)")
     accesses_total: int
+    receipts: list[ReceiptOut] = Field(default_factory=list, description="the recipient's signed receipts, oldest first")

@@ -154,15 +154,21 @@ class Download:
     grant: Grant
 
 
+async def find_by_token(s: AsyncSession, token: str) -> Share:
+    """The share a link's token opens (404 for any other string)."""
+    share = await repo.share_by_token_hash(s, _hash(token))
+    # The lookup is by hash; the compare below keeps the final check constant-time as well.
+    if share is None or not hmac.compare_digest(share.token_sha256, _hash(token)):
+        raise NotFound("This link does not exist.", slug="share-not-found")
+    return share
+
+
 async def open_download(s: AsyncSession, token: str, range_header: str | None, ip: str | None,
                         user_agent: str | None) -> Download | Problem:
     """Check the token, reserve the bytes, audit the access. A refusal is audited and returned, not
     raised, so that the edge commits its audit event before answering with it."""
     who = Principal(sub="share-link", roles=frozenset(), ip=ip, user_agent=user_agent)
-    share = await repo.share_by_token_hash(s, _hash(token))
-    # The lookup is by hash; the compare below keeps the final check constant-time as well.
-    if share is None or not hmac.compare_digest(share.token_sha256, _hash(token)):
-        raise NotFound("This link does not exist.", slug="share-not-found")
+    share = await find_by_token(s, token)
     bundle = await repo.get_bundle(s, share.bundle_id)
     now = utcnow()
     unsatisfiable: RangeNotSatisfiable | None = None

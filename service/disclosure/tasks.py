@@ -45,7 +45,8 @@ async def build(ctx: Context, bundle_id: str, members: Members, *, sar: bool = F
         if bundle is None:
             return "skipped"
         subject = ("sar", bundle.sar_id) if bundle.sar_id else ("case", bundle.case_id)
-    steps = Steps(progress=lambda done: _progress(ctx, bundle_id, done), record=lambda events: _record(ctx, events))
+    steps = Steps(progress=lambda done: _progress(ctx, bundle_id, done), record=lambda events: _record(ctx, events),
+                  checkpoint=lambda: _checkpoint(ctx))
     try:
         with tempfile.TemporaryDirectory(prefix="bwv-bundle-") as tmp:
             parts, count = await members(ctx, bundle, tmp, steps)
@@ -71,6 +72,12 @@ async def _progress(ctx: Context, bundle_id: str, done: int) -> None:
 async def _record(ctx: Context, events: list[tuple]) -> None:
     async with transaction(ctx.sessions) as s:
         await audit.record_many(s, BUILDER, events)
+
+
+async def _checkpoint(ctx: Context) -> tuple[int, str] | None:
+    async with transaction(ctx.sessions) as s:
+        cp = await audit.make_checkpoint(s, BUILDER, ctx)
+        return (cp.seq, cp.hash) if cp is not None else None
 
 
 async def requeue_stuck(ctx: Context, older_than: timedelta = timedelta(minutes=30)) -> int:

@@ -21,7 +21,7 @@ from service.context import Context
 from service.db import after_commit
 from service.disclosure import repository as disclosure_repo
 from service.disclosure import shares
-from service.disclosure.bundles import BuildFailed, Steps, csv_bytes, text_member
+from service.disclosure.bundles import SIGNATURE, BuildFailed, Steps, csv_bytes, signature_members, text_member
 from service.disclosure.models import Bundle, BundleStatus, Share, ShareState
 from service.disclosure.service import refuse_if_marked
 from service.disclosure.tasks import build
@@ -142,11 +142,13 @@ async def sar_members(ctx: Context, bundle: Bundle, tmp: str, steps: Steps) -> t
                      "auto_faces": bool(params.get("auto_faces")), "boxes": len(params.get("boxes", [])),
                      "muted_ranges": len(params.get("mute", []))})
     doc = {"bundle_id": bundle_id, "subject_access_request": sar.id, "regime": sar.regime,
-           "created_at": iso(utcnow()), "files": rows,
+           "created_at": iso(utcnow()), "files": rows, "key_id": ctx.signer.key_id, "signature": SIGNATURE,
            "note": "Every video is a redacted copy: other people's faces are blurred and audio is muted where "
                    "the redaction log says so. The originals are kept by the force."}
-    members += [Member("manifest.json", text_member(json.dumps(doc, indent=2).encode())),
+    manifest = json.dumps(doc, indent=2).encode()
+    members += [Member("manifest.json", text_member(manifest)),
                 Member("manifest.csv", text_member(csv_bytes(MANIFEST_COLUMNS, rows)))]
+    members += await signature_members(ctx, manifest)  # the requester can check it is the force's, as the CPS can
     return members, len(rows)
 
 

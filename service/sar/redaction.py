@@ -29,6 +29,7 @@ from service.context import Context
 from service.db import after_commit
 from service.errors import Conflict, Invalid
 from service.files import file_digest, file_reader
+from service.signing.content_credentials import load_credentials
 from service.ids import new_id
 from service.jobrows.service import Alarm, JobRows
 from service.jobs import JobName
@@ -172,6 +173,18 @@ async def produce(ctx: Context, item: SarItem, rec: Recording, run: str,
             if stored:
                 for t in result.log["tracks"]:
                     t["track_id"] = ids.get(t["id"])
+            credentials = load_credentials(ctx.settings.c2pa_cert, ctx.settings.c2pa_key)
+            if credentials is not None:  # what the requester receives says who made it, from what, how
+                done = ", ".join(p for p in (
+                    "faces blurred" if params.get("auto_faces") or stored else "",
+                    f"{len(params.get('boxes', []))} areas blurred" if params.get("boxes") else "",
+                    f"{len(params.get('mute', []))} ranges muted" if params.get("mute") else "") if p)
+                await asyncio.to_thread(credentials.sign_clip, out, title=f"{item.id}-redacted.mp4", source_id=rec.id,
+                                        source_sha256=rec.sha256, actions=[{
+                                            "action": "c2pa.edited",
+                                            "description": f"redacted ({done or 'no redaction asked'}), re-encoded: "
+                                                           f"{start:g} s to {f'{end:g} s' if end else 'the end'} of the "
+                                                           "source"}])
             sha, crc, size = await asyncio.to_thread(file_digest, out)
             await ctx.store.put(key, file_reader(out)(), content_type="video/mp4")
     finally:

@@ -28,7 +28,8 @@ async def test_bundle_holds_clips_manifest_and_continuity(stack):
 
     z = zipfile.ZipFile(io.BytesIO(dl.content))
     assert z.testzip() is None
-    assert set(z.namelist()) == {"JS-1.mp4", "JS-2.mp4", "JS-3.mp4", "manifest.json", "manifest.csv", "continuity.csv"}
+    assert set(z.namelist()) == {"JS-1.mp4", "JS-2.mp4", "JS-3.mp4", "manifest.json", "manifest.csv", "continuity.csv",
+                                 "manifest.sig", "signing-key.pem"}
     manifest = json.loads(z.read("manifest.json"))
     rows = list(csv.DictReader(io.StringIO(z.read("manifest.csv").decode())))
     assert [r["exhibit_ref"] for r in rows] == ["JS/1", "JS/2", "JS/3"]

@@ -153,7 +153,8 @@ async def test_redact_disclose_and_close(stack):
     z = zipfile.ZipFile(io.BytesIO(dl.content))
     names = set(z.namelist())
     video = f"01-{rec['id']}.mp4"
-    assert names == {video, f"01-{rec['id']}.redaction.json", "manifest.json", "manifest.csv"}
+    assert names == {video, f"01-{rec['id']}.redaction.json", "manifest.json", "manifest.csv", "manifest.sig",
+                     "signing-key.pem"}
     assert hashlib.sha256(z.read(video)).hexdigest() == red["sha256"]
     assert all(hashlib.sha256(z.read(n)).hexdigest() != rec["sha256"] for n in names)  # never the original
     log = json.loads(z.read(f"01-{rec['id']}.redaction.json"))
