@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from service import __version__, errors, metrics
 from service.alerts.endpoints import router as alerts_router
+from service.coldtier.endpoints import router as coldtier_router
 from service.audit.endpoints import router as audit_router
 from service.auth.schemas import system_principal
 from service.bodylimit import BodyLimit
@@ -74,7 +75,7 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
     web.install(app)
 
     for router in (ingest_router, recordings_router, retention_router, disclosure_router, sar_router, devices_router,
-                   alerts_router, audit_router, stats_router):
+                   alerts_router, audit_router, stats_router, coldtier_router):
         app.include_router(router)
 
     @app.get("/healthz", tags=["operations"])

@@ -13,6 +13,7 @@ from service.db import make_engine, make_sessionmaker
 from service.ingest.hashing import RunningHashes
 from service.policies import Policies, load_policies
 from service.storage import ObjectStore, open_store
+from service.storage.cold import ColdStorage, open_cold
 
 if TYPE_CHECKING:
     from service.jobs import Jobs
@@ -28,10 +29,13 @@ class Context:
     tokens: TokenService
     hashes: RunningHashes = field(default_factory=RunningHashes)
     jobs: Jobs | None = None
+    cold: ColdStorage | None = None  # the cold tier's store (service/coldtier); built with the context
 
     async def close(self) -> None:
         if self.jobs is not None:
             await self.jobs.close()
+        if self.cold is not None and self.cold.store is not self.store:
+            await self.cold.store.close()
         await self.store.close()
         await self.engine.dispose()
 
@@ -46,4 +50,5 @@ def build_context(settings: Settings) -> Context:
     store = open_store(settings.object_store_url, endpoint_url=settings.s3_endpoint_url,
                        region=settings.s3_region, sse=settings.s3_sse, sse_kms_key_id=settings.s3_sse_kms_key_id)
     return Context(settings=settings, engine=engine, sessions=make_sessionmaker(engine), store=store,
-                   policies=policies, tokens=TokenService(settings))
+                   policies=policies, tokens=TokenService(settings),
+                   cold=open_cold(store, settings.cold_store_url, settings.s3_cold_storage_class))

@@ -191,3 +191,9 @@ async def reserve(s: AsyncSession, share_id: str, now: datetime, size: int, star
 async def give_back(s: AsyncSession, share_id: str, unsent: int) -> None:
     await s.execute(update(Share).where(Share.id == share_id)
                     .values(bytes_served=Share.bytes_served - literal(unsent, BigInteger)))
+
+
+async def waiting_bundles(s: AsyncSession) -> list[Bundle]:
+    """Bundles waiting for sources to come back from cold storage, locked for the restore poll."""
+    q = select(Bundle).where(Bundle.status == BundleStatus.WAITING).order_by(Bundle.created_at).with_for_update()
+    return list((await s.execute(q)).scalars())
