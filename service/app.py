@@ -13,10 +13,10 @@ from sqlalchemy import text
 
 from service import __version__, errors, metrics
 from service.alerts.endpoints import router as alerts_router
-from service.coldtier.endpoints import router as coldtier_router
 from service.audit.endpoints import router as audit_router
 from service.auth.schemas import system_principal
 from service.bodylimit import BodyLimit
+from service.coldtier.endpoints import router as coldtier_router
 from service.config import Settings
 from service.context import Context, build_context
 from service.db import transaction

@@ -15,13 +15,13 @@ def _kept_past(as_of: datetime):
     return or_(Recording.delete_after.is_(None), Recording.delete_after > as_of)
 
 
-async def claim_for_move(s: AsyncSession, *, captured_before: datetime, as_of: datetime,
+async def claim_for_move(s: AsyncSession, *, captured_before: datetime, kept_past: datetime,
                          limit: int) -> list[Recording]:
-    """Active hot footage captured before ``captured_before`` that is still kept at ``as_of`` and has no move
-    under way, locked (SKIP LOCKED: several workers share the work, a sweep's rows are skipped)."""
+    """Active hot footage captured before ``captured_before`` that is still kept at ``kept_past`` and has no
+    move under way, locked (SKIP LOCKED: several workers share the work, a sweep's rows are skipped)."""
     q = (select(Recording)
          .where(Recording.status == RecordingStatus.ACTIVE, Recording.storage_tier == StorageTier.HOT,
-                Recording.other_key.is_(None), Recording.basis_start <= captured_before, _kept_past(as_of))
+                Recording.other_key.is_(None), Recording.basis_start <= captured_before, _kept_past(kept_past))
          .order_by(Recording.basis_start, Recording.id).limit(limit)
          .with_for_update(skip_locked=True).execution_options(populate_existing=True))
     return list((await s.execute(q)).scalars())
@@ -44,7 +44,8 @@ async def open_restores(s: AsyncSession, *, after: str | None, limit: int) -> li
     return list((await s.execute(q.order_by(Recording.id).limit(limit))).scalars())
 
 
-async def tier_forecast(s: AsyncSession, points: list[datetime], cold_after_days: int | None) -> list[dict]:
+async def tier_forecast(s: AsyncSession, points: list[datetime], cold_after_days: int | None,
+                        min_stay: timedelta) -> list[dict]:
     """For each instant of ``points``: bytes and recordings of today's footage still stored then, per tier,
     under the retention policy (deleted at ``delete_after``; moved cold ``cold_after_days`` after capture
     while kept). One pass over the table."""
@@ -54,8 +55,9 @@ async def tier_forecast(s: AsyncSession, points: list[datetime], cold_after_days
         if cold_after_days is None:
             cold = Recording.storage_tier == StorageTier.COLD
         else:
+            # Approximate for footage deleted within min_stay of t (the move itself decides when it is due).
             cold = or_(Recording.storage_tier == StorageTier.COLD,
-                       Recording.basis_start <= t - timedelta(days=cold_after_days))
+                       and_(Recording.basis_start <= t - timedelta(days=cold_after_days), _kept_past(t + min_stay)))
         cols += [func.coalesce(func.sum(case((and_(alive, ~cold), Recording.size_bytes), else_=0)), 0).label(f"hb{i}"),
                  func.coalesce(func.sum(case((and_(alive, cold), Recording.size_bytes), else_=0)), 0).label(f"cb{i}"),
                  func.coalesce(func.sum(case((and_(alive, ~cold), 1), else_=0)), 0).label(f"hn{i}"),

@@ -37,6 +37,9 @@ from service.storage.cold import RESTORED_PREFIX, cold_key
 from service.timeutil import iso, utcnow
 
 # Who may ask for footage back: whoever may watch it (what each may see is the readable statement's business).
+# Footage deleted sooner than this after a move stays hot: archive classes charge at least this long
+# (S3 Glacier Flexible Retrieval 90 days, Deep Archive 180), and it would go before anyone saved anything.
+MIN_COLD_STAY = timedelta(days=90)
 RESTORERS = (Role.OFFICER, Role.SUPERVISOR, Role.DISCLOSURE, Role.SAR_HANDLER, Role.AUDITOR, Role.ADMIN)
 
 
@@ -62,7 +65,7 @@ async def claim_moves(s: AsyncSession, ctx: Context, as_of: datetime, limit: int
     before = captured_before(ctx, as_of)
     if before is None:
         return []
-    rows = await repo.claim_for_move(s, captured_before=before, as_of=as_of, limit=limit)
+    rows = await repo.claim_for_move(s, captured_before=before, kept_past=as_of + MIN_COLD_STAY, limit=limit)
     for r in rows:
         r.other_key, r.other_version = cold_key(r.storage_key), None
     return [MoveItem(r.id, r.storage_key, r.other_key, r.sha256, r.size_bytes) for r in rows]
@@ -201,7 +204,7 @@ async def tier_forecast(s: AsyncSession, actor: Principal, ctx: Context, months:
     require(actor, OVERSEERS)
     now = utcnow()
     points = _month_ends(now, months)
-    rows = await repo.tier_forecast(s, points, ctx.policies.retention.cold_after_days)
+    rows = await repo.tier_forecast(s, points, ctx.policies.retention.cold_after_days, MIN_COLD_STAY)
     return TierForecast(as_of=now, cold_after_days=ctx.policies.retention.cold_after_days,
                         storage_class=ctx.cold.storage_class,
                         months=[TierMonth(at=t, **row) for t, row in zip(points, rows, strict=True)])
