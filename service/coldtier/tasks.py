@@ -54,12 +54,15 @@ async def _move(ctx: Context, item: service.MoveItem, report: MoveReport) -> Non
     try:
         info = await cold.verified(item.dst, item.sha256) or await cold.copy_in(item.src, item.dst, item.sha256,
                                                                                  item.size)
+        await cold.carry_lock(item.src, item.dst)
     except ColdCopyMismatch as e:
+        log.error("cold_move_failed", recording_id=item.recording_id, error=str(e))
         report.failed += 1
         async with transaction(ctx.sessions) as s:
             await service.move_failed(s, MOVER, item, f"hash mismatch: {e}", copy_gone=True)
         return
     except (StorageError, OSError) as e:
+        log.error("cold_move_failed", recording_id=item.recording_id, error=str(e))
         report.failed += 1  # the row still names the target: the next run finishes or redoes it
         async with transaction(ctx.sessions) as s:
             await service.move_failed(s, MOVER, item, str(e), copy_gone=False)

@@ -27,7 +27,6 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
 
 from service.storage.base import ObjectInfo, ObjectStore, StorageError
 
@@ -134,24 +133,29 @@ class ColdStorage:
         if size > MAX_SINGLE_COPY:
             raise StorageError(f"{src} is {size} bytes; cold copies are single CopyObject calls (at most 5 GiB)")
         head = await s3._call("head_object", src, Key=s3._full(src))
-        lock: dict[str, Any] = {}
-        if head.get("ObjectLockMode") and head.get("ObjectLockRetainUntilDate"):
-            lock["ObjectLockMode"] = head["ObjectLockMode"]
-            lock["ObjectLockRetainUntilDate"] = head["ObjectLockRetainUntilDate"]
-        if head.get("ObjectLockLegalHoldStatus"):
-            lock["ObjectLockLegalHoldStatus"] = head["ObjectLockLegalHoldStatus"]
         resp = await s3._call("copy_object", dst, Key=s3._full(dst), StorageClass=self.storage_class,
                               CopySource={"Bucket": s3.bucket, "Key": s3._full(src),
                                           **({"VersionId": head["VersionId"]} if head.get("VersionId") else {})},
-                              ChecksumAlgorithm="SHA256", MetadataDirective="COPY", **s3._sse, **lock)
+                              ChecksumAlgorithm="SHA256", MetadataDirective="COPY", **s3._sse)
         got = (resp.get("CopyObjectResult") or {}).get("ChecksumSHA256")
         version = resp.get("VersionId")
         if got is None or base64.b64decode(got).hex() != sha256:
-            # A locked copy cannot be removed before its retention ends; it stays listed under cold/ and
-            # the caller keeps the recording hot (and says so).
             await s3.delete([dst], {dst: version} if version else None)
             raise ColdCopyMismatch(f"S3 hashed the cold copy {dst} as {got!r}, not the recording's {sha256}")
         return ObjectInfo(dst, size, version=version)
+
+    async def carry_lock(self, src: str, dst: str) -> None:
+        """Put the original's Object Lock (legal hold, COMPLIANCE retention) on the cold copy, before anything
+        lets go of the original. Idempotent (a crashed move's adopted copy gets it too); a no-op on local disk.
+        Separate calls, not CopyObject's lock headers: those need a Content-MD5 that a copy cannot send."""
+        if not self.archive:
+            return
+        s3 = self.hot
+        head = await s3._call("head_object", src, Key=s3._full(src))
+        if head.get("ObjectLockMode") == "COMPLIANCE" and head.get("ObjectLockRetainUntilDate"):
+            await s3.extend_retention(dst, head["ObjectLockRetainUntilDate"])
+        if head.get("ObjectLockLegalHoldStatus") == "ON":
+            await s3.set_legal_hold(dst, True)
 
     # ---- restores ----------------------------------------------------------------------------
 
