@@ -220,3 +220,27 @@ async def test_tier_forecast_follows_the_policy(stack):
     assert_problem(await stack.client.get("/v1/retention/forecast/tiers?months=0", headers=sup), 422)
     assert_problem(await stack.client.get("/v1/retention/forecast/tiers",
                                           headers=stack.auth("o", "officer")), 403)
+
+
+@pytest.mark.parametrize("stack", ["embedded"], indirect=True)
+async def test_console_shows_the_tier_and_restores_from_the_recording_page(stack):
+    from tests.helpers import console_session, csrf
+
+    cookies = await console_session(stack, "sup-c", ["supervisor"])
+    rec = await recording(stack, "console-cold")
+    r = await stack.client.post(f"/v1/recordings/{rec['id']}/flags", json={"reference": "CR/3"},
+                                headers=stack.auth("sup-1", "supervisor"))
+    assert r.status_code == 201
+    page = await stack.client.get(f"/ui/recordings/{rec['id']}", headers=cookies)
+    assert 'data-testid="storage">hot storage' in page.text and "tier-badge" not in page.text
+    assert (await _move(stack))["moved"] == 1
+    page = await stack.client.get(f"/ui/recordings/{rec['id']}", headers=cookies)
+    assert page.status_code == 200 and 'data-testid="tier-badge"' in page.text and "cold-notice" in page.text
+    assert 'data-testid="player"' not in page.text
+    r = await stack.client.post(f"/ui/recordings/{rec['id']}/restore", data={"csrf_token": csrf(page.text)},
+                                headers=cookies)
+    assert r.status_code == 303, r.text
+    await stack.drain_jobs()
+    page = await stack.client.get(f"/ui/recordings/{rec['id']}", headers=cookies)
+    assert "cold storage · restored" in page.text and 'data-testid="player"' in page.text
+    assert (await _actions(stack, rec["id"])).count("recording.restore_requested") == 1
