@@ -71,32 +71,29 @@ async def claim_moves(s: AsyncSession, ctx: Context, as_of: datetime, limit: int
     return [MoveItem(r.id, r.storage_key, r.other_key, r.sha256, r.size_bytes) for r in rows]
 
 
-async def unfinished_move(s: AsyncSession, recording_id: str) -> MoveItem | None:
-    """A move a crash interrupted between claim and swap, to be finished (the row still names its target)."""
-    r = await recordings_repo.get(s, recording_id)
-    if r is None or r.status != RecordingStatus.ACTIVE or r.storage_tier != StorageTier.HOT or not r.other_key:
-        return None
-    return MoveItem(r.id, r.storage_key, r.other_key, r.sha256, r.size_bytes)
-
-
-async def finish_move(s: AsyncSession, actor: Principal, ctx: Context, item: MoveItem, info: ObjectInfo) -> bool:
-    """The verified cold copy becomes the copy of record; the hot original becomes the second copy to delete.
-    False when the row moved on meanwhile (a sweep deleted it, another mover finished): the caller then
-    removes the copy it made, unless the row has it."""
-    r = await recordings_repo.get(s, item.recording_id, for_update=True)
-    if (r is None or r.status != RecordingStatus.ACTIVE or r.storage_tier != StorageTier.HOT
-            or r.other_key != item.dst):
-        return False
-    hot_key, hot_version = r.storage_key, r.storage_version
-    r.storage_key, r.storage_version = item.dst, info.version
-    r.other_key, r.other_version = hot_key, hot_version
-    r.storage_tier, r.restore_status, r.restored_until = StorageTier.COLD, RestoreStatus.NONE, None
-    await audit.record(s, actor, "recording.moved_to_cold", "recording", r.id,
+async def finish_moves(s: AsyncSession, actor: Principal, ctx: Context,
+                       copied: list[tuple[MoveItem, ObjectInfo]]) -> set[str]:
+    """Each verified cold copy becomes its recording's copy of record; the hot original becomes the second
+    copy to delete. Returns the ids swapped: a row that moved on meanwhile (a sweep deleted it, another mover
+    finished it) is left alone, and the caller removes the copy it made unless the row has it."""
+    recs = await recordings_repo.by_ids_for_update(s, [item.recording_id for item, _ in copied])
+    swapped, events = set(), []
+    verified_by = "S3 SHA-256 checksum of the stored copy" if ctx.cold.archive else "read back and hashed"
+    for item, info in copied:
+        r = recs.get(item.recording_id)
+        if (r is None or r.status != RecordingStatus.ACTIVE or r.storage_tier != StorageTier.HOT
+                or r.other_key != item.dst):
+            continue
+        hot_key, hot_version = r.storage_key, r.storage_version
+        r.storage_key, r.storage_version = item.dst, info.version
+        r.other_key, r.other_version = hot_key, hot_version
+        r.storage_tier, r.restore_status, r.restored_until = StorageTier.COLD, RestoreStatus.NONE, None
+        swapped.add(r.id)
+        events.append(("recording.moved_to_cold", "recording", r.id,
                        {"sha256": r.sha256, "size_bytes": r.size_bytes, "from_key": hot_key, "to_key": item.dst,
-                        "storage_class": ctx.cold.storage_class,
-                        "verified_by": "S3 SHA-256 checksum of the stored copy" if ctx.cold.archive
-                        else "read back and hashed", "result": "match"})
-    return True
+                        "storage_class": ctx.cold.storage_class, "verified_by": verified_by, "result": "match"}))
+    await audit.record_many(s, actor, events)
+    return swapped
 
 
 async def move_failed(s: AsyncSession, actor: Principal, item: MoveItem, error: str, *, copy_gone: bool) -> None:

@@ -19,7 +19,7 @@ from service.jobs import JobName
 from service.recordings import repository as recordings_repo
 from service.recordings.models import Recording, RecordingStatus, RestoreStatus, StorageTier
 from service.retention.sweep import check_as_of
-from service.storage.base import StorageError
+from service.storage.base import ObjectInfo, StorageError
 from service.storage.cold import RESTORED_PREFIX, ColdCopyMismatch
 from service.timeutil import parse_time, utcnow
 
@@ -42,42 +42,54 @@ async def move_to_cold(ctx: Context, as_of: str | None = None, batch: int = BATC
             items = await service.claim_moves(s, ctx, when, take)
         if not items:
             break
-        for item in items:
-            await _move(ctx, item, report)
+        await _move_batch(ctx, items, report)
         log.info("cold_move_progress", moved=report.moved, failed=report.failed, bytes=report.bytes)
     log.info("cold_move_done", **report.model_dump())
     return report.model_dump()
 
 
-async def _move(ctx: Context, item: service.MoveItem, report: MoveReport) -> None:
+async def _move_batch(ctx: Context, items: list[service.MoveItem], report: MoveReport, *,
+                      resumed: bool = False) -> None:
+    """Copy and verify each claimed item, then swap the verified ones in one transaction, then delete their
+    hot originals (one DeleteObjects) and record that in one more. A crash anywhere leaves rows that name
+    every copy; the next run's :func:`_settle_second_copies` finishes the job."""
     cold = ctx.cold
-    try:
-        info = await cold.verified(item.dst, item.sha256) or await cold.copy_in(item.src, item.dst, item.sha256,
-                                                                                 item.size)
-        await cold.carry_lock(item.src, item.dst)
-    except ColdCopyMismatch as e:
-        log.error("cold_move_failed", recording_id=item.recording_id, error=str(e))
-        report.failed += 1
-        async with transaction(ctx.sessions) as s:
-            await service.move_failed(s, MOVER, item, f"hash mismatch: {e}", copy_gone=True)
-        return
-    except (StorageError, OSError) as e:
-        log.error("cold_move_failed", recording_id=item.recording_id, error=str(e))
-        report.failed += 1  # the row still names the target: the next run finishes or redoes it
-        async with transaction(ctx.sessions) as s:
-            await service.move_failed(s, MOVER, item, str(e), copy_gone=False)
+    copied: list[tuple[service.MoveItem, ObjectInfo]] = []
+    held: set[str] = set()
+    for item in items:
+        try:
+            # Only a resumed move can find its copy already there (a crash after the copy).
+            info = (await cold.verified(item.dst, item.sha256) if resumed else None) \
+                or await cold.copy_in(item.src, item.dst, item.sha256, item.size)
+            if await cold.carry_lock(item.src, item.dst):
+                held.add(item.recording_id)
+        except ColdCopyMismatch as e:
+            log.error("cold_move_failed", recording_id=item.recording_id, error=str(e))
+            report.failed += 1
+            async with transaction(ctx.sessions) as s:
+                await service.move_failed(s, MOVER, item, f"hash mismatch: {e}", copy_gone=True)
+            continue
+        except (StorageError, OSError) as e:
+            log.error("cold_move_failed", recording_id=item.recording_id, error=str(e))
+            report.failed += 1  # the row still names the target: the next run finishes or redoes it
+            async with transaction(ctx.sessions) as s:
+                await service.move_failed(s, MOVER, item, str(e), copy_gone=False)
+            continue
+        copied.append((item, info))
+    if not copied:
         return
     async with transaction(ctx.sessions) as s:
-        swapped = await service.finish_move(s, MOVER, ctx, item, info)
-    if not swapped:
+        swapped = await service.finish_moves(s, MOVER, ctx, copied)
+    for item, info in copied:
+        if item.recording_id in swapped:
+            report.moved += 1
+            report.bytes += item.size
+            continue
         # The row moved on while we copied (swept, or finished by another mover): our copy is not its.
         r = await _row(ctx, item.recording_id)
         if r is None or (r.storage_key != item.dst and r.other_key != item.dst):
             await cold.store.delete([item.dst], {item.dst: info.version} if info.version else None)
-        return
-    report.moved += 1
-    report.bytes += item.size
-    await _remove_second_copy(ctx, item.recording_id, item.src, report)
+    await _remove_second_copies(ctx, sorted(swapped), report, lift=held)
 
 
 async def _row(ctx: Context, recording_id: str) -> Recording | None:
@@ -85,25 +97,38 @@ async def _row(ctx: Context, recording_id: str) -> Recording | None:
         return await recordings_repo.get(s, recording_id)
 
 
-async def _remove_second_copy(ctx: Context, recording_id: str, key: str, report: MoveReport) -> None:
-    """Delete the copy ``other_key`` names. The hot original of protected footage carries a legal hold
-    (lifted here: the cold copy has its own) and COMPLIANCE retention (nobody can lift it): storage then
-    refuses, the row keeps naming it, and a later run retries once the retention has run out."""
-    r = await _row(ctx, recording_id)
-    if r is None or r.other_key != key:
+async def _remove_second_copies(ctx: Context, ids: list[str], report: MoveReport, *,
+                                lift: set[str] | None = None) -> None:
+    """Delete the copies ``other_key`` names for these rows. The hot original of protected footage carries
+    a legal hold (lifted here, for ``lift`` or when None every one: the cold copy has its own) and COMPLIANCE
+    retention (nobody can lift it): storage then refuses, the row keeps naming it, and a later run retries
+    once the retention has run out."""
+    if not ids:
         return
-    store = ctx.cold.other_store(r.storage_tier)
-    try:
-        await store.set_legal_hold(key, False)
-    except StorageError:
-        pass  # gone already, or no hold: the delete says what matters
-    failed = await store.delete([key], {key: r.other_version} if r.other_version else None)
-    if failed:
-        report.hot_copies_kept_by_lock += 1
-        return
-    async with transaction(ctx.sessions) as s:
-        await service.second_copy_removed(s, MOVER, recording_id, key)
-    report.hot_copies_removed += 1
+    async with ctx.sessions() as s:
+        rows = [r for r in (await recordings_repo.by_ids(s, ids)).values() if r.other_key]
+    by_store: dict[int, tuple] = {}
+    for r in rows:
+        store = ctx.cold.other_store(r.storage_tier)
+        if lift is None or r.id in lift:
+            try:
+                await store.set_legal_hold(r.other_key, False)
+            except StorageError:
+                pass  # gone already, or no hold: the delete says what matters
+        entry = by_store.setdefault(id(store), (store, [], {}))
+        entry[1].append(r.other_key)
+        if r.other_version:
+            entry[2][r.other_key] = r.other_version
+    failed: set[str] = set()
+    for store, keys, versions in by_store.values():
+        failed.update(await store.delete(keys, versions))
+    done = [(r.id, r.other_key) for r in rows if r.other_key not in failed]
+    report.hot_copies_kept_by_lock += len(rows) - len(done)
+    if done:
+        async with transaction(ctx.sessions) as s:
+            for rid, key in done:
+                await service.second_copy_removed(s, MOVER, rid, key)
+        report.hot_copies_removed += len(done)
 
 
 async def _settle_second_copies(ctx: Context, report: MoveReport) -> None:
@@ -116,19 +141,17 @@ async def _settle_second_copies(ctx: Context, report: MoveReport) -> None:
         if not rows:
             return
         after = rows[-1].id
-        for r in rows:
-            if r.status == RecordingStatus.ACTIVE and r.storage_tier == StorageTier.HOT:
-                async with ctx.sessions() as s:
-                    item = await service.unfinished_move(s, r.id)
-                if item is not None:
-                    report.resumed += 1
-                    await _move(ctx, item, report)
-                continue
-            if r.other_key.startswith(RESTORED_PREFIX) and r.status == RecordingStatus.ACTIVE:
-                continue  # a local restore's copy: the restore poll removes it when it expires
-            if r.status == RecordingStatus.DELETING:
-                continue  # the sweep has it
-            await _remove_second_copy(ctx, r.id, r.other_key, report)
+        resume = [service.MoveItem(r.id, r.storage_key, r.other_key, r.sha256, r.size_bytes) for r in rows
+                  if r.status == RecordingStatus.ACTIVE and r.storage_tier == StorageTier.HOT]
+        if resume:
+            report.resumed += len(resume)
+            await _move_batch(ctx, resume, report, resumed=True)
+        leftovers = [r.id for r in rows
+                     if not (r.status == RecordingStatus.ACTIVE and r.storage_tier == StorageTier.HOT)
+                     # a local restore's copy in use: the restore poll removes it when it expires
+                     and not (r.other_key.startswith(RESTORED_PREFIX) and r.status == RecordingStatus.ACTIVE)
+                     and r.status != RecordingStatus.DELETING]  # the sweep has those
+        await _remove_second_copies(ctx, leftovers, report)
 
 
 async def poll_cold_restores(ctx: Context) -> dict[str, int]:
@@ -168,7 +191,7 @@ async def poll_cold_restores(ctx: Context) -> dict[str, int]:
                         ready += 1
                 else:
                     if r.other_key and not r.other_key.startswith(RESTORED_PREFIX):
-                        await _remove_second_copy(ctx, r.id, r.other_key, MoveReport())
+                        await _remove_second_copies(ctx, [r.id], MoveReport())
                     copy = await cold.copy_back(r.storage_key, r.sha256)
                     asked += 1
                     async with transaction(ctx.sessions) as s:

@@ -144,18 +144,21 @@ class ColdStorage:
             raise ColdCopyMismatch(f"S3 hashed the cold copy {dst} as {got!r}, not the recording's {sha256}")
         return ObjectInfo(dst, size, version=version)
 
-    async def carry_lock(self, src: str, dst: str) -> None:
+    async def carry_lock(self, src: str, dst: str) -> bool:
         """Put the original's Object Lock (legal hold, COMPLIANCE retention) on the cold copy, before anything
         lets go of the original. Idempotent (a crashed move's adopted copy gets it too); a no-op on local disk.
-        Separate calls, not CopyObject's lock headers: those need a Content-MD5 that a copy cannot send."""
+        Separate calls, not CopyObject's lock headers: those need a Content-MD5 that a copy cannot send.
+        True when the original has a legal hold (the caller lifts it before deleting the original)."""
         if not self.archive:
-            return
+            return False
         s3 = self.hot
         head = await s3._call("head_object", src, Key=s3._full(src))
         if head.get("ObjectLockMode") == "COMPLIANCE" and head.get("ObjectLockRetainUntilDate"):
             await s3.extend_retention(dst, head["ObjectLockRetainUntilDate"])
-        if head.get("ObjectLockLegalHoldStatus") == "ON":
+        held = head.get("ObjectLockLegalHoldStatus") == "ON"
+        if held:
             await s3.set_legal_hold(dst, True)
+        return held
 
     # ---- restores ----------------------------------------------------------------------------
 
