@@ -2,7 +2,7 @@
 
 N recordings of S MiB each are stored hot and catalogued (SQLite), then ``move_to_cold`` moves them all:
   local disk: bodycam (copy to the cold store, read back and hash, delete the original, catalogue and audit)
-              vs. the same file work by hand (copy, read back and hash, delete);
+              vs. the same file work by hand (copy, fsync, read back and hash, delete);
   S3 (moto):  bodycam (CopyObject to GLACIER with an S3 SHA-256 checksum, compared; delete the original;
               catalogue and audit) vs. raw boto3 CopyObject (same class and checksum) + DeleteObject.
 The ratio is bodycam's throughput over the by-hand one: what the catalogue, the audit and the crash
@@ -88,6 +88,7 @@ def _by_hand_local(count: int, size: int, work: Path) -> float:
     for i in range(count):
         shutil.copyfile(hot / str(i), cold / str(i))
         with open(cold / str(i), "rb") as f:
+            os.fsync(f.fileno())  # durable before the original goes, as bodycam's store makes it
             hashlib.file_digest(f, "sha256")
         os.unlink(hot / str(i))
     return time.perf_counter() - t
@@ -143,7 +144,7 @@ def main() -> None:
     headers = ["store", "bodycam MB/s", "by hand MB/s", "ratio", "moved"]
     md = (f"# Cold tier move throughput\n\n{now_iso()}: {ARGS.count} recordings × {ARGS.size_mb} MiB, "
           f"SQLite catalogue.\n\n{md_table(headers, rows)}\n\nBy hand: the same copy, verification and delete "
-          "without catalogue, audit or crash safety (local: copy, read back and hash, delete; S3: CopyObject to "
+          "without catalogue, audit or crash safety (local: copy, fsync, read back and hash, delete; S3: CopyObject to "
           "GLACIER with a SHA-256 checksum, DeleteObject).\n")
     print(md)
     write_report("coldtier", md, data)
