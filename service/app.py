@@ -18,6 +18,7 @@ from service.audit.endpoints import router as audit_router
 from service.auth.endpoints import check_guards
 from service.auth.schemas import system_principal
 from service.bodylimit import BodyLimit
+from service.coldtier.endpoints import router as coldtier_router
 from service.config import Settings
 from service.context import Context, build_context
 from service.db import transaction
@@ -77,7 +78,8 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
     web.install(app)
 
     for router in (ingest_router, recordings_router, retention_router, disclosure_router, sar_router, devices_router,
-                   alerts_router, audit_public_router, audit_router, stats_router, keys_router):
+                   alerts_router, audit_public_router, audit_router, stats_router, keys_router,
+                   coldtier_router):
         app.include_router(router)
 
     @app.get("/healthz", tags=["operations"])

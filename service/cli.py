@@ -22,6 +22,7 @@ audit_app = typer.Typer(no_args_is_help=True, help="Check the audit chain.")
 retention_app = typer.Typer(no_args_is_help=True, help="Retention sweeps.")
 bundle_app = typer.Typer(no_args_is_help=True, help="CPS bundles.")
 user_app = typer.Typer(no_args_is_help=True, help="Web console accounts.")
+cold_app = typer.Typer(no_args_is_help=True, help="The cold storage tier.")
 app.add_typer(token_app, name="token")
 app.add_typer(dock_app, name="dock")
 app.add_typer(audit_app, name="audit")
@@ -46,6 +47,7 @@ def keys_show() -> None:
     for n, k in enumerate(signer.keys()):
         print(f"# key_id {k.key_id} (Ed25519){' current' if n == 0 else ''}")
         print(k.pem, end="")
+app.add_typer(cold_app, name="cold")
 
 
 
@@ -343,6 +345,33 @@ def retention_sweep(dry_run: bool = typer.Option(False, "--dry-run", help="only 
     n = report.due if dry_run else report.deleted
     out.print(f"sweep {report.sweep_id} as of {iso(report.as_of)}: {verb} {n} recordings "
               f"({report.bytes} bytes); refused by storage: {report.refused}", highlight=False)
+
+
+@cold_app.command("move")
+def cold_move(as_of: str | None = typer.Option(None, "--as-of", help="move as of this ISO 8601 time"),
+              limit: int | None = typer.Option(None, "--limit", min=1, help="move at most this many")) -> None:
+    """Move kept footage older than retention.yaml's cold_after_days to cold storage now (what the periodic
+    job does); finishes first whatever an interrupted run left. Safe to kill at any point."""
+    from service.coldtier.tasks import move_to_cold
+    from service.errors import Problem
+
+    try:
+        report = run_with_context(lambda ctx: move_to_cold(ctx, as_of=as_of, limit=limit))
+    except Problem as e:
+        err.print(f"[red]refused:[/red] {e.detail}", highlight=False)
+        raise typer.Exit(2) from e
+    out.print("cold move: " + ", ".join(f"{k} {v}" for k, v in report.items()), highlight=False)
+    if report["failed"]:
+        raise typer.Exit(1)
+
+
+@cold_app.command("poll")
+def cold_poll() -> None:
+    """Follow restores now (what the periodic job does) and queue the bundles waiting for them."""
+    from service.coldtier.tasks import poll_cold_restores
+
+    report = run_with_context(poll_cold_restores)
+    out.print("cold restores: " + ", ".join(f"{k} {v}" for k, v in report.items()), highlight=False)
 
 
 @bundle_app.command("verify")

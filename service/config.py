@@ -24,6 +24,9 @@ class ConfigError(Exception):
 
 SUPPORTED_DB = ("sqlite+aiosqlite", "postgresql+asyncpg")
 SUPPORTED_STORAGE = ("file", "s3")
+# Archive classes only: both need a restore before a read, which is what the cold tier handles.
+COLD_STORAGE_CLASSES = ("GLACIER", "DEEP_ARCHIVE")
+COLD_RESTORE_TIERS = ("Expedited", "Standard", "Bulk")
 
 
 class Settings(BaseSettings):
@@ -43,6 +46,15 @@ class Settings(BaseSettings):
     # on its day; a longer window only buys time to notice a service that stopped rolling.
     object_lock_retain_days: int = Field(default=2, ge=1, le=3650)
     object_lock_roll_interval_s: int = Field(default=6 * 3600, ge=60)
+    # Cold tier (issue 17): kept footage older than retention.yaml's cold_after_days moves to a cold class.
+    # On S3 it stays in the same bucket under cold/ with this storage class (restored before it is read);
+    # on local disk it moves to a second store, BWV_COLD_STORAGE_URL (default $BWV_DATA_DIR/cold).
+    s3_cold_storage_class: str = "GLACIER"  # GLACIER | DEEP_ARCHIVE
+    cold_storage_url: str | None = None
+    cold_restore_days: int = Field(default=7, ge=1, le=365)  # how long a restored copy stays readable
+    cold_restore_tier: str = "Standard"  # Expedited | Standard | Bulk (S3 Glacier retrieval tiers)
+    cold_move_interval_s: int = Field(default=24 * 3600, ge=1)
+    cold_restore_poll_interval_s: int = Field(default=900, ge=1)
     redis_url: str | None = None
     queue_name: str = "arq:queue"
     secret_key: str | None = None
@@ -134,6 +146,13 @@ class Settings(BaseSettings):
             )
         return url
 
+    @cached_property
+    def cold_store_url(self) -> str | None:
+        """The second store for cold footage on local disk; None on S3, where cold is a storage class."""
+        if urlparse(self.object_store_url).scheme == "s3":
+            return None
+        return self.cold_storage_url or f"file://{self.data_dir / 'cold'}"
+
     @property
     def embedded_jobs(self) -> bool:
         return not self.redis_url
@@ -171,6 +190,18 @@ class Settings(BaseSettings):
             raise ConfigError(f"BWV_JWKS_FILE {self.jwks_file} does not exist")
         if self.jwks_file and not self.jwt_audience:
             raise ConfigError("BWV_JWKS_FILE needs BWV_JWT_AUDIENCE: the provider's tokens must be meant for bodycam")
+        if self.s3_cold_storage_class not in COLD_STORAGE_CLASSES:
+            raise ConfigError(f"BWV_S3_COLD_STORAGE_CLASS {self.s3_cold_storage_class!r} is not one of "
+                              f"{', '.join(COLD_STORAGE_CLASSES)}")
+        if self.cold_restore_tier not in COLD_RESTORE_TIERS:
+            raise ConfigError(f"BWV_COLD_RESTORE_TIER {self.cold_restore_tier!r} is not one of "
+                              f"{', '.join(COLD_RESTORE_TIERS)}")
+        if self.cold_storage_url:
+            if urlparse(self.cold_storage_url).scheme != "file":
+                raise ConfigError("BWV_COLD_STORAGE_URL is a file:// directory for local storage; on S3 cold "
+                                  "footage stays in the bucket with BWV_S3_COLD_STORAGE_CLASS")
+            if urlparse(self.object_store_url).scheme == "s3":
+                raise ConfigError("BWV_COLD_STORAGE_URL is for local storage; on S3 set BWV_S3_COLD_STORAGE_CLASS")
         if self.s3_sse or self.s3_sse_kms_key_id:
             if urlparse(self.object_store_url).scheme != "s3":
                 raise ConfigError("BWV_S3_SSE is for s3:// storage; local disk is protected by file modes")

@@ -14,6 +14,7 @@ from service.ingest.hashing import RunningHashes
 from service.policies import Policies, load_policies
 from service.signing.keys import Signer, load_signer
 from service.storage import ObjectStore, open_store
+from service.storage.cold import ColdStorage, open_cold
 
 if TYPE_CHECKING:
     from service.jobs import Jobs
@@ -30,10 +31,13 @@ class Context:
     signer: Signer
     hashes: RunningHashes = field(default_factory=RunningHashes)
     jobs: Jobs | None = None
+    cold: ColdStorage | None = None  # the cold tier's store (service/coldtier); built with the context
 
     async def close(self) -> None:
         if self.jobs is not None:
             await self.jobs.close()
+        if self.cold is not None and self.cold.store is not self.store:
+            await self.cold.store.close()
         await self.store.close()
         await self.engine.dispose()
 
@@ -49,4 +53,5 @@ def build_context(settings: Settings) -> Context:
                        region=settings.s3_region, sse=settings.s3_sse, sse_kms_key_id=settings.s3_sse_kms_key_id)
     return Context(settings=settings, engine=engine, sessions=make_sessionmaker(engine), store=store,
                    policies=policies, tokens=TokenService(settings),
-                   signer=load_signer(settings.signing_key_file, settings.data_dir, settings.signing_keyring_dir))
+                   signer=load_signer(settings.signing_key_file, settings.data_dir, settings.signing_keyring_dir),
+                   cold=open_cold(store, settings.cold_store_url, settings.s3_cold_storage_class))

@@ -49,6 +49,8 @@ class JobName(StrEnum):
     SAR_JANITOR = "sar_janitor"
     SAR_DEADLINES = "sar_deadlines"
     AUDIT_CHECKPOINT = "audit_checkpoint"
+    MOVE_TO_COLD = "move_to_cold"
+    POLL_COLD_RESTORES = "poll_cold_restores"
 
 
 class JobRegistryError(RuntimeError):
@@ -58,12 +60,13 @@ class JobRegistryError(RuntimeError):
 def _domains() -> list[Any]:
     # Imported here, not at the top: the domains' services import this module for JobName.
     from service.audit import tasks as audit_tasks
+    from service.coldtier import tasks as coldtier_tasks
     from service.disclosure import tasks as disclosure_tasks
     from service.ingest import tasks as ingest_tasks
     from service.retention import tasks as retention_tasks
     from service.sar import tasks as sar_tasks
 
-    return [ingest_tasks, retention_tasks, disclosure_tasks, sar_tasks, audit_tasks]
+    return [ingest_tasks, retention_tasks, disclosure_tasks, sar_tasks, audit_tasks, coldtier_tasks]
 
 
 @cache

@@ -32,6 +32,8 @@ class RetentionPolicy(BaseModel):
     min_days_after_upload: int = Field(ge=0)
     default_category: str = "default"
     categories: dict[str, Category]
+    # Kept footage whose capture is older than this moves to cold storage (None: never).
+    cold_after_days: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
     def _default_exists(self) -> RetentionPolicy:

@@ -25,6 +25,7 @@ class AlertKind(StrEnum):
     HELD_RECORDING_LOST = "held_recording_lost"
     BUNDLE_FAILED = "bundle_failed"
     SIGN_IN_THROTTLED = "sign_in_throttled"
+    COLD_MOVE_FAILED = "cold_move_failed"
 
 
 class Severity(StrEnum):

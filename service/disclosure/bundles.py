@@ -24,6 +24,7 @@ from service.audit import repository as audit_repo
 from service.audit import service as audit
 from service.auth.roles import DISCLOSURE_STAFF, require
 from service.auth.schemas import Principal
+from service.coldtier.access import readable_copy, require_readable
 from service.context import Context
 from service.db import after_commit
 from service.disclosure import continuity
@@ -98,7 +99,8 @@ async def download(s: AsyncSession, actor: Principal, bundle_id: str, range_head
 
 async def _verify_source(ctx: Context, rec: Recording) -> None:
     h = hashlib.sha256()
-    async for chunk in ctx.store.read(rec.storage_key):
+    store, key = readable_copy(ctx, rec)
+    async for chunk in store.read(key):
         await asyncio.to_thread(h.update, chunk)  # hashlib releases the GIL: the cut runs alongside
     if h.hexdigest() != rec.sha256:
         raise BuildFailed(f"source {rec.id} no longer matches its SHA-256 (stored {h.hexdigest()}, "
@@ -118,6 +120,7 @@ async def case_members(ctx: Context, bundle: Bundle, tmp: str, steps: Steps) -> 
         case = await repo.get_case(s, bundle.case_id)
         items = await repo.items(s, case.id)
         recs = await recordings_repo.by_ids(s, [i.recording_id for i in items])
+    require_readable(ctx, list(recs.values()))  # cold sources: the bundle waits for their restore
     clash = first_collision([i.exhibit_ref for i in items])
     if clash is not None:  # only a case from before references were checked at POST can hold one
         raise BuildFailed(f"exhibits {clash[0]} and {clash[1]} would share the file {exhibit_file_name(clash[1])}")
@@ -133,7 +136,7 @@ async def case_members(ctx: Context, bundle: Bundle, tmp: str, steps: Steps) -> 
                 raise BuildFailed(f"source {rec.id} of exhibit {item.exhibit_ref} is marked do-not-disclose")
         name = exhibit_file_name(item.exhibit_ref)
         path = os.path.join(tmp, name)
-        source = await media_source(ctx.store, rec.storage_key)
+        source = await media_source(*readable_copy(ctx, rec))
         start = item.clip_start_s or 0.0
         cutting = cut_async(source, path, start, item.clip_end_s, accurate=item.accurate,
                             source_duration_s=(rec.media or {}).get("duration_s"))

@@ -15,9 +15,11 @@ class CaseStatus(StrEnum):
 
 
 class BundleStatus(StrEnum):
-    """A bundle's build: queued -> building -> ready, or back to queued (retried), or failed."""
+    """A bundle's build: queued -> building -> ready, or back to queued (retried), or failed; or waiting
+    (some sources are in cold storage: their restore was asked for, and it is queued again once they are back)."""
 
     QUEUED = "queued"
+    WAITING = "waiting"
     BUILDING = "building"
     READY = "ready"
     FAILED = "failed"

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit.models import AuditEvent
 from service.auth.schemas import Principal
-from service.disclosure.models import Bundle, Case, CaseItem, DoNotDisclose, Share, ShareReceipt
+from service.disclosure.models import Bundle, BundleStatus, Case, CaseItem, DoNotDisclose, Share, ShareReceipt
 from service.recordings.models import Recording
 from service.recordings.repository import readable_by
 
@@ -194,4 +194,10 @@ async def receipts_of(s: AsyncSession, share_ids: list[str]) -> list[ShareReceip
         return []
     q = select(ShareReceipt).where(ShareReceipt.share_id.in_(share_ids)).order_by(ShareReceipt.received_at,
                                                                                      ShareReceipt.id)
+    return list((await s.execute(q)).scalars())
+
+
+async def waiting_bundles(s: AsyncSession) -> list[Bundle]:
+    """Bundles waiting for sources to come back from cold storage, locked for the restore poll."""
+    q = select(Bundle).where(Bundle.status == BundleStatus.WAITING).order_by(Bundle.created_at).with_for_update()
     return list((await s.execute(q)).scalars())

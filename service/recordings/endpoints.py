@@ -68,7 +68,7 @@ async def get_access(s: SessionDep, recording_id: str, actor: Principal = Depend
 
 
 @router.get("/{recording_id}/media", response_class=StreamingResponse,
-            responses={**PARTIAL, **problems(404, 410, 416)})
+            responses={**PARTIAL, **problems(404, 409, 410, 416)})
 async def get_media(request: Request, s: SessionDep, ctx: ContextDep, recording_id: str,
                     actor: Principal = Depends(viewer)):
     rec, rng, body = await service.open_media(s, actor, ctx, recording_id, request.headers.get("range"))

@@ -21,6 +21,21 @@ class MediaStatus(StrEnum):
     DONE = "done"
 
 
+class StorageTier(StrEnum):
+    """Where a recording's bytes are (issue 17): hot storage, or a cold class that needs a restore first."""
+
+    HOT = "hot"
+    COLD = "cold"
+
+
+class RestoreStatus(StrEnum):
+    """A cold recording's restore: none asked, asked (S3 takes hours), or a readable copy until restored_until."""
+
+    NONE = "none"
+    REQUESTED = "requested"
+    READY = "ready"
+
+
 class Recording(Base):
     """One docked video. ``delete_after`` is kept current by the retention service (NULL = kept)."""
 
@@ -59,6 +74,18 @@ class Recording(Base):
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     deletion_policy: Mapped[str | None] = mapped_column(String(200))
     deletion_reason: Mapped[str | None] = mapped_column(String(1000))
+    # The cold tier (service/coldtier). ``storage_key`` is always the copy of record, in its tier's store.
+    # ``other_key`` is a second copy that exists, or may (a crash), and must be deleted with it: while hot,
+    # the cold copy a move is writing; while cold, the hot original not yet removed (Object Lock keeps it
+    # until its retention runs out) or, on local disk, the restored copy.
+    storage_tier: Mapped[str] = mapped_column(String(10), nullable=False, default=StorageTier.HOT,
+                                              server_default=StorageTier.HOT)
+    other_key: Mapped[str | None] = mapped_column(String(300))
+    other_version: Mapped[str | None] = mapped_column(String(1024))
+    restore_status: Mapped[str] = mapped_column(String(10), nullable=False, default=RestoreStatus.NONE,
+                                                server_default=RestoreStatus.NONE)
+    restore_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    restored_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         UniqueConstraint("device_id", "sha256"),
@@ -68,6 +95,7 @@ class Recording(Base):
         Index("ix_recordings_basis", "basis_start"),
         Index("ix_recordings_received", "received_at"),
         Index("ix_recordings_status", "status"),
+        Index("ix_recordings_tier_basis", "storage_tier", "basis_start"),
     )
 
 

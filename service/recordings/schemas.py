@@ -4,7 +4,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field, model_validator
 
-from service.recordings.models import Recording, RecordingStatus
+from service.recordings.models import Recording, RecordingStatus, RestoreStatus, StorageTier
 from service.retention.models import Flag, Hold
 
 
@@ -76,6 +76,20 @@ class RetentionOut(BaseModel):
     flags: list[FlagOut] = []
 
 
+class StorageOut(BaseModel):
+    """Where the bytes are (issue 17): cold footage must be restored before media, clips or bundles read it."""
+
+    tier: StorageTier
+    restore: RestoreStatus
+    restore_requested_at: datetime | None = None
+    restored_until: datetime | None = None
+
+    @classmethod
+    def of(cls, r: Recording) -> StorageOut:
+        return cls(tier=r.storage_tier or StorageTier.HOT, restore=r.restore_status or RestoreStatus.NONE,
+                   restore_requested_at=r.restore_requested_at, restored_until=r.restored_until)
+
+
 class RecordingOut(BaseModel):
     id: str
     device_id: str
@@ -96,6 +110,7 @@ class RecordingOut(BaseModel):
     status: str
     retention: RetentionOut
     restricted: bool
+    storage: StorageOut
 
     @classmethod
     def of(cls, r: Recording, *, holds: list[HoldRef] | None = None,
@@ -108,7 +123,7 @@ class RecordingOut(BaseModel):
                    status=RecordingStatus.DELETED if r.status == RecordingStatus.DELETED else RecordingStatus.ACTIVE,
                    retention=RetentionOut(category=r.retention_category, delete_after=r.delete_after,
                                           holds=holds or [], flags=flags or []),
-                   restricted=r.restricted)
+                   restricted=r.restricted, storage=StorageOut.of(r))
 
 
 class CreatedRecordingOut(RecordingOut):

@@ -15,6 +15,7 @@ from service.alerts.models import AlertKind
 from service.audit import service as audit
 from service.auth.roles import SUPERVISORS, Role, require
 from service.auth.schemas import Principal
+from service.coldtier.access import readable_copy, readable_now
 from service.context import Context
 from service.disclosure import repository as disclosure_repo
 from service.errors import Conflict
@@ -124,11 +125,12 @@ async def open_media(s: AsyncSession, actor: Principal, ctx: Context, recording_
     """The recording's bytes (or the range asked for), audited; they stream after the audit commits."""
     require(actor, VIEWERS)
     rec = await readable(s, actor, recording_id)
+    store, key = readable_copy(ctx, rec)  # 409 in-cold-storage until restored
     rng = parse_range(range_header, rec.size_bytes)
     await audit.record(s, actor, "recording.media_accessed", "recording", rec.id,
                        {"range": [rng.start, rng.end - 1] if rng.partial else None,
                         "user_agent": actor.user_agent})
-    return rec, rng, ctx.store.read(rec.storage_key, rng.start, rng.end)
+    return rec, rng, store.read(key, rng.start, rng.end)
 
 
 def needs_probe(rec: Recording | None) -> bool:
@@ -138,7 +140,7 @@ def needs_probe(rec: Recording | None) -> bool:
 async def probe_key(s: AsyncSession, recording_id: str) -> str | None:
     """Where the bytes to probe are, or None when the recording needs no probe (gone, or probed already)."""
     rec = await repo.get(s, recording_id)
-    return rec.storage_key if needs_probe(rec) else None
+    return rec.storage_key if needs_probe(rec) and readable_now(rec) and rec.storage_tier == "hot" else None
 
 
 async def record_probe(s: AsyncSession, actor: Principal, recording_id: str, info: MediaInfo | None) -> str:

@@ -131,6 +131,34 @@ def _policy_line(ctx: Context, rec: Recording) -> str:
     return f"retention.yaml {rec.retention_category}: {cat.retain_days} days from {basis}"
 
 
+async def _delete_copies(ctx: Context, rows: list[Recording]) -> set[str]:
+    """Delete every stored copy of each row: the copy of record in its tier's store and the second copy the
+    row accounts for (cold tier: a move's target, a hot original, a restored copy). The second copies go
+    first, so a refusal there leaves the copy of record and the row as they were. Returns the ids storage
+    refused (Object Lock)."""
+    failed: set[str] = set()
+    cold = ctx.cold
+    for pick in ("other", "record"):
+        by_store: dict[int, tuple] = {}
+        for r in rows:
+            if r.id in failed:
+                continue
+            if pick == "other":
+                if not r.other_key:
+                    continue
+                store, key, version = cold.other_store(r.storage_tier), r.other_key, r.other_version
+            else:
+                store, key, version = cold.store_of(r.storage_tier), r.storage_key, r.storage_version
+            entry = by_store.setdefault(id(store), (store, [], {}, {}))
+            entry[1].append(key)
+            entry[3][key] = r.id
+            if version:
+                entry[2][key] = version
+        for store, keys, versions, owner in by_store.values():
+            failed.update(owner[k] for k in await store.delete(keys, versions))
+    return failed
+
+
 async def _finish_deleting(ctx: Context, actor: Principal, report: SweepReport, keep: list[str], *,
                            ids: list[str] | None, batch: int) -> None:
     """Delete the stored copies of ``deleting`` rows (these ``ids``, or all left by a crash) and
@@ -145,11 +173,10 @@ async def _finish_deleting(ctx: Context, actor: Principal, report: SweepReport, 
             for r in rows:
                 if r.id in protected:
                     # Protection wins while the bytes exist; if a crash already removed them, say so.
-                    (cancel if await ctx.store.head(r.storage_key) else lost).append(r)
+                    exists = await ctx.cold.store_of(r.storage_tier).head(r.storage_key)
+                    (cancel if exists else lost).append(r)
             doomed = [r for r in rows if r.id not in protected] + lost
-            failed = set(await ctx.store.delete([r.storage_key for r in doomed],
-                                                {r.storage_key: r.storage_version for r in doomed
-                                                 if r.storage_version})) if doomed else set()
+            failed = await _delete_copies(ctx, doomed)
             now = utcnow()
             events = []
             tombstones: dict[tuple[str, str], list[str]] = defaultdict(list)
@@ -158,7 +185,7 @@ async def _finish_deleting(ctx: Context, actor: Principal, report: SweepReport, 
                 events.append(("recording.deletion_cancelled", "recording", r.id,
                                {"sweep_id": report.sweep_id, "why": "protected by a flag or hold"}))
             for r in doomed:
-                if r.storage_key in failed:
+                if r.id in failed:
                     r.status = RecordingStatus.ACTIVE
                     report.refused += 1
                     report.refused_ids.add(r.id)
@@ -181,7 +208,8 @@ async def _finish_deleting(ctx: Context, actor: Principal, report: SweepReport, 
                 events.append(("recording.deleted", "recording", r.id,
                                {"sweep_id": report.sweep_id, "sha256": r.sha256, "size_bytes": r.size_bytes,
                                 "delete_after": r.delete_after, "as_of": report.as_of, "policy": policy,
-                                "storage_key": r.storage_key, "officer_id": r.officer_id,
+                                "storage_key": r.storage_key, "storage_tier": r.storage_tier,
+                                "other_key": r.other_key, "officer_id": r.officer_id,
                                 "device_id": r.device_id}))
                 if len(report.items) < 1000:
                     report.items.append((r.id, r.delete_after))

@@ -24,6 +24,7 @@ from service.alerts.models import AlertKind
 from service.audit import service as audit
 from service.auth.roles import SAR_HANDLERS, SAR_READERS, require
 from service.auth.schemas import Principal, system_principal
+from service.coldtier.access import readable_copy, readable_now
 from service.context import Context
 from service.db import after_commit
 from service.errors import Conflict, Invalid, NotFound
@@ -182,7 +183,10 @@ async def find(ctx: Context, job: Claim, keys: list[str],
             rec = await recordings_repo.get(s, job.recording_id)
     if rec.status != RecordingStatus.ACTIVE or not (rec.media or {}).get("readable"):
         raise RedactionError(f"recording {rec.id} has no readable video")
-    source = await media_source(ctx.store, rec.storage_key)
+    if not readable_now(rec):
+        raise RedactionError(f"recording {rec.id} is in cold storage: restore it first "
+                             f"(POST /v1/recordings/{rec.id}/restore), then try again")
+    source = await media_source(*readable_copy(ctx, rec))
     if source is None:
         raise RedactionError(f"the stored file of recording {rec.id} is missing")
     latest = [0.0]

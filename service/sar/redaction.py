@@ -25,6 +25,7 @@ from service.alerts.models import AlertKind
 from service.audit import service as audit
 from service.auth.roles import SAR_HANDLERS, require
 from service.auth.schemas import Principal, system_principal
+from service.coldtier.access import readable_copy, readable_now
 from service.context import Context
 from service.db import after_commit
 from service.errors import Conflict, Invalid
@@ -148,7 +149,10 @@ async def produce(ctx: Context, item: SarItem, rec: Recording, run: str,
         raise RedactionError(f"recording {rec.id} has no readable video to redact")
     params = item.redaction_params or {}
     start, end = _span(item, rec)
-    source = await media_source(ctx.store, rec.storage_key)
+    if not readable_now(rec):
+        raise RedactionError(f"recording {rec.id} is in cold storage: restore it first "
+                             f"(POST /v1/recordings/{rec.id}/restore), then try again")
+    source = await media_source(*readable_copy(ctx, rec))
     if source is None:
         raise RedactionError(f"the stored file of recording {rec.id} is missing")
     stored: dict = {}

@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 
-from service.web import auditor, disclosure, officer, recipient, sar, signin, supervisor, transparency
+from service.web import auditor, coldtier, disclosure, officer, recipient, sar, signin, supervisor, transparency
 from service.web.deps import PRESESSION_COOKIE
 from service.web.render import HERE
 
@@ -19,7 +19,7 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 
 def install(app: FastAPI) -> None:
     app.mount("/ui/static", StaticFiles(directory=HERE / "static"), name="console-static")
-    for module in (signin, officer, supervisor, disclosure, sar, auditor, transparency, recipient):
+    for module in (signin, officer, supervisor, disclosure, sar, auditor, transparency, recipient, coldtier):
         app.include_router(module.router)
 
     @app.middleware("http")
