@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.audit import checkpoints
 from service.audit import repository as repo
 from service.audit import verify as verification
-from service.audit.checkpoints import Claim
 from service.audit.chain import GENESIS, event_hash
+from service.audit.checkpoints import Claim
 from service.audit.models import AuditCheckpoint, AuditEvent, AuditHead, AuditVerification, VerificationMode
 from service.audit.schemas import AuditEventOut, AuditPage, CheckpointOut, CheckpointPage, VerifyResult
 from service.auth.roles import Role, require
@@ -24,10 +24,10 @@ from service.auth.schemas import Principal
 from service.db import json_dumps
 from service.errors import Invalid, NotFound
 from service.ids import new_id
+from service.paging import PageParams, after_seq, cut
 from service.signing.keys import Signer
 from service.signing.tsa import stamper_for
 from service.storage import ObjectStore
-from service.paging import PageParams, after_seq, cut
 from service.timeutil import utcnow
 
 if TYPE_CHECKING:

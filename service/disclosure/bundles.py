@@ -147,7 +147,7 @@ async def case_members(ctx: Context, bundle: Bundle, tmp: str, steps: Steps) -> 
             verified.add(rec.id)
         if credentials is not None and name.endswith(".mp4"):
             end = item.clip_end_s or result.end_s
-            what = (f"re-encoded frame-exact" if item.accurate else "trimmed (stream copy)") + \
+            what = ("re-encoded frame-exact" if item.accurate else "trimmed (stream copy)") + \
                 f": {start:g} s to {f'{end:g} s' if end else 'the end'} of the source"
             await asyncio.to_thread(credentials.sign_clip, path, title=name, source_id=rec.id, source_sha256=rec.sha256,
                                     actions=[{"action": "c2pa.edited", "description": what}])

@@ -21,8 +21,8 @@ from service.disclosure.schemas import (
     BundleOut,
     CaseOut,
     CaseSummaryOut,
-    ShareAccessOut,
     ReceiptOut,
+    ShareAccessOut,
     ShareDetailOut,
     ShareInfoOut,
 )

@@ -20,6 +20,7 @@ from service.coldtier.access import AwaitingRestore, readable_now
 from service.context import Context
 from service.db import transaction
 from service.disclosure import bundles
+from service.disclosure import repository as repo
 from service.disclosure.bundles import BuildFailed, Steps
 from service.disclosure.models import Bundle, BundleStatus
 from service.disclosure.zipstream import Member, zip_to_store
@@ -106,7 +107,7 @@ async def resume_waiting(ctx: Context) -> int:
             b.status, b.updated_at = BundleStatus.QUEUED, utcnow()
             queued.append(b)
     for b in queued:
-        await ctx.jobs.enqueue(_job(b), bundle_id=b.id)
+        await ctx.jobs.enqueue(BUNDLES.job(b), **BUNDLES.job_args(b))
     return len(queued)
 
 

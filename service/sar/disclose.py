@@ -21,7 +21,14 @@ from service.context import Context
 from service.db import after_commit
 from service.disclosure import repository as disclosure_repo
 from service.disclosure import shares
-from service.disclosure.bundles import SIGNATURE, BuildFailed, Steps, csv_bytes, signature_members, text_member
+from service.disclosure.bundles import (
+    SIGNATURE,
+    BuildFailed,
+    Steps,
+    csv_bytes,
+    signature_members,
+    text_member,
+)
 from service.disclosure.models import Bundle, BundleStatus, Share, ShareState
 from service.disclosure.service import refuse_if_marked
 from service.disclosure.tasks import build

@@ -30,7 +30,6 @@ from service.context import Context
 from service.db import after_commit
 from service.errors import Conflict, Invalid
 from service.files import file_digest, file_reader
-from service.signing.content_credentials import load_credentials
 from service.ids import new_id
 from service.jobrows.service import Alarm, JobRows
 from service.jobs import JobName
@@ -44,6 +43,7 @@ from service.sar import faces
 from service.sar.models import RedactionStatus, SarItem
 from service.sar.schemas import RedactionIn
 from service.sar.service import get_item, open_sar
+from service.signing.content_credentials import load_credentials
 from service.timeutil import iso, utcnow
 
 log = structlog.get_logger(__name__)

@@ -9,7 +9,17 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 
-from service.web import auditor, coldtier, disclosure, officer, recipient, sar, signin, supervisor, transparency
+from service.web import (
+    auditor,
+    coldtier,
+    disclosure,
+    officer,
+    recipient,
+    sar,
+    signin,
+    supervisor,
+    transparency,
+)
 from service.web.deps import PRESESSION_COOKIE
 from service.web.render import HERE
 

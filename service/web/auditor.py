@@ -6,8 +6,8 @@ from __future__ import annotations
 from fastapi import Depends, Query, Request
 
 from service.audit import service as audit
-from service.auth.schemas import Principal
 from service.audit.models import VerificationMode
+from service.auth.schemas import Principal
 from service.deps import ContextDep, SessionDep
 from service.errors import Gone
 from service.paging import encode_cursor, page_params
