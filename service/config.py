@@ -65,6 +65,7 @@ class Settings(BaseSettings):
     janitor_interval_s: int = Field(default=3600, ge=1)
     sweep_interval_s: int = Field(default=900, ge=1)
     sar_deadline_interval_s: int = Field(default=3600, ge=1)
+    review_check_interval_s: int = Field(default=3600, ge=1)  # due retention reviews: supervisor alerts
 
     # Web console (service/web): browser sessions, sign-in lockout, the force's OpenID Connect provider.
     web_session_ttl_s: int = Field(default=8 * 3600, ge=60)  # one shift

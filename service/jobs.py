@@ -48,6 +48,7 @@ class JobName(StrEnum):
     FIND_SAR_ITEM_FACES = "find_sar_item_faces"
     SAR_JANITOR = "sar_janitor"
     SAR_DEADLINES = "sar_deadlines"
+    RETENTION_REVIEWS = "retention_reviews"
 
 
 class JobRegistryError(RuntimeError):

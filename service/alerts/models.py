@@ -25,6 +25,8 @@ class AlertKind(StrEnum):
     HELD_RECORDING_LOST = "held_recording_lost"
     BUNDLE_FAILED = "bundle_failed"
     SIGN_IN_THROTTLED = "sign_in_throttled"
+    REVIEW_DUE = "review_due"  # a retention review's date has come; the footage is kept until decided
+    NOTIFICATION_FAILED = "notification_failed"
 
 
 class Severity(StrEnum):

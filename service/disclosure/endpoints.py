@@ -13,7 +13,7 @@ from fastapi.responses import Response, StreamingResponse
 from service.auth.endpoints import client_ip
 from service.db import transaction
 from service.deps import ContextDep, PrincipalDep, SessionDep
-from service.disclosure import bundles, listing, service, shares
+from service.disclosure import bundles, listing, outcomes, service, shares
 from service.disclosure.models import CaseStatus
 from service.disclosure.schemas import (
     BundleOut,
@@ -23,6 +23,7 @@ from service.disclosure.schemas import (
     ItemIn,
     ItemOut,
     MarkOut,
+    OutcomeIn,
     ReasonIn,
     ShareDetailOut,
     ShareIn,
@@ -50,8 +51,15 @@ async def list_cases(actor: PrincipalDep, s: SessionDep, page: PageDep,
 
 
 @router.get("/v1/cases/{case_id}", responses=problems(404), response_model=CaseOut)
-async def get_case(case_id: str, actor: PrincipalDep, s: SessionDep):
-    return await listing.case_view(s, actor, case_id)
+async def get_case(case_id: str, actor: PrincipalDep, s: SessionDep, ctx: ContextDep):
+    return await listing.case_view(s, actor, case_id, ctx)
+
+
+@router.post("/v1/cases/{case_id}/outcome", responses=problems(404), response_model=CaseOut)
+async def record_outcome(case_id: str, body: OutcomeIn, actor: PrincipalDep, s: SessionDep, ctx: ContextDep):
+    """Record (or correct) the outcome: the exhibits then follow ``case_outcomes`` in the retention policy."""
+    await outcomes.record_outcome(s, actor, ctx, case_id, body)
+    return await listing.case_view(s, actor, case_id, ctx)
 
 
 @router.post("/v1/cases/{case_id}/items", responses=problems(404, 409, 410), status_code=201,
@@ -63,7 +71,7 @@ async def add_item(case_id: str, body: ItemIn, actor: PrincipalDep, s: SessionDe
 @router.post("/v1/cases/{case_id}/close", responses=problems(404, 409), response_model=CaseOut)
 async def close_case(case_id: str, body: ReasonIn, actor: PrincipalDep, s: SessionDep, ctx: ContextDep):
     await service.close_case(s, actor, ctx, case_id, body.reason)
-    return await listing.case_view(s, actor, case_id)
+    return await listing.case_view(s, actor, case_id, ctx)
 
 
 @router.post("/v1/recordings/{recording_id}/do-not-disclose", responses=problems(404, 409, 410), status_code=201,

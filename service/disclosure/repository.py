@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit.models import AuditEvent
 from service.auth.schemas import Principal
-from service.disclosure.models import Bundle, BundleStatus, Case, CaseItem, DoNotDisclose, Share
+from service.disclosure.models import Bundle, BundleStatus, Case, CaseItem, CaseOutcome, DoNotDisclose, Share
 from service.recordings.models import Recording
 from service.recordings.repository import readable_by
 
@@ -191,3 +191,18 @@ async def reserve(s: AsyncSession, share_id: str, now: datetime, size: int, star
 async def give_back(s: AsyncSession, share_id: str, unsent: int) -> None:
     await s.execute(update(Share).where(Share.id == share_id)
                     .values(bytes_served=Share.bytes_served - literal(unsent, BigInteger)))
+
+
+async def current_outcome(s: AsyncSession, case_id: str) -> CaseOutcome | None:
+    q = select(CaseOutcome).where(CaseOutcome.case_id == case_id, CaseOutcome.superseded_at.is_(None))
+    return (await s.execute(q)).scalars().first()
+
+
+async def outcome_history(s: AsyncSession, case_id: str) -> list[CaseOutcome]:
+    q = select(CaseOutcome).where(CaseOutcome.case_id == case_id).order_by(CaseOutcome.recorded_at)
+    return list((await s.execute(q)).scalars())
+
+
+async def case_recording_ids(s: AsyncSession, case_id: str) -> list[str]:
+    q = select(CaseItem.recording_id).where(CaseItem.case_id == case_id).distinct()
+    return sorted((await s.execute(q)).scalars())
