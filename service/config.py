@@ -67,6 +67,16 @@ class Settings(BaseSettings):
     sar_deadline_interval_s: int = Field(default=3600, ge=1)
     review_check_interval_s: int = Field(default=3600, ge=1)  # due retention reviews: supervisor alerts
 
+    # E-mail notifications (service/notify): smtp://[user:password@]host[:port] (STARTTLS when offered;
+    # ?starttls=required insists) or smtps://host[:port]. Unset: no e-mail, `bwv notify --dry-run` still lists.
+    smtp_url: str | None = None
+    smtp_password: str | None = None  # instead of one in the URL
+    smtp_ca_file: Path | None = None  # a private CA for the mail server's certificate
+    smtp_timeout_s: float = Field(default=30, gt=0)
+    smtp_retries: int = Field(default=3, ge=0, le=10)
+    smtp_retry_delay_s: float = Field(default=30, ge=0)
+    mail_from: str | None = None
+
     # Web console (service/web): browser sessions, sign-in lockout, the force's OpenID Connect provider.
     web_session_ttl_s: int = Field(default=8 * 3600, ge=60)  # one shift
     cookie_secure: bool = True  # browsers treat http://127.0.0.1 and localhost as secure, so make run works

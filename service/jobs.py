@@ -49,6 +49,8 @@ class JobName(StrEnum):
     SAR_JANITOR = "sar_janitor"
     SAR_DEADLINES = "sar_deadlines"
     RETENTION_REVIEWS = "retention_reviews"
+    NOTIFY_WEEKLY = "notify_weekly"
+    NOTIFY_DAILY = "notify_daily"
 
 
 class JobRegistryError(RuntimeError):
@@ -59,10 +61,11 @@ def _domains() -> list[Any]:
     # Imported here, not at the top: the domains' services import this module for JobName.
     from service.disclosure import tasks as disclosure_tasks
     from service.ingest import tasks as ingest_tasks
+    from service.notify import tasks as notify_tasks
     from service.retention import tasks as retention_tasks
     from service.sar import tasks as sar_tasks
 
-    return [ingest_tasks, retention_tasks, disclosure_tasks, sar_tasks]
+    return [ingest_tasks, retention_tasks, disclosure_tasks, sar_tasks, notify_tasks]
 
 
 @cache
