@@ -3,11 +3,12 @@ Both stacks, through the HTTP API; the sweep and the review check are called as 
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 from service.retention.sweep import sweep
 from service.retention.tasks import retention_reviews
-from tests.helpers import ADMIN, assert_problem, iso, recording
+from tests.helpers import ADMIN, assert_problem, console_session, csrf, iso, recording
 
 DECIDED = datetime(2025, 10, 28, 10, 0, tzinfo=UTC)
 RELEASE = datetime(2026, 5, 16, 9, 0, tzinfo=UTC)
@@ -145,3 +146,36 @@ async def test_a_flag_comes_up_for_review_retain_sets_the_next_date_and_release_
     hold = (await stack.client.get(f"/v1/holds/{h.json()['id']}", headers=sup)).json()
     assert hold["recording_ids"] == [] and hold["active"] is True  # only this recording left the hold
     assert rec["id"] not in await _deleted(stack, datetime.now(UTC) + timedelta(days=3650))
+
+
+async def test_console_outcome_form_dates_on_the_recording_page_and_deciding_from_the_review_queue(stack):
+    dis = await console_session(stack, "dc-web", ["disclosure"])
+    sup = await console_session(stack, "sup-web", ["supervisor"])
+    rec = await recording(stack, "web", repeat=2000, parts=1)
+    cid = (await stack.client.post("/v1/cases", json={"urn": "01WEB0001", "title": "R v Web"},
+                                   headers=stack.auth("dc", "disclosure"))).json()["id"]
+    assert (await stack.client.post(f"/v1/cases/{cid}/items", json={"recording_id": rec["id"], "exhibit_ref": "W/1"},
+                                    headers=stack.auth("dc", "disclosure"))).status_code == 201
+    page = await stack.client.get(f"/ui/disclosure/cases/{cid}", headers=dis)
+    assert "Record the outcome" in page.text
+    r = await stack.client.post(f"/ui/disclosure/cases/{cid}/outcome", headers=dis, data={
+        "csrf_token": csrf(page.text), "outcome": "convicted", "decided_at": "2025-10-28",
+        "custody_release_at": "2026-05-16", "reason": "guilty"})
+    assert r.status_code == 303, r.text
+    page = await stack.client.get(f"/ui/disclosure/cases/{cid}", headers=dis)
+    assert 'data-testid="case-outcome"' in page.text and "Correct the outcome" in page.text
+    detail = await stack.client.get(f"/ui/recordings/{rec['id']}", headers=sup)
+    assert 'data-testid="retain-until"' in detail.text and 'data-testid="review-at"' in detail.text
+    queue = await stack.client.get("/ui/supervisor/reviews", headers=sup)
+    assert rec["id"] in queue.text and "Overdue" in queue.text
+    review_id = re.search(r'data-review="(rvw_[0-9a-z]+)"', queue.text).group(1)
+    r = await stack.client.post(f"/ui/supervisor/reviews/{review_id}/decision", headers=sup, data={
+        "csrf_token": csrf(queue.text), "decision": "retain", "reason": "victim complaint pending",
+        "retain_days": "90"})
+    assert r.status_code == 303, r.text
+    queue = await stack.client.get("/ui/supervisor/reviews", headers=sup)
+    assert rec["id"] not in queue.text  # the next review is 90 days away
+    assert rec["id"] in (await stack.client.get("/ui/supervisor/reviews?show=all", headers=sup)).text
+    # Stats count the reviews that fell due, were decided and went overdue.
+    stats = (await stack.client.get("/v1/stats?from=2026-05-01T00:00:00Z")).json()["totals"]
+    assert stats["reviews_decided"] >= 1 and stats["reviews_overdue"] >= 1 and stats["reviews_due"] >= 1
