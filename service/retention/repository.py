@@ -355,14 +355,17 @@ async def due_reviews(s: AsyncSession, as_of: datetime, *, after: str | None, li
     return list((await s.execute(q.order_by(Review.id).limit(limit))).scalars())
 
 
-async def review_counts(s: AsyncSession, now: datetime, overdue_before: datetime) -> dict[str, int]:
-    """Pending (and due, overdue among them) and decided reviews of active footage."""
+async def review_counts(s: AsyncSession, now: datetime, overdue_before: datetime, *,
+                        viewer: Principal | None = None) -> dict[str, int]:
+    """Pending (and due, overdue among them) and decided reviews of active footage (``viewer`` may see)."""
     pending = and_(Review.status == ReviewStatus.PENDING, Recording.status == RecordingStatus.ACTIVE)
     q = (select(func.count().filter(pending),
                 func.count().filter(and_(pending, Review.review_at <= now)),
                 func.count().filter(and_(pending, Review.review_at <= overdue_before)),
                 func.count().filter(Review.status.in_([ReviewStatus.RETAINED, ReviewStatus.RELEASED])))
          .select_from(Review).join(Recording, Recording.id == Review.recording_id))
+    if viewer is not None:
+        q = q.where(readable_by(viewer))
     p, d, o, dec = (await s.execute(q)).one()
     return {"pending": int(p), "due": int(d), "overdue": int(o), "decided": int(dec)}
 

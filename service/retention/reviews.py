@@ -27,7 +27,7 @@ from service.recordings.access import readable
 from service.retention import repository as repo
 from service.retention import service as retention
 from service.retention.models import KeptKind, Review, ReviewDecision, ReviewStatus
-from service.retention.schemas import ReviewCounts, ReviewDecisionIn, ReviewOut
+from service.retention.schemas import ReviewDecisionIn, ReviewOut
 from service.timeutil import iso, utcnow
 
 REVIEWERS = (Role.SUPERVISOR, Role.ADMIN)
@@ -90,6 +90,7 @@ async def decide(s: AsyncSession, actor: Principal, ctx: Context, review_id: str
             raise Conflict(f"Recording {rec.id} is kept until {iso(rec.retain_until)} under its case's outcome "
                            "(CPIA); it cannot be released before then.", slug="retain-until-not-reached",
                            retain_until=iso(rec.retain_until))
+        await _refuse_owned(s, r)
         r.status, r.decided_by, r.decided_at, r.reason = ReviewStatus.RELEASED, actor.sub, now, body.reason
         released = await _release(s, actor, ctx, r, body.reason)
         details["released"] = released
@@ -97,6 +98,19 @@ async def decide(s: AsyncSession, actor: Principal, ctx: Context, review_id: str
         details["delete_after"] = rec.delete_after
     await _close_alert(s, actor, r)
     return _out(ctx, r, now)
+
+
+async def _refuse_owned(s: AsyncSession, r: Review) -> None:
+    """An open case's or open SAR's hold ends when that closes (rule 1), never by a review's release."""
+    hold_id = r.kept_id if r.kept_kind == KeptKind.HOLD else (
+        await repo.case_hold_id(s, r.kept_id) if r.kept_kind == KeptKind.CASE else None)
+    owner = await repo.hold_owner(s, hold_id) if hold_id else None
+    if owner is not None and await repo.covers(s, hold_id, r.recording_id):
+        held = await repo.active_holds_for(s, [r.recording_id])
+        if any(h.id == hold_id for _, h in held):
+            raise Conflict(f"Recording {r.recording_id} is held by the open {owner}; it is released when that "
+                           "closes (or, for a case, when its outcome is recorded). Retain it until then.",
+                           slug="hold-owned")
 
 
 async def _release(s: AsyncSession, actor: Principal, ctx: Context, r: Review, reason: str) -> list[str]:
@@ -145,9 +159,3 @@ async def alert_due(s: AsyncSession, ctx: Context, as_of: datetime, *, after: st
             f"{' and is overdue' if overdue else ''}; the footage is kept until someone decides.",
             {"recording_id": r.recording_id, "review_at": iso(r.review_at), "overdue": overdue})
     return rows
-
-
-async def counts(s: AsyncSession, ctx: Context) -> ReviewCounts:
-    now = utcnow()
-    c = await repo.review_counts(s, now, now - timedelta(days=ctx.policies.retention.reviews.overdue_after_days))
-    return ReviewCounts(**c)

@@ -114,12 +114,22 @@ class DueItem(BaseModel):
     size_bytes: int
 
 
+class ReviewCounts(BaseModel):
+    """Retention reviews of active footage: pending, due now, overdue (due and past the grace), decided."""
+
+    pending: int
+    due: int
+    overdue: int
+    decided: int
+
+
 class Forecast(BaseModel):
     as_of: datetime
     count: int
     bytes: int
     items: list[DueItem]
     next_cursor: str | None = None
+    reviews: ReviewCounts | None = None  # the forecast's only (what is kept and awaits a decision)
 
 
 class RestrictIn(BaseModel):
@@ -197,9 +207,3 @@ class ReviewDecisionIn(BaseModel):
             raise ValueError("retain_days goes with a retain decision only")
         return self
 
-
-class ReviewCounts(BaseModel):
-    pending: int
-    due: int
-    overdue: int
-    decided: int

@@ -32,7 +32,7 @@ from service.retention import kept, objectlock, rules
 from service.retention import repository as repo
 from service.retention.models import Flag, Hold, HoldKind, HoldRecording, PolicyVersion
 from service.retention.rules import keep_categories
-from service.retention.schemas import DueItem, FlagIn, Forecast, HoldOut, SweepOut
+from service.retention.schemas import DueItem, FlagIn, Forecast, HoldOut, ReviewCounts, SweepOut
 from service.timeutil import iso, utcnow
 
 log = structlog.get_logger(__name__)
@@ -271,7 +271,11 @@ async def forecast(s: AsyncSession, actor: Principal, ctx: Context, as_of: datet
     """What a sweep as of ``as_of`` would delete (the same rule the sweep applies), of what the caller
     may see: restricted footage counts only for the people it is opened to (and auditors)."""
     require(actor, OVERSEERS)
-    return await _due(s, ctx, actor, as_of or utcnow(), page)
+    out = await _due(s, ctx, actor, as_of or utcnow(), page)
+    now = utcnow()
+    counts = await repo.review_counts(s, now, now - timedelta(days=ctx.policies.retention.reviews.overdue_after_days),
+                                      viewer=actor)
+    return out.model_copy(update={"reviews": ReviewCounts(**counts)})
 
 
 async def upcoming(s: AsyncSession, actor: Principal, ctx: Context, days: int, page: PageParams) -> Forecast:

@@ -41,6 +41,9 @@ async def test_worked_cpia_example_conviction_appeal_abandoned_release_and_sweep
     got = (await stack.client.get(f"/v1/recordings/{rec['id']}", headers=sup)).json()["retention"]
     assert got["retain_until"] is None and got["review_at"] is not None  # the open case's hold: a review date
     assert [(k["kind"], k["id"]) for k in got["kept_by"]] == [("case", cid)]
+    open_case = await stack.client.post(f"/v1/retention/reviews/{got['kept_by'][0]['review_id']}/decision",
+                                        headers=sup, json={"decision": "release", "reason": "not while open"})
+    assert_problem(open_case, 409, slug="hold-owned")  # an open case's hold ends with the case (rule 1)
 
     r = await stack.client.post(f"/v1/cases/{cid}/outcome", headers=dis, json={
         "outcome": "convicted", "decided_at": iso(DECIDED), "custody_release_at": iso(RELEASE),
@@ -87,6 +90,8 @@ async def test_worked_cpia_example_conviction_appeal_abandoned_release_and_sweep
     alerts = (await stack.client.get("/v1/alerts?kind=review_due", headers=sup)).json()["items"]
     mine = [a for a in alerts if a["subject_id"] == item["id"]]
     assert len(mine) == 1 and mine[0]["occurrences"] == 2
+    fc = (await stack.client.get("/v1/retention/forecast", headers=sup)).json()["reviews"]
+    assert fc["due"] >= 1 and fc["overdue"] >= 1
     now = datetime.now(UTC)
     assert rec["id"] not in await _deleted(stack, now + timedelta(days=400))
 
