@@ -399,7 +399,9 @@ def bundle_verify(path: Path = typer.Argument(..., help="a downloaded bundle ZIP
 @user_app.command("add")
 def user_add(name: str = typer.Argument(..., help="the username they sign in with"),
              role: list[str] = typer.Option(..., "--role", help="a console role; repeat for several"),
-             password: str | None = typer.Option(None, help="omit to be prompted (not echoed, asked twice)")) -> None:
+             password: str | None = typer.Option(None, help="omit to be prompted (not echoed, asked twice)"),
+             email: str | None = typer.Option(None, help="where notifications go (officers' digest, reviews, SARs)"),
+             ) -> None:
     """Create a local console account (argon2id-hashed password)."""
     from service.auth import accounts
     from service.db import transaction
@@ -410,7 +412,7 @@ def user_add(name: str = typer.Argument(..., help="the username they sign in wit
 
     async def go(ctx):
         async with transaction(ctx.sessions) as s:
-            await accounts.add_user(s, cli_principal(), name, role, password)
+            await accounts.add_user(s, cli_principal(), name, role, password, email=email)
 
     try:
         run_with_context(go)
@@ -431,6 +433,43 @@ def user_list() -> None:
 
     for u in run_with_context(go):
         print(f"{u.username}\t{','.join(u.roles)}\t{u.source}")
+
+
+@app.command()
+def notify(dry_run: bool = typer.Option(False, "--dry-run", help="print what would be sent, send nothing"),
+           kind: list[str] = typer.Option([], "--kind", help="officer_digest, reviews_due or sars_due; repeat "
+                                          "(default: all)"),
+           test_to: str | None = typer.Option(None, "--test-to", help="send one test message to this address "
+                                              "and report whether the mail server took it")) -> None:
+    """Send (or, --dry-run, print) the notifications due now; each sent mail is audited."""
+    from service.notify import service as notify_service
+    from service.notify import tasks as notify_tasks
+    from service.notify.models import MailKind
+    from service.notify.schemas import NotifyReport
+
+    bad = [k for k in kind if k not in {m.value for m in MailKind} - {"test"}]
+    if bad:
+        err.print(f"[red]error:[/red] unknown --kind {', '.join(bad)}", highlight=False)
+        raise typer.Exit(2)
+
+    async def go(ctx):
+        if test_to is not None:
+            if not ctx.settings.smtp_url:
+                err.print("[red]configuration error:[/red] BWV_SMTP_URL is not set", highlight=False)
+                raise typer.Exit(2)
+            report = NotifyReport(composed=1)
+            await notify_tasks.deliver(ctx, cli_principal(), [notify_service.test_mail(test_to)], report)
+            return report
+        return await notify_tasks.notify(ctx, kind or None, dry_run=dry_run, actor=cli_principal())
+
+    report = run_with_context(go)
+    for m in report.mails:
+        print(f"{m['kind']}\t{m['to']}\t{m['count']}\t{m['subject']}")
+    verb = "would send" if report.dry_run else "sent"
+    out.print(f"{verb} {report.composed if report.dry_run else report.sent} of {report.composed} mails"
+              + (f", {report.failed} failed (alerted)" if report.failed else ""), highlight=False)
+    if report.failed:
+        raise typer.Exit(1)
 
 
 @app.command()

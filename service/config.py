@@ -77,6 +77,17 @@ class Settings(BaseSettings):
     janitor_interval_s: int = Field(default=3600, ge=1)
     sweep_interval_s: int = Field(default=900, ge=1)
     sar_deadline_interval_s: int = Field(default=3600, ge=1)
+    review_check_interval_s: int = Field(default=3600, ge=1)  # due retention reviews: supervisor alerts
+
+    # E-mail notifications (service/notify): smtp://[user:password@]host[:port] (STARTTLS when offered;
+    # ?starttls=required insists) or smtps://host[:port]. Unset: no e-mail, `bwv notify --dry-run` still lists.
+    smtp_url: str | None = None
+    smtp_password: str | None = None  # instead of one in the URL
+    smtp_ca_file: Path | None = None  # a private CA for the mail server's certificate
+    smtp_timeout_s: float = Field(default=30, gt=0)
+    smtp_retries: int = Field(default=3, ge=0, le=10)
+    smtp_retry_delay_s: float = Field(default=30, ge=0)
+    mail_from: str | None = None
 
     # Evidence that proves itself (service/signing, service/audit/checkpoints.py): the Ed25519 key file
     # (a mounted secret shared by every replica; embedded: generated into the data dir), signed audit

@@ -11,6 +11,7 @@ from service.auth.service import TokenService
 from service.config import Settings
 from service.db import make_engine, make_sessionmaker
 from service.ingest.hashing import RunningHashes
+from service.notify import mailer
 from service.policies import Policies, load_policies
 from service.signing.keys import Signer, load_signer
 from service.storage import ObjectStore, open_store
@@ -45,6 +46,7 @@ class Context:
 def build_context(settings: Settings) -> Context:
     """Validate configuration and policies and open the database and store (no network I/O yet)."""
     settings.validate_startup()
+    mailer.check(settings)
     policies = load_policies(settings.policy_dir)
     engine = make_engine(settings.db_url)
     if settings.is_sqlite:

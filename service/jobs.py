@@ -51,6 +51,9 @@ class JobName(StrEnum):
     AUDIT_CHECKPOINT = "audit_checkpoint"
     MOVE_TO_COLD = "move_to_cold"
     POLL_COLD_RESTORES = "poll_cold_restores"
+    RETENTION_REVIEWS = "retention_reviews"
+    NOTIFY_WEEKLY = "notify_weekly"
+    NOTIFY_DAILY = "notify_daily"
 
 
 class JobRegistryError(RuntimeError):
@@ -63,10 +66,12 @@ def _domains() -> list[Any]:
     from service.coldtier import tasks as coldtier_tasks
     from service.disclosure import tasks as disclosure_tasks
     from service.ingest import tasks as ingest_tasks
+    from service.notify import tasks as notify_tasks
     from service.retention import tasks as retention_tasks
     from service.sar import tasks as sar_tasks
 
-    return [ingest_tasks, retention_tasks, disclosure_tasks, sar_tasks, audit_tasks, coldtier_tasks]
+    return [ingest_tasks, retention_tasks, disclosure_tasks, sar_tasks, audit_tasks, coldtier_tasks,
+            notify_tasks]
 
 
 @cache

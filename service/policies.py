@@ -25,6 +25,42 @@ class Category(BaseModel):
     requires_consent: bool = False
 
 
+class OutcomeRule(BaseModel):
+    """How long a decided case's exhibits are kept (CPIA 1996 code of practice, para 5.9-5.10):
+    ``retain_until`` is the latest of ``retain_months`` after the decision, the custody release (when
+    ``until_custody_release``) and any ``appeal_until``; the exhibits come up for review on that date, or
+    ``review_after_days`` after the decision when there is no such date."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    description: str = ""
+    retain_months: int | None = Field(default=None, ge=0, le=1200)
+    until_custody_release: bool = False
+    review_after_days: int = Field(default=0, ge=0, le=36500)
+
+
+OUTCOMES = ("no_further_action", "discontinued", "acquitted", "convicted", "other")
+
+
+def _default_outcomes() -> dict[str, OutcomeRule]:
+    return {"convicted": OutcomeRule(retain_months=6, until_custody_release=True),
+            **{o: OutcomeRule(review_after_days=90) for o in OUTCOMES if o != "convicted"}}
+
+
+class ReviewPolicy(BaseModel):
+    """When protections come up for review (the police records management code asks for a recorded
+    review of everything kept): holds by kind, days after they were placed; a retain decision sets the
+    next review at most ``max_retain_days`` ahead."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    holds: dict[str, int] = Field(default_factory=lambda: {"legal": 365, "complaint": 365, "iopc": 365,
+                                                           "sar": 90, "case": 365})
+    default_days: int = Field(default=365, ge=1, le=36500)  # a kept category without review_after_days
+    max_retain_days: int = Field(default=2190, ge=1, le=36500)
+    overdue_after_days: int = Field(default=14, ge=0, le=365)  # due this long undecided: overdue
+
+
 class RetentionPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -34,6 +70,8 @@ class RetentionPolicy(BaseModel):
     categories: dict[str, Category]
     # Kept footage whose capture is older than this moves to cold storage (None: never).
     cold_after_days: int | None = Field(default=None, ge=1)
+    case_outcomes: dict[str, OutcomeRule] = Field(default_factory=_default_outcomes)
+    reviews: ReviewPolicy = Field(default_factory=ReviewPolicy)
 
     @model_validator(mode="after")
     def _default_exists(self) -> RetentionPolicy:
@@ -43,7 +81,23 @@ class RetentionPolicy(BaseModel):
             raise ValueError("the default category must have a retain_days period")
         if "evidence" not in self.categories:
             raise ValueError("an 'evidence' category is required (flags use it)")
+        missing = [o for o in OUTCOMES if o not in self.case_outcomes]
+        if missing:
+            raise ValueError(f"case_outcomes lacks {', '.join(missing)}")
+        unknown = [o for o in self.case_outcomes if o not in OUTCOMES]
+        if unknown:
+            raise ValueError(f"case_outcomes: unknown outcome {', '.join(unknown)}; use {', '.join(OUTCOMES)}")
+        bad = [k for k, d in self.reviews.holds.items() if d < 1]
+        if bad:
+            raise ValueError(f"reviews.holds: {', '.join(bad)} must be at least 1 day")
         return self
+
+    def hold_review_days(self, kind: str) -> int:
+        return self.reviews.holds.get(kind, self.reviews.default_days)
+
+    def flag_review_days(self, category: str) -> int:
+        cat = self.categories.get(category)
+        return (cat.review_after_days if cat and cat.review_after_days else None) or self.reviews.default_days
 
 
 class ClockPolicy(BaseModel):

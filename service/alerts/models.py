@@ -26,6 +26,8 @@ class AlertKind(StrEnum):
     BUNDLE_FAILED = "bundle_failed"
     SIGN_IN_THROTTLED = "sign_in_throttled"
     COLD_MOVE_FAILED = "cold_move_failed"
+    REVIEW_DUE = "review_due"  # a retention review's date has come; the footage is kept until decided
+    NOTIFICATION_FAILED = "notification_failed"
 
 
 class Severity(StrEnum):

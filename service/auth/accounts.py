@@ -51,8 +51,21 @@ def check_roles(roles: list[str]) -> list[str]:
     return sorted(set(roles))
 
 
+EMAIL = re.compile(r"^[^@\s<>,;\"]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$")
+
+
+def check_email(email: str | None) -> str | None:
+    """A plain address (no display name, no list): notifications go to exactly one mailbox."""
+    if email is None:
+        return None
+    email = email.strip()
+    if not EMAIL.match(email):
+        raise Invalid(f"{email!r} is not an e-mail address like name@force.police.uk.", slug="invalid-email")
+    return email
+
+
 async def add_user(session: AsyncSession, actor: Principal, username: str, roles: list[str],
-                   password: str) -> User:
+                   password: str, *, email: str | None = None) -> User:
     if not USERNAME.match(username or "") or reserved_id(username):
         raise Invalid("A username is 1-200 letters, digits, '.', '_', '@' or '-', starting with a letter or digit.",
                       slug="invalid-username")
@@ -61,10 +74,12 @@ async def add_user(session: AsyncSession, actor: Principal, username: str, roles
         raise Invalid(f"A password has at least {MIN_PASSWORD} characters.", slug="weak-password")
     if await repo.get_user(session, username) is not None:
         raise Conflict(f"User {username!r} already exists.", slug="user-exists")
+    email = check_email(email)
     user = User(username=username, roles=roles, source="local", password_hash=_hasher.hash(password),
-                created_at=utcnow())
+                created_at=utcnow(), email=email)
     session.add(user)
-    await audit.record(session, actor, "user.added", "user", username, {"roles": roles, "source": "local"})
+    await audit.record(session, actor, "user.added", "user", username,
+                       {"roles": roles, "source": "local", "email": email})
     return user
 
 
@@ -157,7 +172,8 @@ def _refuse() -> Unauthorized:
 
 
 async def sign_in_external(session: AsyncSession, tokens: TokenService, settings: Settings, person_id: str,
-                           roles: list[str], ip: str | None, user_agent: str | None) -> SignIn | Unauthorized:
+                           roles: list[str], ip: str | None, user_agent: str | None,
+                           email: str | None = None) -> SignIn | Unauthorized:
     """A person the force's identity provider vouched for, known by the provider's stable id claim; their
     roles are the provider's, as of now. A refusal is returned (and audited), not raised."""
     reason, problem = None, None
@@ -190,6 +206,11 @@ async def sign_in_external(session: AsyncSession, tokens: TokenService, settings
         user = User(username=person_id, roles=roles, source="oidc", created_at=utcnow())
         session.add(user)
     user.roles = roles
+    if email is not None:  # the provider's `email` claim, as of this sign-in (ignored when not an address)
+        try:
+            user.email = check_email(email)
+        except Invalid:
+            pass
     return await _open_session(session, tokens, settings, user, ip, user_agent, "oidc")
 
 

@@ -30,6 +30,7 @@ class User(Base):
     roles: Mapped[list[str]] = mapped_column(JSONType, nullable=False, default=list)
     source: Mapped[str] = mapped_column(String(10), nullable=False, default="local")  # local | oidc
     password_hash: Mapped[str | None] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))  # notifications (bwv user add --email, OIDC claim)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -24,6 +24,9 @@ Roles = tuple[Role, ...]
 DOCKS: Roles = (Role.DOCK,)
 # CPS cases, bundles and share links.
 DISCLOSURE_STAFF: Roles = (Role.DISCLOSURE, Role.ADMIN)
+# Recording a case's outcome (which decides how long its exhibits are kept), and reading a case.
+CASE_OUTCOME_RECORDERS: Roles = (Role.DISCLOSURE, Role.SUPERVISOR, Role.ADMIN)
+CASE_READERS: Roles = (Role.DISCLOSURE, Role.SUPERVISOR, Role.ADMIN)
 # Marking footage do-not-disclose (and lifting the mark).
 SUPERVISORS: Roles = (Role.SUPERVISOR, Role.ADMIN)
 # Acting on subject access requests; auditors may read them, no other role sees a requester's data.

@@ -14,7 +14,7 @@ from service.auth.endpoints import client_ip, guard
 from service.auth.roles import DISCLOSURE_STAFF, SAR_HANDLERS, SUPERVISORS
 from service.db import transaction
 from service.deps import ContextDep, PrincipalDep, SessionDep
-from service.disclosure import bundles, listing, receipts, service, shares
+from service.disclosure import bundles, listing, outcomes, receipts, service, shares
 from service.disclosure.models import CaseStatus
 from service.disclosure.schemas import (
     BundleOut,
@@ -24,6 +24,7 @@ from service.disclosure.schemas import (
     ItemIn,
     ItemOut,
     MarkOut,
+    OutcomeIn,
     ReasonIn,
     ReceiptIn,
     ReceiptOut,
@@ -56,9 +57,16 @@ async def list_cases(actor: PrincipalDep, s: SessionDep, page: PageDep,
     return await listing.list_cases(s, actor, page, status=CaseStatus(status) if status else None)
 
 
-@router.get("/v1/cases/{case_id}", dependencies=STAFF, responses=problems(404), response_model=CaseOut)
-async def get_case(case_id: str, actor: PrincipalDep, s: SessionDep):
-    return await listing.case_view(s, actor, case_id)
+@router.get("/v1/cases/{case_id}", responses=problems(404), response_model=CaseOut)
+async def get_case(case_id: str, actor: PrincipalDep, s: SessionDep, ctx: ContextDep):
+    return await listing.case_view(s, actor, case_id, ctx)
+
+
+@router.post("/v1/cases/{case_id}/outcome", responses=problems(404), response_model=CaseOut)
+async def record_outcome(case_id: str, body: OutcomeIn, actor: PrincipalDep, s: SessionDep, ctx: ContextDep):
+    """Record (or correct) the outcome: the exhibits then follow ``case_outcomes`` in the retention policy."""
+    await outcomes.record_outcome(s, actor, ctx, case_id, body)
+    return await listing.case_view(s, actor, case_id, ctx)
 
 
 @router.post("/v1/cases/{case_id}/items", dependencies=STAFF, responses=problems(404, 409, 410), status_code=201,
@@ -70,7 +78,7 @@ async def add_item(case_id: str, body: ItemIn, actor: PrincipalDep, s: SessionDe
 @router.post("/v1/cases/{case_id}/close", dependencies=STAFF, responses=problems(404, 409), response_model=CaseOut)
 async def close_case(case_id: str, body: ReasonIn, actor: PrincipalDep, s: SessionDep, ctx: ContextDep):
     await service.close_case(s, actor, ctx, case_id, body.reason)
-    return await listing.case_view(s, actor, case_id)
+    return await listing.case_view(s, actor, case_id, ctx)
 
 
 @router.post("/v1/recordings/{recording_id}/do-not-disclose", dependencies=MARKERS, responses=problems(404, 409, 410), status_code=201,

@@ -12,10 +12,11 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit.models import AuditEvent
-from service.auth.roles import DISCLOSURE_STAFF, require
+from service.auth.roles import CASE_READERS, DISCLOSURE_STAFF, require
 from service.auth.schemas import Principal
+from service.context import Context
+from service.disclosure import outcomes, shares
 from service.disclosure import repository as repo
-from service.disclosure import shares
 from service.disclosure.models import CaseStatus
 from service.disclosure.schemas import (
     BundleOut,
@@ -43,12 +44,15 @@ async def list_cases(s: AsyncSession, viewer: Principal, page: PageParams, *,
     return Page[CaseSummaryOut](items=[CaseSummaryOut.of(c, counts.get(c.id, 0)) for c in rows], next_cursor=nxt)
 
 
-async def case_view(s: AsyncSession, viewer: Principal, case_id: str) -> CaseOut:
-    """A case, the exhibits *viewer* may see, each with its source's SHA-256."""
-    require(viewer, DISCLOSURE_STAFF)
+async def case_view(s: AsyncSession, viewer: Principal, case_id: str, ctx: Context | None = None) -> CaseOut:
+    """A case, the exhibits *viewer* may see, each with its source's SHA-256, and its outcome with the
+    retention that gives (with ``ctx``). Supervisors read cases too: they review the exhibits."""
+    require(viewer, CASE_READERS)
     case = await get_case(s, case_id)
     items = await repo.visible_items(s, viewer, case_id)
-    return CaseOut.of(case, items, await repo.recording_hashes(s, [i.recording_id for i in items]))
+    outcome, retention = (await outcomes.outcome_view(s, ctx, case_id)) if ctx is not None else (None, None)
+    return CaseOut.of(case, items, await repo.recording_hashes(s, [i.recording_id for i in items]),
+                      outcome=outcome, retention=retention)
 
 
 async def case_bundles(s: AsyncSession, viewer: Principal, case_id: str, page: PageParams) -> Page[BundleOut]:

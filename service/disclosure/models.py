@@ -54,6 +54,35 @@ class Case(Base):
     close_reason: Mapped[str | None] = mapped_column(String(2000))
 
 
+class Outcome(StrEnum):
+    NO_FURTHER_ACTION = "no_further_action"
+    DISCONTINUED = "discontinued"
+    ACQUITTED = "acquitted"
+    CONVICTED = "convicted"
+    OTHER = "other"
+
+
+class CaseOutcome(Base):
+    """A case's recorded outcome; a correction (a late appeal, an abandoned one) adds a row and
+    supersedes the last, so the history stays. ``retain_until``/``review_at`` are computed from the
+    retention policy's ``case_outcomes`` when recorded (and again when the policy changes)."""
+
+    __tablename__ = "case_outcomes"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), nullable=False)
+    outcome: Mapped[str] = mapped_column(String(20), nullable=False)  # an Outcome
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    custody_release_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    appeal_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reason: Mapped[str | None] = mapped_column(String(2000))
+    recorded_by: Mapped[str] = mapped_column(String(200), nullable=False)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    superseded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_case_outcomes_case", "case_id", "superseded_at"),)
+
+
 class CaseItem(Base):
     __tablename__ = "case_items"
 

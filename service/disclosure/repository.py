@@ -13,7 +13,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit.models import AuditEvent
 from service.auth.schemas import Principal
-from service.disclosure.models import Bundle, BundleStatus, Case, CaseItem, DoNotDisclose, Share, ShareReceipt
+from service.disclosure.models import (
+    Bundle,
+    BundleStatus,
+    Case,
+    CaseItem,
+    CaseOutcome,
+    DoNotDisclose,
+    Share,
+    ShareReceipt,
+)
 from service.recordings.models import Recording
 from service.recordings.repository import readable_by
 
@@ -201,3 +210,18 @@ async def waiting_bundles(s: AsyncSession) -> list[Bundle]:
     """Bundles waiting for sources to come back from cold storage, locked for the restore poll."""
     q = select(Bundle).where(Bundle.status == BundleStatus.WAITING).order_by(Bundle.created_at).with_for_update()
     return list((await s.execute(q)).scalars())
+
+
+async def current_outcome(s: AsyncSession, case_id: str) -> CaseOutcome | None:
+    q = select(CaseOutcome).where(CaseOutcome.case_id == case_id, CaseOutcome.superseded_at.is_(None))
+    return (await s.execute(q)).scalars().first()
+
+
+async def outcome_history(s: AsyncSession, case_id: str) -> list[CaseOutcome]:
+    q = select(CaseOutcome).where(CaseOutcome.case_id == case_id).order_by(CaseOutcome.recorded_at)
+    return list((await s.execute(q)).scalars())
+
+
+async def case_recording_ids(s: AsyncSession, case_id: str) -> list[str]:
+    q = select(CaseItem.recording_id).where(CaseItem.case_id == case_id).distinct()
+    return sorted((await s.execute(q)).scalars())

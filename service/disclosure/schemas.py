@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from service.declare import NOT_BLANK
 from service.disclosure.models import (
@@ -11,6 +11,7 @@ from service.disclosure.models import (
     BundleStatus,
     Case,
     CaseItem,
+    CaseOutcome,
     CaseStatus,
     DoNotDisclose,
     Share,
@@ -78,15 +79,73 @@ class CaseFields(BaseModel):
     close_reason: str | None
 
 
-class CaseOut(CaseFields):
-    items: list[ItemOut]
+class OutcomeIn(BaseModel):
+    """A case's outcome (API.md "Retention lifecycle"); posting again corrects it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: Literal["no_further_action", "discontinued", "acquitted", "convicted", "other"]
+    decided_at: Instant
+    custody_release_at: Instant | None = Field(None, description="convicted: when the person leaves custody")
+    appeal_until: Instant | None = Field(None, description="an appeal or CCRC review pending until then")
+    reason: str | None = Field(None, min_length=1, max_length=2000, json_schema_extra=NOT_BLANK)
+
+    @field_validator("reason")
+    @classmethod
+    def _reason(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
+            raise ValueError("must not be blank")
+        return v.strip() if v is not None else v
+
+    @model_validator(mode="after")
+    def _dates(self) -> OutcomeIn:
+        for name in ("custody_release_at", "appeal_until"):
+            d = getattr(self, name)
+            if d is not None and d < self.decided_at:
+                raise ValueError(f"{name} must not be before decided_at")
+        if self.custody_release_at is not None and self.outcome != "convicted":
+            raise ValueError("custody_release_at applies to a conviction only")
+        return self
+
+
+class OutcomeOut(BaseModel):
+    id: str
+    outcome: str
+    decided_at: datetime
+    custody_release_at: datetime | None
+    appeal_until: datetime | None
+    reason: str | None
+    recorded_by: str
+    recorded_at: datetime
 
     @classmethod
-    def of(cls, c: Case, items: list[CaseItem], hashes: dict[str, str] | None = None) -> CaseOut:
+    def of(cls, o: CaseOutcome) -> OutcomeOut:
+        return cls.model_validate(o, from_attributes=True)
+
+
+class CaseRetentionOut(BaseModel):
+    """How long the case's exhibits are kept under its outcome (all null while undecided)."""
+
+    rule: str | None
+    retain_until: datetime | None
+    review_at: datetime | None
+
+
+class CaseOut(CaseFields):
+    items: list[ItemOut]
+    outcome: OutcomeOut | None = None
+    retention: CaseRetentionOut = CaseRetentionOut(rule=None, retain_until=None, review_at=None)
+
+    @classmethod
+    def of(cls, c: Case, items: list[CaseItem], hashes: dict[str, str] | None = None, *,
+           outcome: CaseOutcome | None = None, retention: dict | None = None) -> CaseOut:
         hashes = hashes or {}
         return cls(id=c.id, urn=c.urn, title=c.title, status=c.status, hold_id=c.hold_id, created_by=c.created_by,
                    created_at=c.created_at, closed_by=c.closed_by, closed_at=c.closed_at,
-                   close_reason=c.close_reason, items=[ItemOut.of(i, hashes.get(i.recording_id)) for i in items])
+                   close_reason=c.close_reason, items=[ItemOut.of(i, hashes.get(i.recording_id)) for i in items],
+                   outcome=OutcomeOut.of(outcome) if outcome is not None else None,
+                   retention=CaseRetentionOut(**(retention or {"rule": None, "retain_until": None,
+                                                                "review_at": None})))
 
 
 class MarkOut(BaseModel):

@@ -70,6 +70,10 @@ class Recording(Base):
     status: Mapped[str] = mapped_column(String(10), nullable=False, default=RecordingStatus.ACTIVE)
     retention_category: Mapped[str] = mapped_column(String(40), nullable=False, default="default")
     delete_after: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # While kept beyond the default rule (retention/kept.py keeps them current): not deleted before
+    # retain_until; its protections' next review on review_at. One of the two is set while kept.
+    retain_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    review_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     restricted: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     deletion_policy: Mapped[str | None] = mapped_column(String(200))

@@ -69,11 +69,24 @@ class HoldRef(BaseModel):
         return cls(id=h.id, kind=h.kind, reference=h.reference, created_at=h.created_at)
 
 
+class KeptByRef(BaseModel):
+    """A protection keeping a recording beyond the default rule, with its pending review."""
+
+    kind: str  # flag | hold | case
+    id: str
+    review_at: datetime
+    retain_until: datetime | None = None
+    review_id: str
+
+
 class RetentionOut(BaseModel):
     category: str
     delete_after: datetime | None
     holds: list[HoldRef] = []
     flags: list[FlagOut] = []
+    retain_until: datetime | None = Field(None, description="not deleted before (a decided case's rule)")
+    review_at: datetime | None = Field(None, description="the next review of what keeps it")
+    kept_by: list[KeptByRef] = []
 
 
 class StorageOut(BaseModel):
@@ -114,7 +127,7 @@ class RecordingOut(BaseModel):
 
     @classmethod
     def of(cls, r: Recording, *, holds: list[HoldRef] | None = None,
-           flags: list[FlagOut] | None = None) -> RecordingOut:
+           flags: list[FlagOut] | None = None, kept_by: list[KeptByRef] | None = None) -> RecordingOut:
         return cls(id=r.id, device_id=r.device_id, officer_id=r.officer_id, filename=r.filename,
                    content_type=r.content_type, size_bytes=r.size_bytes, sha256=r.sha256,
                    received_at=r.received_at, recorded_start=r.recorded_start, recorded_end=r.recorded_end,
@@ -122,7 +135,8 @@ class RecordingOut(BaseModel):
                    drift_s=r.drift_s, media=MediaOut(**(r.media or {})), media_status=r.media_status,
                    status=RecordingStatus.DELETED if r.status == RecordingStatus.DELETED else RecordingStatus.ACTIVE,
                    retention=RetentionOut(category=r.retention_category, delete_after=r.delete_after,
-                                          holds=holds or [], flags=flags or []),
+                                          holds=holds or [], flags=flags or [], retain_until=r.retain_until,
+                                          review_at=r.review_at, kept_by=kept_by or []),
                    restricted=r.restricted, storage=StorageOut.of(r))
 
 

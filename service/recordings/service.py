@@ -27,7 +27,7 @@ from service.policies import Policies
 from service.recordings import repository as repo
 from service.recordings.access import readable
 from service.recordings.models import MediaStatus, Recording, RecordingStatus
-from service.recordings.schemas import AccessOut, DoNotDiscloseMark, FlagOut, HoldRef, RecordingOut
+from service.recordings.schemas import AccessOut, DoNotDiscloseMark, FlagOut, HoldRef, KeptByRef, RecordingOut
 from service.retention import repository as retention_repo
 from service.retention import rules
 from service.retention import service as retention
@@ -79,7 +79,11 @@ async def present(s: AsyncSession, recs: list[Recording]) -> list[RecordingOut]:
         flags[f.recording_id].append(FlagOut.of(f))
     for rid, h in await retention_repo.active_holds_for(s, ids):
         holds[rid].append(HoldRef.of(h))
-    return [RecordingOut.of(r, flags=flags[r.id], holds=holds[r.id]) for r in recs]
+    kept: dict[str, list[KeptByRef]] = {i: [] for i in ids}
+    for rv in await retention_repo.reviews_of(s, ids, status="pending"):
+        kept[rv.recording_id].append(KeptByRef(kind=rv.kept_kind, id=rv.kept_id, review_at=rv.review_at,
+                                               retain_until=rv.retain_until, review_id=rv.id))
+    return [RecordingOut.of(r, flags=flags[r.id], holds=holds[r.id], kept_by=kept[r.id]) for r in recs]
 
 
 async def search(s: AsyncSession, actor: Principal, page: PageParams, *, officer_id: str | None = None,

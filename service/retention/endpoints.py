@@ -10,8 +10,18 @@ from service.deps import ContextDep, PrincipalDep, SessionDep
 from service.errors import bounded_query, problems
 from service.paging import Page, PageParams, page_params
 from service.policies import RetentionPolicy
-from service.retention import service
-from service.retention.schemas import FlagIn, FlagOut, Forecast, HoldIn, HoldOut, ReasonIn, SweepOut
+from service.retention import reviews, service
+from service.retention.schemas import (
+    FlagIn,
+    FlagOut,
+    Forecast,
+    HoldIn,
+    HoldOut,
+    ReasonIn,
+    ReviewDecisionIn,
+    ReviewOut,
+    SweepOut,
+)
 from service.timeutil import IsoTime, parse_time
 
 router = APIRouter(tags=["retention"], responses=problems(401, 403, 422))
@@ -82,3 +92,26 @@ async def sweeps(s: SessionDep, actor: Principal = Depends(overseer)):
 @router.get("/v1/retention/policy", response_model=RetentionPolicy)
 async def policy(ctx: ContextDep, _: PrincipalDep):
     return ctx.policies.retention
+
+
+@router.get("/v1/retention/reviews", response_model=Page[ReviewOut])
+async def list_reviews(s: SessionDep, ctx: ContextDep, due: bool | None = None,
+                       page: PageParams = Depends(page_params),
+                       actor: Principal = Depends(require(*reviews.READERS))):
+    """Pending reviews of what is kept, soonest first; ``due=true``: those whose date has come."""
+    return await reviews.list_reviews(s, actor, ctx, page, due=due)
+
+
+@router.get("/v1/retention/reviews/{review_id}", responses=problems(404), response_model=ReviewOut)
+async def get_review(s: SessionDep, ctx: ContextDep, review_id: str,
+                     actor: Principal = Depends(require(*reviews.READERS))):
+    return (await reviews.get_review(s, actor, ctx, review_id))[1]
+
+
+@router.post("/v1/retention/reviews/{review_id}/decision", responses=problems(404, 409), response_model=ReviewOut)
+async def decide(s: SessionDep, ctx: ContextDep, review_id: str, body: ReviewDecisionIn,
+                 actor: Principal = Depends(require(*reviews.REVIEWERS))):
+    """retain (reason, retain_days: the next review) or release (reason): the protection is removed and the
+    default rule applies from then, never sooner than the policy's minimum days; 409 before a case's
+    retain_until."""
+    return await reviews.decide(s, actor, ctx, review_id, body)

@@ -18,6 +18,26 @@ class HoldKind(StrEnum):
     CASE = "case"  # a CPS case's hold, released when it closes
 
 
+class KeptKind(StrEnum):
+    """What keeps a recording beyond the default rule, as a review names it."""
+
+    FLAG = "flag"  # a flag into a kept category (evidence, complaint) outside any case
+    HOLD = "hold"  # a legal, complaint, IOPC or SAR hold
+    CASE = "case"  # a CPS case: its hold while open, its outcome's rule once decided
+
+
+class ReviewStatus(StrEnum):
+    PENDING = "pending"
+    RETAINED = "retained"  # decided: kept, a new pending review carries the next date
+    RELEASED = "released"  # decided: the protection was removed
+    ENDED = "ended"  # the protection ended otherwise (unflagged, hold released, outcome recorded)
+
+
+class ReviewDecision(StrEnum):
+    RETAIN = "retain"
+    RELEASE = "release"
+
+
 class SweepStatus(StrEnum):
     RUNNING = "running"
     DONE = "done"
@@ -108,3 +128,26 @@ class PolicyVersion(Base):
     loaded_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     content: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False)
     recomputed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Review(Base):
+    """One protection of one recording coming up for review on ``review_at``: a pending row per
+    (recording, kept_by) while the protection lasts; a decision closes it (retain opens the next)."""
+
+    __tablename__ = "retention_reviews"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    recording_id: Mapped[str] = mapped_column(ForeignKey("recordings.id"), nullable=False)
+    kept_kind: Mapped[str] = mapped_column(String(10), nullable=False)  # a KeptKind
+    kept_id: Mapped[str] = mapped_column(String(40), nullable=False)
+    review_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    retain_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    set_by_decision: Mapped[bool] = mapped_column(nullable=False, default=False)
+    status: Mapped[str] = mapped_column(String(10), nullable=False)  # a ReviewStatus
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reason: Mapped[str | None] = mapped_column(String(2000))
+
+    __table_args__ = (Index("ix_retention_reviews_status_review_at", "status", "review_at"),
+                      Index("ix_retention_reviews_recording", "recording_id", "status"))

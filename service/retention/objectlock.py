@@ -73,7 +73,7 @@ async def sync_legal_holds(ctx: Context, recording_ids: list[str]) -> None:
     keep = keep_categories(ctx.policies.retention)
     async with ctx.sessions() as s:
         rows = await repo.active_keys(s, recording_ids)
-        protected = await repo.protected_ids(s, [rid for rid, _ in rows], keep)
+        protected = await repo.protected_ids(s, [rid for rid, _ in rows], keep, utcnow())
     until = horizon(ctx.settings)
     for rid, key in rows:
         try:

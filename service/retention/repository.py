@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,7 +14,16 @@ from service.db import is_postgres
 from service.devices.clock import TimeTrust
 from service.recordings.models import Recording, RecordingStatus
 from service.recordings.repository import readable_by
-from service.retention.models import Flag, Hold, HoldRecording, PolicyVersion, Sweep, SweepStatus
+from service.retention.models import (
+    Flag,
+    Hold,
+    HoldRecording,
+    PolicyVersion,
+    Review,
+    ReviewStatus,
+    Sweep,
+    SweepStatus,
+)
 
 
 def held() -> ColumnElement[bool]:
@@ -30,7 +40,8 @@ def due(as_of: datetime, keep_categories: Iterable[str]) -> ColumnElement[bool]:
     """Due for deletion at ``as_of``: active, past ``delete_after``, and (re-checked, whatever
     ``delete_after`` says) neither held nor flagged into a category that is kept."""
     return and_(Recording.status == RecordingStatus.ACTIVE, Recording.delete_after.is_not(None),
-                Recording.delete_after <= as_of, ~held(), ~kept_by_flag(keep_categories))
+                Recording.delete_after <= as_of, ~held(), ~kept_by_flag(keep_categories),
+                or_(Recording.retain_until.is_(None), Recording.retain_until <= as_of))
 
 
 async def claim_due(s: AsyncSession, as_of: datetime, keep: Iterable[str], limit: int,
@@ -54,10 +65,12 @@ async def lock_deleting(s: AsyncSession, limit: int, ids: list[str] | None = Non
     return list((await s.execute(q.execution_options(populate_existing=True))).scalars())
 
 
-async def protected_ids(s: AsyncSession, ids: list[str], keep: Iterable[str]) -> set[str]:
+async def protected_ids(s: AsyncSession, ids: list[str], keep: Iterable[str], as_of: datetime) -> set[str]:
+    """Of ``ids``, those protected now: held, flagged into a kept category, or before their retain_until."""
     if not ids:
         return set()
-    q = select(Recording.id).where(Recording.id.in_(ids), or_(held(), kept_by_flag(keep)))
+    q = select(Recording.id).where(Recording.id.in_(ids), or_(held(), kept_by_flag(keep),
+                                                              Recording.retain_until > as_of))
     return set((await s.execute(q)).scalars())
 
 
@@ -267,3 +280,104 @@ async def protected_keys(s: AsyncSession, keep: Iterable[str], *, after: str | N
     if after:
         q = q.where(Recording.id > after)
     return [(rid, key) for rid, key in (await s.execute(q.order_by(Recording.id).limit(limit))).all()]
+
+
+# ---- kept: reviews and case outcomes (retention/kept.py) -------------------------------------------------
+
+async def case_holds(s: AsyncSession, hold_ids: list[str]) -> dict[str, str]:
+    """{hold id: case id} of the holds that are cases' holds."""
+    from service.disclosure.models import Case
+
+    if not hold_ids:
+        return {}
+    return dict((await s.execute(select(Case.hold_id, Case.id).where(Case.hold_id.in_(hold_ids)))).all())
+
+
+async def exhibit_cases(s: AsyncSession, recording_ids: list[str]) -> list[tuple[str, str]]:
+    """(recording id, case id) for every case these recordings are exhibits of."""
+    from service.disclosure.models import CaseItem
+
+    q = select(CaseItem.recording_id, CaseItem.case_id).where(CaseItem.recording_id.in_(recording_ids)).distinct()
+    return [(rid, cid) for rid, cid in (await s.execute(q)).all()]
+
+
+async def current_outcomes(s: AsyncSession, case_ids: list[str]) -> dict[str, Any]:
+    """{case id: its current CaseOutcome} for the decided ones."""
+    from service.disclosure.models import CaseOutcome
+
+    if not case_ids:
+        return {}
+    q = select(CaseOutcome).where(CaseOutcome.case_id.in_(case_ids), CaseOutcome.superseded_at.is_(None))
+    return {o.case_id: o for o in (await s.execute(q)).scalars()}
+
+
+async def reviews_of(s: AsyncSession, recording_ids: list[str], *, status: str | None = None) -> list[Review]:
+    q = select(Review).where(Review.recording_id.in_(recording_ids))
+    if status is not None:
+        q = q.where(Review.status == status)
+    return list((await s.execute(q.order_by(Review.created_at, Review.id)
+                                 .execution_options(populate_existing=True))).scalars())
+
+
+async def last_releases(s: AsyncSession, recording_ids: list[str]) -> dict[str, datetime]:
+    q = (select(Review.recording_id, func.max(Review.decided_at))
+         .where(Review.recording_id.in_(recording_ids), Review.status == ReviewStatus.RELEASED)
+         .group_by(Review.recording_id))
+    return {rid: at for rid, at in (await s.execute(q)).all() if at is not None}
+
+
+async def get_review(s: AsyncSession, review_id: str, *, for_update: bool = False) -> Review | None:
+    return await s.get(Review, review_id, with_for_update=for_update, populate_existing=True)
+
+
+async def review_page(s: AsyncSession, *, viewer: Principal, due_before: datetime | None, status: str | None,
+                      after: tuple[datetime, str] | None, limit: int) -> list[Review]:
+    """Reviews of footage ``viewer`` may see, soonest first."""
+    q = (select(Review).join(Recording, Recording.id == Review.recording_id)
+         .where(readable_by(viewer), Recording.status == RecordingStatus.ACTIVE))
+    if status is not None:
+        q = q.where(Review.status == status)
+    if due_before is not None:
+        q = q.where(Review.review_at <= due_before)
+    if after:
+        at, rid = after
+        q = q.where(or_(Review.review_at > at, and_(Review.review_at == at, Review.id > rid)))
+    return list((await s.execute(q.order_by(Review.review_at, Review.id).limit(limit))).scalars())
+
+
+async def due_reviews(s: AsyncSession, as_of: datetime, *, after: str | None, limit: int) -> list[Review]:
+    """Pending reviews due at ``as_of`` of active footage, by id (the alert job's batches)."""
+    q = (select(Review).join(Recording, Recording.id == Review.recording_id)
+         .where(Review.status == ReviewStatus.PENDING, Review.review_at <= as_of,
+                Recording.status == RecordingStatus.ACTIVE))
+    if after:
+        q = q.where(Review.id > after)
+    return list((await s.execute(q.order_by(Review.id).limit(limit))).scalars())
+
+
+async def review_counts(s: AsyncSession, now: datetime, overdue_before: datetime, *,
+                        viewer: Principal | None = None) -> dict[str, int]:
+    """Pending (and due, overdue among them) and decided reviews of active footage (``viewer`` may see)."""
+    pending = and_(Review.status == ReviewStatus.PENDING, Recording.status == RecordingStatus.ACTIVE)
+    q = (select(func.count().filter(pending),
+                func.count().filter(and_(pending, Review.review_at <= now)),
+                func.count().filter(and_(pending, Review.review_at <= overdue_before)),
+                func.count().filter(Review.status.in_([ReviewStatus.RETAINED, ReviewStatus.RELEASED])))
+         .select_from(Review).join(Recording, Recording.id == Review.recording_id))
+    if viewer is not None:
+        q = q.where(readable_by(viewer))
+    p, d, o, dec = (await s.execute(q)).one()
+    return {"pending": int(p), "due": int(d), "overdue": int(o), "decided": int(dec)}
+
+
+async def remove_from_hold(s: AsyncSession, hold_id: str, recording_id: str) -> None:
+    row = await s.get(HoldRecording, (hold_id, recording_id))
+    if row is not None:
+        await s.delete(row)
+        await s.flush()
+
+
+async def case_hold_id(s: AsyncSession, case_id: str) -> str | None:
+    from service.disclosure.models import Case
+
+    return (await s.execute(select(Case.hold_id).where(Case.id == case_id))).scalar()

@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from service.declare import NOT_BLANK, text_item
 from service.recordings.schemas import ClipRange, FlagOut
-from service.retention.models import Hold, HoldKind, Sweep
+from service.retention.models import Hold, HoldKind, Review, Sweep
 from service.timeutil import Instant
 
 Text = Field(min_length=1, max_length=2000)
@@ -114,12 +114,22 @@ class DueItem(BaseModel):
     size_bytes: int
 
 
+class ReviewCounts(BaseModel):
+    """Retention reviews of active footage: pending, due now, overdue (due and past the grace), decided."""
+
+    pending: int
+    due: int
+    overdue: int
+    decided: int
+
+
 class Forecast(BaseModel):
     as_of: datetime
     count: int
     bytes: int
     items: list[DueItem]
     next_cursor: str | None = None
+    reviews: ReviewCounts | None = None  # the forecast's only (what is kept and awaits a decision)
 
 
 class RestrictIn(BaseModel):
@@ -154,3 +164,46 @@ class SweepOut(BaseModel):
     @classmethod
     def of(cls, s: Sweep) -> SweepOut:
         return cls.model_validate(s, from_attributes=True)
+
+
+class KeptBy(BaseModel):
+    kind: Literal["flag", "hold", "case"]
+    id: str
+
+
+class ReviewOut(BaseModel):
+    id: str
+    recording_id: str
+    kept_by: KeptBy
+    review_at: datetime
+    retain_until: datetime | None
+    status: Literal["pending", "retained", "released", "ended"]
+    due: bool
+    overdue: bool
+    decided_by: str | None
+    decided_at: datetime | None
+    reason: str | None
+
+    @classmethod
+    def of(cls, r: Review, *, due: bool, overdue: bool) -> ReviewOut:
+        return cls(id=r.id, recording_id=r.recording_id, kept_by=KeptBy(kind=r.kept_kind, id=r.kept_id),
+                   review_at=r.review_at, retain_until=r.retain_until, status=r.status, due=due, overdue=overdue,
+                   decided_by=r.decided_by, decided_at=r.decided_at, reason=r.reason)
+
+
+class ReviewDecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["retain", "release"]
+    reason: str = Field(min_length=1, max_length=2000, json_schema_extra=NOT_BLANK)
+    retain_days: int | None = Field(None, ge=1, le=36500, description="retain: days to the next review "
+                                    "(at most the policy's reviews.max_retain_days; default that maximum)")
+
+    _blank = field_validator("reason")(_not_blank)
+
+    @model_validator(mode="after")
+    def _days(self) -> ReviewDecisionIn:
+        if self.decision == "release" and self.retain_days is not None:
+            raise ValueError("retain_days goes with a retain decision only")
+        return self
+

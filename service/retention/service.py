@@ -28,11 +28,11 @@ from service.policies import Policies, RetentionPolicy
 from service.recordings.access import check_clip, readable
 from service.recordings.models import Recording, RecordingStatus
 from service.recordings.repository import readable_by
-from service.retention import objectlock, rules
+from service.retention import kept, objectlock, rules
 from service.retention import repository as repo
 from service.retention.models import Flag, Hold, HoldKind, HoldRecording, PolicyVersion
 from service.retention.rules import keep_categories
-from service.retention.schemas import DueItem, FlagIn, Forecast, HoldOut, SweepOut
+from service.retention.schemas import DueItem, FlagIn, Forecast, HoldOut, ReviewCounts, SweepOut
 from service.timeutil import iso, utcnow
 
 log = structlog.get_logger(__name__)
@@ -63,20 +63,25 @@ def dominant_category(policy: RetentionPolicy, flags: list[Flag]) -> str:
 
 async def refresh(s: AsyncSession, policy: RetentionPolicy, recording_ids: list[str], *,
                   policy_change: bool = False) -> list[Recording]:
-    """Recompute ``delete_after`` and the category of these recordings from their flags and holds."""
+    """Recompute ``delete_after``, the category, and what keeps them until when (reviews, ``retain_until``,
+    ``review_at``: retention/kept.py) of these recordings from their flags, holds and case outcomes."""
     if not recording_ids:
         return []
     recs = await repo.recordings(s, recording_ids)
     flags: dict[str, list[Flag]] = defaultdict(list)
     for f in await repo.active_flags(s, recording_ids):
         flags[f.recording_id].append(f)
-    held = {rid for rid, _ in await repo.active_holds_for(s, recording_ids)}
+    holds: dict[str, list[Hold]] = defaultdict(list)
+    for rid, h in await repo.active_holds_for(s, recording_ids):
+        holds[rid].append(h)
+    floors = await kept.sync(s, policy, recs, flags, holds)
     for rec in recs:
         if rec.status == RecordingStatus.DELETED:
             continue
         fl = flags.get(rec.id, [])
         new = rules.delete_after(policy, basis_start=rec.basis_start, received_at=rec.received_at,
-                                 categories=[(f.category, f.created_at) for f in fl], held=rec.id in held)
+                                 categories=[(f.category, f.created_at) for f in fl], held=rec.id in holds,
+                                 not_before=[floors.get(rec.id)])
         if policy_change and fl and (rec.delete_after is None or (new is not None and new < rec.delete_after)):
             new = rec.delete_after  # a policy change never shortens the protection of flagged footage
         rec.delete_after = new
@@ -130,14 +135,23 @@ async def add_flag(s: AsyncSession, actor: Principal, ctx: Context, recording_id
     return flag
 
 
+def refuse_before_retain_until(rec: Recording, source: str | None) -> None:
+    """A decided case's exhibit keeps its evidence flag until the outcome's retain_until (CPIA)."""
+    if source and source.startswith("case:") and rec.retain_until is not None and rec.retain_until > utcnow():
+        raise Conflict(f"Recording {rec.id} is kept until {iso(rec.retain_until)} under its case's outcome "
+                       "(CPIA); its evidence flag cannot be removed before then.", slug="retain-until-not-reached",
+                       retain_until=iso(rec.retain_until))
+
+
 async def remove_flag(s: AsyncSession, actor: Principal, ctx: Context, flag_id: str, reason: str) -> Flag:
     require(actor, UNFLAGGERS)
     flag = await repo.get_flag(s, flag_id, for_update=True)
     if flag is None:
         raise NotFound(f"No flag {flag_id!r}.", slug="flag-not-found")
-    await readable(s, actor, flag.recording_id, for_update=True)
+    rec = await readable(s, actor, flag.recording_id, for_update=True)
     if flag.removed_at is not None:
         raise Conflict(f"Flag {flag_id} was already removed by {flag.removed_by}.", slug="flag-removed")
+    refuse_before_retain_until(rec, flag.source)
     flag.removed_at, flag.removed_by, flag.removed_reason = utcnow(), actor.sub, reason
     recs = await refresh(s, ctx.policies.retention, [flag.recording_id])
     await audit.record(s, actor, "recording.unflagged", "recording", flag.recording_id,
@@ -257,7 +271,11 @@ async def forecast(s: AsyncSession, actor: Principal, ctx: Context, as_of: datet
     """What a sweep as of ``as_of`` would delete (the same rule the sweep applies), of what the caller
     may see: restricted footage counts only for the people it is opened to (and auditors)."""
     require(actor, OVERSEERS)
-    return await _due(s, ctx, actor, as_of or utcnow(), page)
+    out = await _due(s, ctx, actor, as_of or utcnow(), page)
+    now = utcnow()
+    counts = await repo.review_counts(s, now, now - timedelta(days=ctx.policies.retention.reviews.overdue_after_days),
+                                      viewer=actor)
+    return out.model_copy(update={"reviews": ReviewCounts(**counts)})
 
 
 async def upcoming(s: AsyncSession, actor: Principal, ctx: Context, days: int, page: PageParams) -> Forecast:

@@ -168,7 +168,7 @@ async def _finish_deleting(ctx: Context, actor: Principal, report: SweepReport, 
             rows = await repo.lock_deleting(s, batch, ids)
             if not rows:
                 return
-            protected = await repo.protected_ids(s, [r.id for r in rows], keep)
+            protected = await repo.protected_ids(s, [r.id for r in rows], keep, report.as_of)
             cancel, lost = [], []
             for r in rows:
                 if r.id in protected:

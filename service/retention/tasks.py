@@ -9,8 +9,9 @@ from service.auth.schemas import system_principal
 from service.context import Context
 from service.db import transaction
 from service.jobs import JobName
-from service.retention import objectlock, service
+from service.retention import objectlock, reviews, service
 from service.retention.sweep import sweep
+from service.timeutil import utcnow
 
 log = structlog.get_logger(__name__)
 
@@ -38,7 +39,21 @@ async def roll_object_lock(ctx: Context) -> int:
     return await objectlock.roll_forward(ctx)
 
 
+async def retention_reviews(ctx: Context, batch: int = 500) -> int:
+    """Alert supervisors to every due review (one open alert per review, counted); never deletes."""
+    after, due, as_of = None, 0, utcnow()
+    while True:
+        async with transaction(ctx.sessions) as s:
+            rows = await reviews.alert_due(s, ctx, as_of, after=after, batch=batch)
+        if not rows:
+            break
+        after, due = rows[-1].id, due + len(rows)
+        log.info("retention_reviews_progress", due=due)
+    return due
+
+
 JOBS = {JobName.RETENTION_SWEEP: retention_sweep, JobName.RECOMPUTE_RETENTION: recompute_retention,
-        JobName.ROLL_OBJECT_LOCK: roll_object_lock}
+        JobName.ROLL_OBJECT_LOCK: roll_object_lock, JobName.RETENTION_REVIEWS: retention_reviews}
 CRON = [(JobName.RETENTION_SWEEP, lambda settings: settings.sweep_interval_s),
-        (JobName.ROLL_OBJECT_LOCK, lambda settings: settings.object_lock_roll_interval_s)]
+        (JobName.ROLL_OBJECT_LOCK, lambda settings: settings.object_lock_roll_interval_s),
+        (JobName.RETENTION_REVIEWS, lambda settings: settings.review_check_interval_s)]

@@ -16,6 +16,9 @@ class MonthStats(BaseModel):
     sars_received: int = 0
     sars_closed: int = 0
     sars_overdue: int = 0
+    reviews_due: int = 0  # retention reviews that fell due in the month
+    reviews_decided: int = 0
+    reviews_overdue: int = 0  # fell due in the month and left undecided past the grace
 
 
 class StatsOut(BaseModel):

@@ -17,7 +17,7 @@ from service.stats.schemas import MonthStats, StatsOut
 from service.timeutil import as_utc
 
 FIELDS = ("uploaded", "auto_deleted", "flagged", "held", "restricted", "shared", "sars_received", "sars_closed",
-          "sars_overdue")
+          "sars_overdue", "reviews_due", "reviews_decided", "reviews_overdue")
 DEFAULT_MONTHS = 12
 
 

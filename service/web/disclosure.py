@@ -17,14 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.auth.roles import DISCLOSURE_STAFF
 from service.auth.schemas import Principal
 from service.deps import ContextDep, SessionDep
-from service.disclosure import bundles, listing, service, shares
+from service.disclosure import bundles, listing, outcomes, service, shares
 from service.disclosure.models import FINISHED, BundleStatus, CaseStatus
-from service.disclosure.schemas import CaseIn, ItemIn, ReasonIn, ShareIn, ShareOut
+from service.disclosure.schemas import CaseIn, ItemIn, OutcomeIn, ReasonIn, ShareIn, ShareOut
 from service.http_range import ranged_response
 from service.paging import page_params
 from service.recordings import service as recordings
 from service.recordings.models import RecordingStatus
-from service.timeutil import parse_time
+from service.timeutil import iso, parse_time
 from service.web.deps import form_model, is_htmx, signed_in
 from service.web.pageutil import utc_field, with_numbers
 from service.web.render import console_router, done, fragment, render
@@ -71,14 +71,14 @@ async def _search(s: AsyncSession, me: Principal, query: dict[str, str]):
 
 
 @router.get("/ui/disclosure/cases/{case_id}")
-async def case_page(request: Request, s: SessionDep, case_id: str, me: Principal = Depends(staff)):
-    case = await listing.case_view(s, me, case_id)
+async def case_page(request: Request, s: SessionDep, ctx: ContextDep, case_id: str, me: Principal = Depends(staff)):
+    case = await listing.case_view(s, me, case_id, ctx)
     case_bundles = await listing.case_bundles(s, me, case_id, page_params(limit=20))
     # Without JavaScript the search form submits here; with htmx it loads the results in place.
     query = _search_query(request.query_params)
     results = await _search(s, me, query) if request.query_params.get("search") else None
     return render(request, "disclosure/case.html", me, title=f"Case {case.urn}", case=case, bundles=case_bundles,
-                  query=query, results=results, search_limit=SEARCH_LIMIT)
+                  query=query, results=results, search_limit=SEARCH_LIMIT, outcomes=OUTCOME_WORDS)
 
 
 @router.get("/ui/disclosure/cases/{case_id}/search")
@@ -110,6 +110,28 @@ async def close_case(request: Request, s: SessionDep, ctx: ContextDep, case_id: 
     case = await service.close_case(s, me, ctx, case_id, body.reason)
     return done(f"/ui/disclosure/cases/{case_id}",
                 f"Case {case.urn} closed; its hold is released (the evidence flags stay).")
+
+
+OUTCOME_WORDS = {"convicted": "Convicted", "acquitted": "Acquitted", "no_further_action": "No further action",
+                 "discontinued": "Discontinued", "other": "Other"}
+
+
+@router.post("/ui/disclosure/cases/{case_id}/outcome")
+async def record_outcome(request: Request, s: SessionDep, ctx: ContextDep, case_id: str,
+                         me: Principal = Depends(staff)):
+    form = dict(await request.form())
+    data = {"outcome": form.get("outcome", ""), "decided_at": utc_field(form.get("decided_at"))}
+    for k in ("custody_release_at", "appeal_until"):
+        if form.get(k):
+            data[k] = utc_field(form.get(k))
+    if (form.get("reason") or "").strip():
+        data["reason"] = form["reason"]
+    row = await outcomes.record_outcome(s, me, ctx, case_id, form_model(OutcomeIn, data))
+    _, ret = await outcomes.outcome_view(s, ctx, case_id)
+    until = f"kept until {iso(ret['retain_until'])}, " if ret["retain_until"] else ""
+    return done(f"/ui/disclosure/cases/{case_id}",
+                f"Outcome recorded: {OUTCOME_WORDS.get(row.outcome, row.outcome)}. The exhibits are {until}"
+                f"reviewed {iso(ret['review_at'])}.")
 
 
 # --- Bundles and their shares ---

@@ -89,8 +89,9 @@ def clear_state_cookie(response: Response) -> None:
 
 
 async def finish(ctx: Context, request: Request, code: str | None, state: str | None, error: str | None,
-                 error_description: str | None) -> tuple[str, list[str], str]:
-    """Check the callback and the ID token; returns (person id, roles, where to go next)."""
+                 error_description: str | None) -> tuple[str, list[str], str, str | None]:
+    """Check the callback and the ID token; returns (person id, roles, where to go next, the `email` claim:
+    where notifications go, never who the person is)."""
     settings = ctx.settings
     if not enabled(settings):
         raise NotFound("Sign-in through an identity provider is not configured here.", slug="oidc-disabled")
@@ -133,7 +134,8 @@ async def finish(ctx: Context, request: Request, code: str | None, state: str | 
     roles = claims.get(settings.oidc_roles_claim) or []
     if not isinstance(person_id, str) or not isinstance(roles, list):
         raise Unauthorized("The ID token lacks the person's id or a roles list.", slug="oidc-token")
-    return person_id, [str(r) for r in roles], saved.get("next") or ""
+    email = claims.get("email")
+    return person_id, [str(r) for r in roles], saved.get("next") or "", email if isinstance(email, str) else None
 
 
 def id_claim(settings: Settings, issuer: str) -> str:

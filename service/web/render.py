@@ -32,6 +32,7 @@ NAV: list[tuple[str, str, tuple[str, ...]]] = [
     ("Alerts", "/ui/supervisor/alerts", alerts.READERS),
     ("Devices", "/ui/supervisor/devices", alerts.READERS),  # the supervisor's desk: one guard (supervisor.py)
     ("Holds", "/ui/supervisor/holds", alerts.READERS),
+    ("Reviews", "/ui/supervisor/reviews", alerts.READERS),
     ("Cases", "/ui/disclosure/cases", DISCLOSURE_STAFF),
     ("Footage", "/ui/recordings", tuple(SEE_ALL)),
     ("Subject access", "/ui/sar", SAR_HANDLERS),

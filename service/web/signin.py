@@ -70,9 +70,9 @@ async def oidc_start(request: Request, next: str | None = None):
 async def oidc_callback(request: Request, s: SessionDep, ctx: ContextDep, code: str | None = None,
                         state: str | None = None, error: str | None = None, error_description: str | None = None):
     try:
-        person_id, roles, next_path = await oidc.finish(ctx, request, code, state, error, error_description)
+        person_id, roles, next_path, email = await oidc.finish(ctx, request, code, state, error, error_description)
         result = await accounts.sign_in_external(s, ctx.tokens, ctx.settings, person_id, roles,
-                                                 client_ip(request), request.headers.get("user-agent"))
+                                                 client_ip(request), request.headers.get("user-agent"), email=email)
         if isinstance(result, Problem):  # refused and audited: rendered, so the refusal's event commits
             raise result
     except Problem as p:

@@ -1,4 +1,4 @@
-"""Console pages: supervisor. Alerts (acknowledge), devices and their clock drift, holds. The controls on
+"""Console pages: supervisor. Alerts (acknowledge), devices and their clock drift, holds, retention reviews. The controls on
 the recording page (unflag, restrict, do-not-disclose) are in supervisor_controls.py, on this router."""
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from service.devices import service as devices
 from service.devices.models import ClockStatus
 from service.errors import Invalid
 from service.paging import page_params
+from service.retention import reviews
 from service.retention import service as retention
 from service.retention.models import HoldKind
-from service.retention.schemas import HoldIn, ReasonIn
+from service.retention.schemas import HoldIn, ReasonIn, ReviewDecisionIn
 from service.web import supervisor_controls
 from service.web.deps import form_model, is_htmx, safe_next, signed_in
 from service.web.drift import drift_chart
@@ -39,6 +40,8 @@ ALERT_KINDS = {
     AlertKind.DELETION_REFUSED: "Deletion refused by storage",
     AlertKind.HELD_RECORDING_LOST: "Held recording lost",
     AlertKind.BUNDLE_FAILED: "Bundle build failed",
+    AlertKind.REVIEW_DUE: "Retention review due",
+    AlertKind.NOTIFICATION_FAILED: "E-mail not sent",
 }
 HOLD_KINDS = {HoldKind.LEGAL: "Legal", HoldKind.COMPLAINT: "Complaint", HoldKind.IOPC: "IOPC",
               HoldKind.SAR: "Subject access"}
@@ -128,3 +131,29 @@ async def release_hold(request: Request, s: SessionDep, ctx: ContextDep, hold_id
     body = form_model(ReasonIn, {"reason": form.get("reason", "")})
     hold, _ = await retention.release_hold(s, me, ctx, hold_id, body.reason)
     return done("/ui/supervisor/holds", f"Hold {hold.reference} released.")
+
+
+# --- Retention reviews ---
+
+@router.get("/ui/supervisor/reviews")
+async def reviews_page(request: Request, s: SessionDep, ctx: ContextDep, show: str | None = None,
+                       cursor: str | None = None, limit: str | None = None, me: Principal = Depends(supervisor)):
+    """The review queue: soonest (so overdue, then due) first; decide from the row, the player one click away."""
+    due_only = show != "all"
+    page = await reviews.list_reviews(s, me, ctx, page_params(limit_of(limit), cursor), due=due_only or None)
+    nxt = next_url("/ui/supervisor/reviews", {"show": show}, page.next_cursor)
+    return render(request, "supervisor/reviews.html", me, title="Retention reviews", reviews=page.items,
+                  due_only=due_only, next_url=nxt, max_days=ctx.policies.retention.reviews.max_retain_days,
+                  can_decide=me.has(*reviews.REVIEWERS))
+
+
+@router.post("/ui/supervisor/reviews/{review_id}/decision")
+async def decide_review(request: Request, s: SessionDep, ctx: ContextDep, review_id: str,
+                        me: Principal = Depends(supervisor)):
+    form = dict(await request.form())
+    data = {"decision": form.get("decision", ""), "reason": form.get("reason", "")}
+    if data["decision"] == "retain" and form.get("retain_days"):
+        data["retain_days"] = form.get("retain_days")
+    out = await reviews.decide(s, me, ctx, review_id, form_model(ReviewDecisionIn, data))
+    verb = "kept; next review set" if out.status == "retained" else "released; the default rule applies from now"
+    return done(safe_next(form.get("next"), "/ui/supervisor/reviews"), f"Recording {out.recording_id} {verb}.")

@@ -256,3 +256,31 @@ def test_a_subject_access_hold_cannot_be_released_here(page, console):
     assert "belongs to the open" in flash.inner_text()
     with _sup(console) as api:
         assert api.get(f"/v1/holds/{hold_id}").json()["active"] is True
+
+
+def test_a_due_retention_review_is_decided_from_the_queue(page, console):
+    """A convicted case's exhibit comes up for review on the CPIA date; the supervisor releases it from the
+    review queue's row, and the API shows the flag gone and the default rule's date back."""
+    rid = dock(console, "pc-101")
+    urn = f"E2E{uuid.uuid4().hex[:8].upper()}"
+    with client(console, "dc-e2e", "disclosure") as api:
+        cid = api.post("/v1/cases", json={"urn": urn, "title": "R v Review"}).json()["id"]
+        assert api.post(f"/v1/cases/{cid}/items", json={"recording_id": rid, "exhibit_ref": "RV/1"}).status_code == 201
+        r = api.post(f"/v1/cases/{cid}/outcome", json={"outcome": "convicted", "decided_at": "2025-01-06T10:00:00Z",
+                                                       "reason": "fined"})
+        assert r.status_code == 200, r.text
+    sign_in(page, "sgt-1")
+    page.get_by_role("link", name="Reviews").click()
+    page.wait_for_url("**/ui/supervisor/reviews")
+    row = page.locator("tr[data-review]").filter(has_text=rid)
+    assert row.count() == 1 and "Overdue" in row.inner_text() and "case" in row.inner_text()
+    assert row.get_by_role("link", name="Play").get_attribute("href").startswith(f"/ui/recordings/{rid}")
+    shot(page, "supervisor-reviews")
+    row.get_by_label("Reason").fill("fine paid; no appeal")
+    row.get_by_role("button", name="Release").click()
+    page.wait_for_load_state()
+    assert f"Recording {rid} released" in page.locator("#flash").inner_text()
+    with _sup(console) as api:
+        ret = api.get(f"/v1/recordings/{rid}").json()["retention"]
+        assert ret["flags"] == [] and ret["kept_by"] == [] and ret["delete_after"] is not None
+        assert ret["retain_until"] is not None  # the outcome's date (past) still floors delete_after

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import shutil
-import threading
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -45,8 +43,8 @@ from service.audit.models import AuditEvent
 from service.recordings.models import Recording
 from service.retention.models import HoldRecording
 from service.retention.sweep import sweep
-from tests.fixtures.services import create_database, drop_database, pg_url
-from tests.fixtures.stack import Stack, iso, start_stack
+from tests.fixtures.loop import Env, LoopThread
+from tests.fixtures.stack import iso
 from tests.helpers import ADMIN
 
 OFFICERS = ["pc-1", "pc-2", "pc-3"]
@@ -58,58 +56,6 @@ _unique = itertools.count()
 
 def ts(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value).astimezone(UTC)
-
-
-# ---- a loop in a thread, and the stack on it ----------------------------------------------------
-
-class LoopThread:
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="stateful-loop", daemon=True)
-        self.thread.start()
-
-    def run(self, coro, timeout: float = 120) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
-
-
-@dataclass
-class Env:
-    mode: str
-    loop: LoopThread
-    tmp_factory: Any
-    sqlite_template: Any = None
-    pg_template: str | None = None
-    s3_endpoint: str | None = None
-
-    async def open(self) -> tuple[Stack, Any]:
-        tmp = self.tmp_factory.mktemp(f"stateful-{self.mode}")
-        if self.mode == "embedded":
-            db = tmp / "bwv.db"
-            shutil.copy(self.sqlite_template, db)
-            st_ = await start_stack("embedded", tmp, database_url=f"sqlite+aiosqlite:///{db}")
-
-            async def close():
-                await st_.stop()
-                shutil.rmtree(tmp, ignore_errors=True)
-            return st_, close
-        from tests.fixtures.s3 import make_bucket
-
-        name = await create_database(self.pg_template)
-        bucket = make_bucket(self.s3_endpoint, object_lock=True)
-        st_ = await start_stack("pg_s3", tmp, database_url=pg_url(name), storage_url=f"s3://{bucket}",
-                                s3_endpoint_url=self.s3_endpoint, redis_url="redis://127.0.0.1:6379/0",
-                                queue_name=f"bwv-test:{uuid.uuid4().hex[:8]}")
-
-        async def close():
-            await st_.stop()
-            await drop_database(name)
-            shutil.rmtree(tmp, ignore_errors=True)
-        return st_, close
 
 
 # ---- the model ---------------------------------------------------------------------------------
@@ -533,6 +479,8 @@ class RetentionMachine(RuleBasedStateMachine):
             if r.status == "active":
                 assert row.delete_after == self.expected_delete_after(r), (
                     r.id, row.delete_after, self.expected_delete_after(r), r)
+                if self.protected(r):  # rule 7: nothing kept without a date or a review
+                    assert row.review_at is not None or row.retain_until is not None, r.id
                 assert r.id not in deleted_events
             else:
                 assert deleted_events.get(r.id) == 1, (r.id, deleted_events.get(r.id))
