@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -76,6 +77,15 @@ class RetentionOut(BaseModel):
     flags: list[FlagOut] = []
 
 
+class WorkingCopyOut(BaseModel):
+    """The MP4 made for browsers when they cannot play the master (which stays byte-exact, the exhibit)."""
+
+    status: str
+    sha256: str | None = None
+    size_bytes: int | None = None
+    content_type: str | None = None
+
+
 class RecordingOut(BaseModel):
     id: str
     device_id: str
@@ -96,6 +106,9 @@ class RecordingOut(BaseModel):
     status: str
     retention: RetentionOut
     restricted: bool
+    source: str = "bwv"
+    provenance: dict[str, Any] | None = None
+    working_copy: WorkingCopyOut | None = None
 
     @classmethod
     def of(cls, r: Recording, *, holds: list[HoldRef] | None = None,
@@ -108,7 +121,12 @@ class RecordingOut(BaseModel):
                    status=RecordingStatus.DELETED if r.status == RecordingStatus.DELETED else RecordingStatus.ACTIVE,
                    retention=RetentionOut(category=r.retention_category, delete_after=r.delete_after,
                                           holds=holds or [], flags=flags or []),
-                   restricted=r.restricted)
+                   restricted=r.restricted, source=r.source or "bwv", provenance=r.provenance,
+                   working_copy=WorkingCopyOut(
+                       status=r.working_copy_status, sha256=r.working_copy_sha256,
+                       size_bytes=r.working_copy_size_bytes,
+                       content_type=(r.working_copy_info or {}).get("content_type"))
+                   if r.working_copy_status else None)
 
 
 class CreatedRecordingOut(RecordingOut):

@@ -25,7 +25,7 @@ from service.paging import Page, PageParams, after_time_id, cut
 from service.policies import Policies
 from service.recordings import repository as repo
 from service.recordings.access import readable
-from service.recordings.models import MediaStatus, Recording, RecordingStatus
+from service.recordings.models import MediaStatus, Recording, RecordingStatus, Source
 from service.recordings.schemas import AccessOut, DoNotDiscloseMark, FlagOut, HoldRef, RecordingOut
 from service.retention import repository as retention_repo
 from service.retention import rules
@@ -54,7 +54,8 @@ async def create_from_upload(s: AsyncSession, policies: Policies, actor: Princip
                     drift_s=upload.drift_s, time_trust=upload.time_trust, trusted_start=upload.trusted_start,
                     trusted_end=upload.trusted_end, basis_start=basis_start, basis_end=basis_end,
                     media=None, media_status=MediaStatus.PENDING, status=RecordingStatus.ACTIVE,
-                    retention_category=policies.retention.default_category, restricted=False)
+                    retention_category=policies.retention.default_category, restricted=False,
+                    source=upload.source or Source.BWV, provenance=upload.provenance)
     rec.delete_after = rules.delete_after(policies.retention, basis_start=basis_start, received_at=received)
     s.add(rec)
     await s.flush()
@@ -65,7 +66,8 @@ async def create_from_upload(s: AsyncSession, policies: Policies, actor: Princip
                         "device_id": rec.device_id, "officer_id": rec.officer_id,
                         "recorded_start": rec.recorded_start, "trusted_start": rec.trusted_start,
                         "time_trust": rec.time_trust, "drift_s": rec.drift_s,
-                        "delete_after": rec.delete_after, "storage_key": key})
+                        "delete_after": rec.delete_after, "storage_key": key, "source": rec.source,
+                        "provenance": rec.provenance})
     return rec
 
 
