@@ -8,7 +8,7 @@ Rule 6: every step is restartable; the janitor removes what a crash left behind.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -197,8 +197,11 @@ def _contiguous(parts: list[UploadPart]) -> list[int]:
     return [n for n in range(1, top + 1) if n not in have]
 
 
-async def complete(ctx: Context, actor: Principal, upload_id: str) -> tuple[Recording, bool, bool]:
-    """Returns (recording, created_now, duplicate)."""
+async def complete(ctx: Context, actor: Principal, upload_id: str, *,
+                   then: Callable[[AsyncSession, Recording], Awaitable[None]] | None = None,
+                   ) -> tuple[Recording, bool, bool]:
+    """Returns (recording, created_now, duplicate). ``then`` runs in the transaction that creates the
+    recording (an import's flags: the recording never exists without them)."""
     require(actor, UPLOADERS)
     async with transaction(ctx.sessions) as s:
         upload = await _owned_upload(s, actor, upload_id, for_update=True)
@@ -269,6 +272,8 @@ async def complete(ctx: Context, actor: Principal, upload_id: str) -> tuple[Reco
                                                       storage_version=stored.version if stored else None)
             upload.status, upload.recording_id, upload.assembling_key = UploadStatus.COMPLETED, rec.id, None
             dup_key, created, duplicate = None, True, False
+            if then is not None:
+                await then(s, rec)
         upload.updated_at = utcnow()
     if dup_key:
         await ctx.store.delete([dup_key])
