@@ -48,6 +48,8 @@ class JobName(StrEnum):
     FIND_SAR_ITEM_FACES = "find_sar_item_faces"
     SAR_JANITOR = "sar_janitor"
     SAR_DEADLINES = "sar_deadlines"
+    MAKE_WORKING_COPY = "make_working_copy"
+    WORKING_COPY_JANITOR = "working_copy_janitor"
 
 
 class JobRegistryError(RuntimeError):
@@ -58,10 +60,11 @@ def _domains() -> list[Any]:
     # Imported here, not at the top: the domains' services import this module for JobName.
     from service.disclosure import tasks as disclosure_tasks
     from service.ingest import tasks as ingest_tasks
+    from service.recordings import tasks as recordings_tasks
     from service.retention import tasks as retention_tasks
     from service.sar import tasks as sar_tasks
 
-    return [ingest_tasks, retention_tasks, disclosure_tasks, sar_tasks]
+    return [ingest_tasks, recordings_tasks, retention_tasks, disclosure_tasks, sar_tasks]
 
 
 @cache

@@ -43,11 +43,12 @@ from service.media.source import media_source
 from service.recordings import repository as recordings_repo
 from service.recordings.access import refuse_restricted
 from service.recordings.models import Recording
+from service.recordings.workingcopy import cut_from, playable_key
 from service.timeutil import iso, utcnow
 
 MANIFEST_COLUMNS = ["exhibit_ref", "file", "sha256", "size_bytes", "source_recording_id", "source_sha256",
                     "clip_start_s", "clip_end_s", "accurate", "officer_id", "device_id", "trusted_start",
-                    "time_trust"]
+                    "time_trust", "source", "cut_from", "working_copy_sha256"]
 
 
 @dataclass(frozen=True)
@@ -92,12 +93,17 @@ async def download(s: AsyncSession, actor: Principal, bundle_id: str, range_head
 
 
 async def _verify_source(ctx: Context, rec: Recording) -> None:
-    h = hashlib.sha256()
-    async for chunk in ctx.store.read(rec.storage_key):
-        await asyncio.to_thread(h.update, chunk)  # hashlib releases the GIL: the cut runs alongside
-    if h.hexdigest() != rec.sha256:
-        raise BuildFailed(f"source {rec.id} no longer matches its SHA-256 (stored {h.hexdigest()}, "
-                          f"recorded {rec.sha256})")
+    """The master, and the working copy a clip is cut from, still match their hashes."""
+    checks = [(rec.storage_key, rec.sha256, "")]
+    if cut_from(rec) == "working_copy":
+        checks.append((rec.working_copy_key, rec.working_copy_sha256, "working copy of "))
+    for key, expected, what in checks:
+        h = hashlib.sha256()
+        async for chunk in ctx.store.read(key):
+            await asyncio.to_thread(h.update, chunk)  # hashlib releases the GIL: the cut runs alongside
+        if h.hexdigest() != expected:
+            raise BuildFailed(f"{what}source {rec.id} no longer matches its SHA-256 (stored {h.hexdigest()}, "
+                              f"recorded {expected})")
 
 
 def text_member(data: bytes):
@@ -127,7 +133,9 @@ async def case_members(ctx: Context, bundle: Bundle, tmp: str, steps: Steps) -> 
                 raise BuildFailed(f"source {rec.id} of exhibit {item.exhibit_ref} is marked do-not-disclose")
         name = exhibit_file_name(item.exhibit_ref)
         path = os.path.join(tmp, name)
-        source = await media_source(ctx.store, rec.storage_key)
+        # Cut from the working copy when the master is in a format only its recorder plays; the master is
+        # still re-verified and named in the manifest as the exhibit's source.
+        source = await media_source(ctx.store, playable_key(rec))
         start = item.clip_start_s or 0.0
         cutting = cut_async(source, path, start, item.clip_end_s, accurate=item.accurate,
                             source_duration_s=(rec.media or {}).get("duration_s"))
@@ -150,7 +158,9 @@ async def case_members(ctx: Context, bundle: Bundle, tmp: str, steps: Steps) -> 
                      "size_bytes": size, "source_recording_id": rec.id, "source_sha256": rec.sha256,
                      "clip_start_s": start, "clip_end_s": item.clip_end_s if item.clip_end_s else result.end_s,
                      "accurate": item.accurate, "officer_id": rec.officer_id, "device_id": rec.device_id,
-                     "trusted_start": iso(rec.trusted_start or rec.basis_start), "time_trust": rec.time_trust})
+                     "trusted_start": iso(rec.trusted_start or rec.basis_start), "time_trust": rec.time_trust,
+                     "source": rec.source, "cut_from": cut_from(rec), "working_copy_sha256": rec.working_copy_sha256
+                     if cut_from(rec) == "working_copy" else None})
         clipped.append(("recording.clipped", "recording", rec.id,
                         {"bundle_id": bundle_id, "case_urn": case.urn, "exhibit_ref": item.exhibit_ref,
                          "clip": [start, item.clip_end_s], "sha256": digest}))
@@ -176,5 +186,8 @@ def csv_bytes(columns: list[str], rows: list[dict]) -> bytes:
 def _manifest_json(case, bundle_id: str, rows: list[dict]) -> bytes:
     doc = {"bundle_id": bundle_id, "case": {"urn": case.urn, "title": case.title}, "created_at": iso(utcnow()),
            "exhibits": rows,
-           "note": "Copy clips start at the key frame at or before clip_start_s; 'accurate' clips are re-encoded."}
+           "note": "Copy clips start at the key frame at or before clip_start_s; 'accurate' clips are re-encoded. "
+                   "source_sha256 is the master's (the exhibit, byte-exact); cut_from says whether a clip was cut "
+                   "from it or from its working copy (working_copy_sha256), made because browsers cannot play "
+                   "the master's format."}
     return json.dumps(doc, indent=2).encode()

@@ -150,6 +150,10 @@ async def _finish_deleting(ctx: Context, actor: Principal, report: SweepReport, 
             failed = set(await ctx.store.delete([r.storage_key for r in doomed],
                                                 {r.storage_key: r.storage_version for r in doomed
                                                  if r.storage_version})) if doomed else set()
+            # A working copy goes with its master (it is never object-locked: the master is the evidence).
+            copies = [r.working_copy_key for r in doomed if r.working_copy_key and r.storage_key not in failed]
+            if copies and (left := await ctx.store.delete(copies)):
+                log.warning("working_copies_not_deleted", keys=left)
             now = utcnow()
             events = []
             tombstones: dict[tuple[str, str], list[str]] = defaultdict(list)

@@ -33,6 +33,7 @@ from service.jobs import JobName
 from service.media.frames import RedactionError
 from service.media.scan import find_faces
 from service.media.source import media_source
+from service.recordings.workingcopy import playable_key
 from service.media.tracks import Track
 from service.recordings import repository as recordings_repo
 from service.recordings import tasks as recordings
@@ -172,7 +173,7 @@ async def find(ctx: Context, job: Claim, keys: list[str],
             rec = await recordings_repo.get(s, job.recording_id)
     if rec.status != "active" or not (rec.media or {}).get("readable"):
         raise RedactionError(f"recording {rec.id} has no readable video")
-    source = await media_source(ctx.store, rec.storage_key)
+    source = await media_source(ctx.store, playable_key(rec))
     if source is None:
         raise RedactionError(f"the stored file of recording {rec.id} is missing")
     latest = [0.0]

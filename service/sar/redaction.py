@@ -34,6 +34,7 @@ from service.ids import new_id
 from service.jobs import JobName
 from service.media.redact import Box, MuteRange, RedactionError, check_plan, redact_async
 from service.media.source import media_source
+from service.recordings.workingcopy import playable_key
 from service.recordings import repository as recordings_repo
 from service.recordings import tasks as recordings
 from service.recordings.access import readable
@@ -154,7 +155,7 @@ async def produce(ctx: Context, item: SarItem, rec: Recording, run: str,
         raise RedactionError(f"recording {rec.id} has no readable video to redact")
     params = item.redaction_params or {}
     start, end = _span(item, rec)
-    source = await media_source(ctx.store, rec.storage_key)
+    source = await media_source(ctx.store, playable_key(rec))
     if source is None:
         raise RedactionError(f"the stored file of recording {rec.id} is missing")
     stored: dict = {}
