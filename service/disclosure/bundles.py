@@ -38,7 +38,7 @@ from service.files import file_digest, file_reader
 from service.http_range import ByteRange, parse_range
 from service.ids import new_id
 from service.jobs import JobName
-from service.media.clip import cut_async
+from service.media.clip import MP4_AUDIO, cut_async
 from service.media.source import media_source
 from service.recordings import repository as recordings_repo
 from service.recordings.access import refuse_restricted
@@ -137,8 +137,10 @@ async def case_members(ctx: Context, bundle: Bundle, tmp: str, steps: Steps) -> 
         # still re-verified and named in the manifest as the exhibit's source.
         source = await media_source(ctx.store, playable_key(rec))
         start = item.clip_start_s or 0.0
+        audio_codec = (rec.media or {}).get("audio_codec") if cut_from(rec) == "master" else "aac"
         cutting = cut_async(source, path, start, item.clip_end_s, accurate=item.accurate,
-                            source_duration_s=(rec.media or {}).get("duration_s"))
+                            source_duration_s=(rec.media or {}).get("duration_s"),
+                            copy_audio=audio_codec is None or audio_codec in MP4_AUDIO)
         if rec.id in verified:
             result = await cutting
         else:  # each source is re-verified once per bundle, while its first clip is cut
