@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 
-from service.web import auditor, disclosure, officer, sar, signin, supervisor, transparency
+from service.web import auditor, disclosure, officer, sar, signin, supervisor, transparency, upload
 from service.web.deps import PRESESSION_COOKIE
 from service.web.render import HERE
 
@@ -21,6 +21,8 @@ def install(app: FastAPI) -> None:
     app.mount("/ui/static", StaticFiles(directory=HERE / "static"), name="console-static")
     for module in (signin, officer, supervisor, disclosure, sar, auditor, transparency):
         app.include_router(module.router)
+    app.include_router(upload.page_router)
+    app.include_router(upload.router)
 
     @app.middleware("http")
     async def console_headers(request: Request, call_next):
