@@ -19,7 +19,8 @@ from service.errors import BadRequest, TooLarge, problem_response
 
 MiB = 1024 * 1024
 BODY_LIMIT = 1 * MiB
-_PART = re.compile(r"/v1/uploads/[^/]+/parts/[^/]+/?$")
+# The API's parts, and the console uploader's (the same ingest service behind both).
+_PART = re.compile(r"/(?:v1|ui/upload)/uploads/[^/]+/parts/[^/]+/?$")
 
 Scope = dict[str, Any]
 

@@ -374,6 +374,80 @@ def cold_poll() -> None:
     out.print("cold restores: " + ", ".join(f"{k} {v}" for k, v in report.items()), highlight=False)
 
 
+@app.command("import")
+def import_(root: str = typer.Argument(..., help="a folder, or an S3 prefix s3://bucket/prefix"),
+            manifest: Path = typer.Option(..., "--manifest", help="CSV (or .json) with one row per file"),
+            dry_run: bool = typer.Option(False, "--dry-run", help="check every row, store nothing"),
+            refusals: Path | None = typer.Option(None, "--refusals",
+                                                 help="where the refused rows go (default: MANIFEST.refusals.csv)"),
+            actor: str | None = typer.Option(None, "--as", envvar="BWV_ACTOR",
+                                             help="the person running the import (audited as them)"),
+            system: str = typer.Option("legacy import", help="the provenance's system when a row names none")) -> None:
+    """Import legacy footage through the ingest rules. Re-run the same command to carry on after a crash.
+    Exit 1 when any row was refused (listed with reasons in the refusals CSV)."""
+    import csv
+    import re
+
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+    from service.auth.schemas import Principal, reserved_id
+    from service.imports import importer
+    from service.imports.manifest import parse
+    from service.imports.tree import open_tree
+
+    if actor is not None and (not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,199}", actor) or reserved_id(actor)):
+        err.print(f"[red]error:[/red] --as {actor[:50]!r} is not a person's id", highlight=False)
+        raise typer.Exit(2)
+    try:
+        raw = manifest.read_bytes()
+        parsed = parse(raw, manifest.name, system=system)
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        err.print(f"[red]error:[/red] cannot read the manifest {manifest}: {e}", highlight=False)
+        raise typer.Exit(2) from e
+    if not root.startswith("s3://") and not Path(root).is_dir():
+        err.print(f"[red]error:[/red] {root} is not a folder", highlight=False)
+        raise typer.Exit(2)
+    who = Principal(sub=actor, roles=frozenset({"admin"})) if actor else cli_principal()
+    total = sum(1 for _ in parsed.rows)
+    bar = Progress("[progress.description]{task.description}", BarColumn(), "{task.completed}/{task.total} rows",
+                   DownloadColumn(), TransferSpeedColumn(), console=err, transient=True)
+
+    async def go(ctx):
+        tree = open_tree(root, endpoint_url=ctx.settings.s3_endpoint_url, region=ctx.settings.s3_region)
+        rows = bar.add_task("importing", total=total)
+        sent = bar.add_task("bytes", total=None, visible=False)
+
+        def progress(row, n):
+            bar.advance(sent, n)
+
+        def on_row(row, outcome, what):
+            bar.advance(rows, 1)
+            print(f"{outcome}\trow {row.number}\t{row.path}\t{what}", flush=True)
+
+        try:
+            with bar:
+                return await importer.run(ctx, who, tree, parsed, dry_run=dry_run, progress=progress, on_row=on_row)
+        finally:
+            await tree.close()
+
+    report = run_with_context(go)
+    target = refusals or manifest.with_name(manifest.name + ".refusals.csv")
+    if report.refused:
+        with open(target, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["row", "path", "reason"])
+            for r in report.refused:
+                w.writerow([r.number, r.path, r.reason])
+    rate = report.bytes / report.seconds / 1e6 if report.seconds else 0.0
+    out.print(f"import {report.import_id} (manifest sha256 {report.manifest_sha256}): "
+              f"{'would import' if dry_run else 'imported'} {len(report.checked) if dry_run else len(report.imported)}"
+              f", already in {len(report.skipped)}, refused {len(report.refused)}"
+              f"{f' (listed in {target})' if report.refused else ''}; {report.bytes} bytes in {report.seconds:.1f} s "
+              f"({rate:.1f} MB/s)", highlight=False)
+    if report.refused:
+        raise typer.Exit(1)
+
+
 @bundle_app.command("verify")
 def bundle_verify(path: Path = typer.Argument(..., help="a downloaded bundle ZIP"),
                   key: Path | None = typer.Option(None, "--key", help="the force's public key (PEM) you trust, "

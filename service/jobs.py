@@ -54,6 +54,8 @@ class JobName(StrEnum):
     RETENTION_REVIEWS = "retention_reviews"
     NOTIFY_WEEKLY = "notify_weekly"
     NOTIFY_DAILY = "notify_daily"
+    MAKE_WORKING_COPY = "make_working_copy"
+    WORKING_COPY_JANITOR = "working_copy_janitor"
 
 
 class JobRegistryError(RuntimeError):
@@ -67,11 +69,12 @@ def _domains() -> list[Any]:
     from service.disclosure import tasks as disclosure_tasks
     from service.ingest import tasks as ingest_tasks
     from service.notify import tasks as notify_tasks
+    from service.recordings import tasks as recordings_tasks
     from service.retention import tasks as retention_tasks
     from service.sar import tasks as sar_tasks
 
     return [ingest_tasks, retention_tasks, disclosure_tasks, sar_tasks, audit_tasks, coldtier_tasks,
-            notify_tasks]
+            notify_tasks, recordings_tasks]
 
 
 @cache

@@ -22,6 +22,12 @@ class Role(StrEnum):
 Roles = tuple[Role, ...]
 
 DOCKS: Roles = (Role.DOCK,)
+# Staff who upload footage that no dock brings: seized CCTV exports, 999 call audio (the actor is the person).
+STAFF_UPLOADERS: Roles = (Role.OFFICER, Role.SUPERVISOR, Role.DISCLOSURE)
+# `bwv import` runs as an operator (the person named by --as), through the same ingest rules.
+IMPORTERS: Roles = (Role.ADMIN,)
+# Whoever may have an upload of their own to send parts to and complete.
+UPLOADERS: Roles = DOCKS + STAFF_UPLOADERS + IMPORTERS
 # CPS cases, bundles and share links.
 DISCLOSURE_STAFF: Roles = (Role.DISCLOSURE, Role.ADMIN)
 # Recording a case's outcome (which decides how long its exhibits are kept), and reading a case.

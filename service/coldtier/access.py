@@ -9,6 +9,7 @@ from datetime import datetime
 from service.context import Context
 from service.errors import Conflict
 from service.recordings.models import Recording, RestoreStatus, StorageTier
+from service.recordings.workingcopy import playable_key
 from service.storage import ObjectStore
 from service.storage.cold import RESTORED_PREFIX
 from service.timeutil import iso, utcnow
@@ -52,6 +53,15 @@ def readable_copy(ctx: Context, rec: Recording) -> tuple[ObjectStore, str]:
     if rec.other_key and rec.other_key.startswith(RESTORED_PREFIX):
         return ctx.store, rec.other_key
     raise in_cold_storage(rec)
+
+
+def playable_copy(ctx: Context, rec: Recording) -> tuple[ObjectStore, str]:
+    """What players, clips and redaction read: the working copy once made (it stays in the hot store), else
+    the master where it can be read now (409 in-cold-storage until restored)."""
+    key = playable_key(rec)
+    if key != rec.storage_key:
+        return ctx.store, key
+    return readable_copy(ctx, rec)
 
 
 def require_readable(ctx: Context, recs: list[Recording]) -> None:

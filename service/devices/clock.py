@@ -49,7 +49,10 @@ def assess(policy: ClockPolicy, server_now: datetime, device_clock_at_dock: date
         return ClockAssessment(drift, None, TimeTrust.DEVICE, recorded_start, recorded_end)
 
     shift = timedelta(seconds=drift)
-    start, end = recorded_start + shift, recorded_end + shift
+    try:
+        start, end = recorded_start + shift, recorded_end + shift
+    except OverflowError:  # an absurd date (year 1 or 9999) shifted past what a datetime holds: untrusted
+        return ClockAssessment(drift, fault, TimeTrust.UNTRUSTED, None, None)
     plausible = (
         earliest <= start <= end
         and end <= future

@@ -24,7 +24,7 @@ from service.audit import repository as audit_repo
 from service.audit import service as audit
 from service.auth.roles import DISCLOSURE_STAFF, require
 from service.auth.schemas import Principal
-from service.coldtier.access import readable_copy, require_readable
+from service.coldtier.access import playable_copy, readable_copy, require_readable
 from service.context import Context
 from service.db import after_commit
 from service.disclosure import continuity
@@ -40,18 +40,19 @@ from service.files import file_digest, file_reader
 from service.http_range import ByteRange, parse_range
 from service.ids import new_id
 from service.jobs import JobName
-from service.media.clip import cut_async
+from service.media.clip import MP4_AUDIO, cut_async
 from service.media.source import media_source
 from service.recordings import repository as recordings_repo
 from service.recordings.access import refuse_restricted
 from service.recordings.models import Recording, RecordingStatus
+from service.recordings.workingcopy import cut_from
 from service.signing.content_credentials import load_credentials
 from service.signing.tsa import stamper_for
 from service.timeutil import iso, utcnow
 
 MANIFEST_COLUMNS = ["exhibit_ref", "file", "sha256", "size_bytes", "source_recording_id", "source_sha256",
                     "clip_start_s", "clip_end_s", "accurate", "officer_id", "device_id", "trusted_start",
-                    "time_trust"]
+                    "time_trust", "source", "cut_from", "working_copy_sha256"]
 
 
 @dataclass(frozen=True)
@@ -98,13 +99,18 @@ async def download(s: AsyncSession, actor: Principal, bundle_id: str, range_head
 
 
 async def _verify_source(ctx: Context, rec: Recording) -> None:
-    h = hashlib.sha256()
-    store, key = readable_copy(ctx, rec)
-    async for chunk in store.read(key):
-        await asyncio.to_thread(h.update, chunk)  # hashlib releases the GIL: the cut runs alongside
-    if h.hexdigest() != rec.sha256:
-        raise BuildFailed(f"source {rec.id} no longer matches its SHA-256 (stored {h.hexdigest()}, "
-                          f"recorded {rec.sha256})")
+    """The master, and the working copy a clip is cut from, still match their hashes."""
+    store, key = readable_copy(ctx, rec)  # the master: cold footage waits for its restore
+    checks = [(store, key, rec.sha256, "")]
+    if cut_from(rec) == "working_copy":
+        checks.append((ctx.store, rec.working_copy_key, rec.working_copy_sha256, "working copy of "))
+    for store, key, expected, what in checks:
+        h = hashlib.sha256()
+        async for chunk in store.read(key):
+            await asyncio.to_thread(h.update, chunk)  # hashlib releases the GIL: the cut runs alongside
+        if h.hexdigest() != expected:
+            raise BuildFailed(f"{what}source {rec.id} no longer matches its SHA-256 (stored {h.hexdigest()}, "
+                              f"recorded {expected})")
 
 
 def text_member(data: bytes):
@@ -136,10 +142,14 @@ async def case_members(ctx: Context, bundle: Bundle, tmp: str, steps: Steps) -> 
                 raise BuildFailed(f"source {rec.id} of exhibit {item.exhibit_ref} is marked do-not-disclose")
         name = exhibit_file_name(item.exhibit_ref)
         path = os.path.join(tmp, name)
-        source = await media_source(*readable_copy(ctx, rec))
+        # Cut from the working copy when the master is in a format only its recorder plays; the master is
+        # still re-verified and named in the manifest as the exhibit's source.
+        source = await media_source(*playable_copy(ctx, rec))
         start = item.clip_start_s or 0.0
+        audio_codec = (rec.media or {}).get("audio_codec") if cut_from(rec) == "master" else "aac"
         cutting = cut_async(source, path, start, item.clip_end_s, accurate=item.accurate,
-                            source_duration_s=(rec.media or {}).get("duration_s"))
+                            source_duration_s=(rec.media or {}).get("duration_s"),
+                            copy_audio=audio_codec is None or audio_codec in MP4_AUDIO)
         if rec.id in verified:
             result = await cutting
         else:  # each source is re-verified once per bundle, while its first clip is cut
@@ -165,7 +175,9 @@ async def case_members(ctx: Context, bundle: Bundle, tmp: str, steps: Steps) -> 
                      "size_bytes": size, "source_recording_id": rec.id, "source_sha256": rec.sha256,
                      "clip_start_s": start, "clip_end_s": item.clip_end_s if item.clip_end_s else result.end_s,
                      "accurate": item.accurate, "officer_id": rec.officer_id, "device_id": rec.device_id,
-                     "trusted_start": iso(rec.trusted_start or rec.basis_start), "time_trust": rec.time_trust})
+                     "trusted_start": iso(rec.trusted_start or rec.basis_start), "time_trust": rec.time_trust,
+                     "source": rec.source, "cut_from": cut_from(rec), "working_copy_sha256": rec.working_copy_sha256
+                     if cut_from(rec) == "working_copy" else None})
         clipped.append(("recording.clipped", "recording", rec.id,
                         {"bundle_id": bundle_id, "case_urn": case.urn, "exhibit_ref": item.exhibit_ref,
                          "clip": [start, item.clip_end_s], "sha256": digest}))
@@ -224,5 +236,8 @@ def _manifest_json(case, bundle_id: str, rows: list[dict], checkpoint: tuple[int
            "key_id": key_id, "signature": SIGNATURE,
            "note": "Copy clips start at the key frame at or before clip_start_s; 'accurate' clips are re-encoded. "
                    "manifest.sig is the force's Ed25519 signature of these exact bytes; verify it with the force's "
-                   "published key (GET /v1/keys), not with the copy of it in this ZIP."}
+                   "published key (GET /v1/keys), not with the copy of it in this ZIP. "
+                   "source_sha256 is the master's (the exhibit, byte-exact); cut_from says whether a clip was cut "
+                   "from it or from its working copy (working_copy_sha256), made because browsers cannot play "
+                   "the master's format."}
     return json.dumps(doc, indent=2).encode()

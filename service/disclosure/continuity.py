@@ -40,11 +40,16 @@ def _keep(*keys: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
 # Events on a source that belong to every case it is in (capture, dock, checks, views).
 _SOURCE = {
     "recording.created": _keep("sha256", "size_bytes", "hash_verified_by", "hash_method", "device_id",
-                               "officer_id", "recorded_start", "trusted_start", "time_trust", "drift_s"),
+                               "officer_id", "recorded_start", "trusted_start", "time_trust", "drift_s", "source",
+                               "provenance"),
     "upload.duplicate": _keep("device_id", "sha256"),
     "recording.probed": _keep("readable", "duration_s", "width", "height", "video_codec", "audio_codec"),
     "recording.viewed": _keep(),
-    "recording.media_accessed": _keep("range"),  # its user agent stays in the force's audit
+    "recording.media_accessed": _keep("range", "copy"),  # its user agent stays in the force's audit
+    # The conversion of a master browsers cannot play: both hashes and the tool that made the copy.
+    "recording.working_copy_made": _keep("master_sha256", "working_copy_sha256", "size_bytes", "content_type",
+                                         "ffmpeg", "master_container"),
+    "recording.working_copy_failed": _keep("error"),
 }
 # Events on this case or its bundles (share links included).
 _CASE = {

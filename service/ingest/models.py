@@ -2,11 +2,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from service.db import Base, UTCDateTime
+from service.db import Base, JSONType, UTCDateTime
 
 
 class UploadStatus(StrEnum):
@@ -50,6 +51,8 @@ class Upload(Base):
     # S3: the multipart upload that parts of 5 MiB and more go straight into (see ingest/assembly.py).
     assembly_key: Mapped[str | None] = mapped_column(String(300))
     assembly_id: Mapped[str | None] = mapped_column(String(1024))
+    source: Mapped[str] = mapped_column(String(10), nullable=False, default="bwv", server_default="bwv")
+    provenance: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
 
     __table_args__ = (
         Index("ix_uploads_status_updated", "status", "updated_at"),

@@ -13,6 +13,7 @@ from pydantic import (
     model_validator,
 )
 
+from service.recordings.models import Source
 from service.timeutil import Instant
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,99}$"
@@ -40,6 +41,30 @@ Filename = Annotated[str, Field(max_length=255, json_schema_extra={
     "minLength": 1, "pattern": r"^(?!\.\.?$)[^\x00-\x1f\x7f/\\]+$"}), AfterValidator(_filename)]
 
 
+def _plain_text(v: str | None) -> str | None:
+    # PostgreSQL text cannot hold NUL, and a control character in a provenance shown in court is an attack.
+    if v is not None and any(ord(c) < 32 or ord(c) == 127 for c in v):
+        raise ValueError("must not contain control characters (NUL, newlines)")
+    return v
+
+
+ProvenanceText = Annotated[str | None, Field(default=None, max_length=200), AfterValidator(_plain_text)]
+
+
+class Provenance(BaseModel):
+    """Where footage that no dock brought came from: the exporting system, the site, who exported it and
+    when, and the file name it had there (kept, since the stored name is ours)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    system: ProvenanceText = None
+    site: ProvenanceText = None
+    exported_by: ProvenanceText = None
+    exported_at: Instant | None = None
+    original_filename: Annotated[str | None, Field(default=None, max_length=1000),
+                                 AfterValidator(_plain_text)] = None
+
+
 class UploadCreate(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
 
@@ -53,6 +78,8 @@ class UploadCreate(BaseModel):
     recorded_start: Instant
     recorded_end: Instant
     device_clock_at_dock: Instant
+    source: Source = Field(default=Source.BWV, description="bwv: docks; cctv and audio: staff uploads")
+    provenance: Provenance | None = None
 
     @field_validator("content_type")
     @classmethod
@@ -69,6 +96,9 @@ class UploadCreate(BaseModel):
     def _order(self) -> UploadCreate:
         if self.recorded_end < self.recorded_start:
             raise ValueError("recorded_end is before recorded_start")
+        if self.source != Source.BWV and self.provenance is None:
+            raise ValueError("cctv and audio uploads need a provenance (system, site, exported_by, exported_at, "
+                             "original_filename)")
         return self
 
 

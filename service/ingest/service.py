@@ -8,7 +8,7 @@ Rule 6: every step is restartable; the janitor removes what a crash left behind.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,7 +19,7 @@ from service import metrics
 from service.alerts import service as alerts
 from service.alerts.models import AlertKind
 from service.audit import service as audit
-from service.auth.roles import DOCKS, require
+from service.auth.roles import DOCKS, IMPORTERS, STAFF_UPLOADERS, UPLOADERS, require
 from service.auth.schemas import Principal
 from service.context import Context
 from service.db import after_commit, transaction
@@ -34,7 +34,7 @@ from service.ingest.schemas import UploadCreate, is_media_type
 from service.jobs import JobName
 from service.recordings import repository as recordings_repo
 from service.recordings import service as recordings
-from service.recordings.models import Recording
+from service.recordings.models import Recording, Source
 from service.retention import service as retention
 from service.storage.base import AssemblyRejected
 from service.timeutil import utcnow
@@ -60,10 +60,12 @@ async def _counted() -> None:
     metrics.UPLOADS_CREATED.inc()
 
 
-async def create_upload(s: AsyncSession, actor: Principal, ctx: Context, body: UploadCreate) -> CreateResult:
+async def create_upload(s: AsyncSession, actor: Principal, ctx: Context, body: UploadCreate, *,
+                        importing: bool = False) -> CreateResult:
     """A new upload; the same file again from the same device is a duplicate (nothing to send), and a dock
-    asking again for an upload it has open resumes it."""
-    require(actor, DOCKS)
+    asking again for an upload it has open resumes it. Docks bring body-worn video; staff upload CCTV and
+    audio in their own name; ``importing``: `bwv import`, run by an operator (service/imports)."""
+    require(actor, IMPORTERS if importing else DOCKS if body.source == Source.BWV else STAFF_UPLOADERS)
     if not is_media_type(body.content_type):
         # The declared type is never served (media goes out as the probed container), but a dock
         # that calls a file text/html is not docking footage.
@@ -92,7 +94,9 @@ async def create_upload(s: AsyncSession, actor: Principal, ctx: Context, body: U
                     recorded_end=body.recorded_end, device_clock_at_dock=body.device_clock_at_dock,
                     created_at=now, updated_at=now, part_size=ctx.settings.part_size,
                     drift_s=result.drift_s, clock_fault=result.fault, time_trust=result.time_trust,
-                    trusted_start=result.trusted_start, trusted_end=result.trusted_end, status=UploadStatus.OPEN)
+                    trusted_start=result.trusted_start, trusted_end=result.trusted_end, status=UploadStatus.OPEN,
+                    source=body.source,
+                    provenance=body.provenance.model_dump(mode="json", exclude_none=True) if body.provenance else None)
     s.add(upload)
     await s.flush()
     await devices.record_clock_check(s, actor, body.device_id, now, body.device_clock_at_dock, result,
@@ -101,7 +105,8 @@ async def create_upload(s: AsyncSession, actor: Principal, ctx: Context, body: U
                        {"device_id": body.device_id, "officer_id": body.officer_id,
                         "filename": body.filename, "size_bytes": body.size_bytes, "sha256": body.sha256,
                         "drift_s": result.drift_s, "time_trust": result.time_trust,
-                        "clock_fault": result.fault})
+                        "clock_fault": result.fault, "source": body.source,
+                        "provenance": upload.provenance})
     after_commit(s, _counted)
     return CreateResult(upload=upload, parts=[])
 
@@ -124,14 +129,14 @@ def _require_open(upload: Upload) -> None:
 
 
 async def upload_status(s: AsyncSession, actor: Principal, upload_id: str) -> tuple[Upload, list[UploadPart]]:
-    require(actor, DOCKS)
+    require(actor, UPLOADERS)
     upload = await _owned_upload(s, actor, upload_id)
     return upload, await repo.parts(s, upload_id)
 
 
 async def put_part(ctx: Context, actor: Principal, upload_id: str, n: int, body: AsyncIterator[bytes],
                    content_length: int | None) -> UploadPart:
-    require(actor, DOCKS)
+    require(actor, UPLOADERS)
     async with ctx.sessions() as s:
         upload = await _owned_upload(s, actor, upload_id)
         _require_open(upload)
@@ -193,9 +198,12 @@ def _contiguous(parts: list[UploadPart]) -> list[int]:
     return [n for n in range(1, top + 1) if n not in have]
 
 
-async def complete(ctx: Context, actor: Principal, upload_id: str) -> tuple[Recording, bool, bool]:
-    """Returns (recording, created_now, duplicate)."""
-    require(actor, DOCKS)
+async def complete(ctx: Context, actor: Principal, upload_id: str, *,
+                   then: Callable[[AsyncSession, Recording], Awaitable[None]] | None = None,
+                   ) -> tuple[Recording, bool, bool]:
+    """Returns (recording, created_now, duplicate). ``then`` runs in the transaction that creates the
+    recording (an import's flags: the recording never exists without them)."""
+    require(actor, UPLOADERS)
     async with transaction(ctx.sessions) as s:
         upload = await _owned_upload(s, actor, upload_id, for_update=True)
         if upload.status == UploadStatus.COMPLETED:
@@ -265,6 +273,8 @@ async def complete(ctx: Context, actor: Principal, upload_id: str) -> tuple[Reco
                                                       storage_version=stored.version if stored else None)
             upload.status, upload.recording_id, upload.assembling_key = UploadStatus.COMPLETED, rec.id, None
             dup_key, created, duplicate = None, True, False
+            if then is not None:
+                await then(s, rec)
         upload.updated_at = utcnow()
     if dup_key:
         await ctx.store.delete([dup_key])

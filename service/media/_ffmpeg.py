@@ -34,6 +34,9 @@ CONTAINERS = {
     "mov": "video/mp4", "matroska": "video/x-matroska", "mpegts": "video/mp2t", "avi": "video/x-msvideo",
     "asf": "video/x-ms-asf", "mpeg": "video/mpeg", "ogg": "video/ogg", "wav": "audio/wav",
     "mp3": "audio/mpeg", "flac": "audio/flac", "aac": "audio/aac",
+    # What CCTV recorders export: raw elementary streams and Dahua's DAV. None of these demuxers opens
+    # another file or URL.
+    "h264": "video/h264", "hevc": "video/h265", "dhav": "video/x-dav",
 }
 FORMAT_WHITELIST = ",".join(CONTAINERS)
 _PRESIGN_QUERY = re.compile(r"\?[^\s'\"]*")

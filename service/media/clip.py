@@ -56,8 +56,13 @@ class ClipResult:
     size_bytes: int
 
 
+# Audio the mp4 muxer carries as it is; anything else (PCM from a WAV, A-law from a CCTV recorder) is
+# re-encoded to AAC while the video is still copied.
+MP4_AUDIO = frozenset({"aac", "mp3", "opus", "alac", "flac", "ac3", "eac3"})
+
+
 def cut_command(target: str, out_path: str, start_s: float, end_s: float | None, *,
-                accurate: bool = False) -> list[str]:
+                accurate: bool = False, copy_audio: bool = True) -> list[str]:
     """The ffmpeg argv that writes the clip [start_s, end_s) of *target* (a local path or http URL)
     to *out_path* (mp4)."""
     # Input-side -ss: a seek in the demuxer, so nothing before the start is read or decoded. When
@@ -69,6 +74,8 @@ def cut_command(target: str, out_path: str, start_s: float, end_s: float | None,
         out.update(acodec="aac", crf=18, movflags="+faststart", preset="veryfast", vcodec="libx264")
     else:
         out.update({"avoid_negative_ts": "make_zero", "c": "copy", "movflags": "+faststart"})
+        if not copy_audio:
+            out.update({"c:a": "aac"})
     if end_s is not None:
         # -t, not -to: after an input-side -ss, output timestamps start again from 0.
         out["t"] = seconds(end_s - start_s)
@@ -131,7 +138,7 @@ def _source_duration(source: MediaSource, timeout_s: float) -> float | None:
 
 
 def cut(source: MediaSource, out_path: str, start_s: float, end_s: float | None, *, accurate: bool = False,
-        timeout_s: float = 600, source_duration_s: float | None = None) -> ClipResult:
+        timeout_s: float = 600, source_duration_s: float | None = None, copy_audio: bool = True) -> ClipResult:
     """Write [start_s, end_s) of *source* (a local path, an http URL or a stored object) to *out_path* as mp4.
 
     ``end_s=None`` or an end past the source's end cuts to the end of the source (ffmpeg simply
@@ -165,7 +172,8 @@ def cut(source: MediaSource, out_path: str, start_s: float, end_s: float | None,
     try:
         with ffmpeg_input(source) as target:
             try:
-                proc = _ffmpeg.run(cut_command(target, tmp, start_s, end_s, accurate=accurate), timeout_s=timeout_s)
+                proc = _ffmpeg.run(cut_command(target, tmp, start_s, end_s, accurate=accurate,
+                                                       copy_audio=copy_audio), timeout_s=timeout_s)
             except Timeout as e:
                 raise ClipError(str(e)) from None
             if proc.returncode != 0:
@@ -186,7 +194,7 @@ def cut(source: MediaSource, out_path: str, start_s: float, end_s: float | None,
 
 async def cut_async(source: MediaSource, out_path: str, start_s: float, end_s: float | None, *,
                     accurate: bool = False, timeout_s: float = 600,
-                    source_duration_s: float | None = None) -> ClipResult:
+                    source_duration_s: float | None = None, copy_audio: bool = True) -> ClipResult:
     """:func:`cut` off the event loop (ffmpeg is a blocking subprocess)."""
     return await asyncio.to_thread(cut, source, out_path, start_s, end_s, accurate=accurate,
-                                   timeout_s=timeout_s, source_duration_s=source_duration_s)
+                                   timeout_s=timeout_s, source_duration_s=source_duration_s, copy_audio=copy_audio)

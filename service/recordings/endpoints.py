@@ -10,7 +10,6 @@ from service.auth.schemas import Principal
 from service.deps import ContextDep, SessionDep
 from service.errors import PARTIAL, problems
 from service.http_range import ranged_response
-from service.media.probe import served_type
 from service.paging import Page, PageParams, page_params
 from service.recordings import service
 from service.recordings.models import RecordingStatus
@@ -70,7 +69,11 @@ async def get_access(s: SessionDep, recording_id: str, actor: Principal = Depend
 @router.get("/{recording_id}/media", response_class=StreamingResponse,
             responses={**PARTIAL, **problems(404, 409, 410, 416)})
 async def get_media(request: Request, s: SessionDep, ctx: ContextDep, recording_id: str,
+                    copy: service.MediaCopy = Query("master", description=(
+                        "master (byte-exact, the exhibit); working: the MP4 made when browsers cannot play the "
+                        "master (404 when there is none, 409 until it is made); playable: the working copy "
+                        "when there is one, else the master")),
                     actor: Principal = Depends(viewer)):
-    rec, rng, body = await service.open_media(s, actor, ctx, recording_id, request.headers.get("range"))
+    m = await service.open_media(s, actor, ctx, recording_id, request.headers.get("range"), copy)
     # The probed container's type, never the dock's word for it (which could say text/html).
-    return ranged_response(body, rng, rec.size_bytes, served_type(rec.media), etag=rec.sha256, filename=rec.id)
+    return ranged_response(m.body, m.rng, m.size, m.content_type, etag=m.sha256, filename=m.filename)

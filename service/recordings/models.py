@@ -16,6 +16,22 @@ class RecordingStatus(StrEnum):
     DELETED = "deleted"  # a tombstone: the bytes are gone, the row says why
 
 
+class Source(StrEnum):
+    """Where footage comes from (API.md "Sources"): the same hashing, retention and disclosure rules for all."""
+
+    BWV = "bwv"  # body-worn video, docked (or imported from the legacy body-worn system)
+    CCTV = "cctv"  # seized or exported CCTV, uploaded by staff
+    AUDIO = "audio"  # audio only: 999 calls, interviews
+
+
+class WorkingCopyStatus(StrEnum):
+    """An MP4 made for browsers when the master is in a format they cannot play; the master stays the exhibit."""
+
+    PENDING = "pending"
+    READY = "ready"
+    FAILED = "failed"
+
+
 class MediaStatus(StrEnum):
     PENDING = "pending"
     DONE = "done"
@@ -90,6 +106,15 @@ class Recording(Base):
                                                 server_default=RestoreStatus.NONE)
     restore_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     restored_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    source: Mapped[str] = mapped_column(String(10), nullable=False, default=Source.BWV, server_default="bwv")
+    provenance: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    # NULL: the master plays in browsers (or is not probed yet); see service/recordings/workingcopy.py.
+    working_copy_status: Mapped[str | None] = mapped_column(String(10))
+    working_copy_key: Mapped[str | None] = mapped_column(String(300))
+    working_copy_sha256: Mapped[str | None] = mapped_column(String(64))
+    working_copy_size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    # content_type, ffmpeg version, made_at, error: what continuity and the manifest say about it.
+    working_copy_info: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
 
     __table_args__ = (
         UniqueConstraint("device_id", "sha256"),
@@ -100,6 +125,7 @@ class Recording(Base):
         Index("ix_recordings_received", "received_at"),
         Index("ix_recordings_status", "status"),
         Index("ix_recordings_tier_basis", "storage_tier", "basis_start"),
+        Index("ix_recordings_working_copy_status", "working_copy_status"),
     )
 
 

@@ -131,3 +131,11 @@ async def set_access(session: AsyncSession, recording_id: str, people: list[str]
     await session.execute(delete(RecordingAccess).where(RecordingAccess.recording_id == recording_id))
     session.add_all([RecordingAccess(recording_id=recording_id, sub=p) for p in people])
     await session.flush()
+
+
+async def pending_working_copies(session: AsyncSession, received_before: datetime, limit: int = 500) -> list[str]:
+    """Recordings whose working copy was asked for and never made (a job lost to a crash or a dead worker)."""
+    q = (select(Recording.id).where(Recording.working_copy_status == "pending",
+                                    Recording.status == RecordingStatus.ACTIVE,
+                                    Recording.received_at < received_before).limit(limit))
+    return list((await session.execute(q)).scalars())

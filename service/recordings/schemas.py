@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -103,6 +104,15 @@ class StorageOut(BaseModel):
                    restore_requested_at=r.restore_requested_at, restored_until=r.restored_until)
 
 
+class WorkingCopyOut(BaseModel):
+    """The MP4 made for browsers when they cannot play the master (which stays byte-exact, the exhibit)."""
+
+    status: str
+    sha256: str | None = None
+    size_bytes: int | None = None
+    content_type: str | None = None
+
+
 class RecordingOut(BaseModel):
     id: str
     device_id: str
@@ -124,6 +134,9 @@ class RecordingOut(BaseModel):
     retention: RetentionOut
     restricted: bool
     storage: StorageOut
+    source: str = "bwv"
+    provenance: dict[str, Any] | None = None
+    working_copy: WorkingCopyOut | None = None
 
     @classmethod
     def of(cls, r: Recording, *, holds: list[HoldRef] | None = None,
@@ -137,7 +150,13 @@ class RecordingOut(BaseModel):
                    retention=RetentionOut(category=r.retention_category, delete_after=r.delete_after,
                                           holds=holds or [], flags=flags or [], retain_until=r.retain_until,
                                           review_at=r.review_at, kept_by=kept_by or []),
-                   restricted=r.restricted, storage=StorageOut.of(r))
+                   restricted=r.restricted, storage=StorageOut.of(r),
+                   source=r.source or "bwv", provenance=r.provenance,
+                   working_copy=WorkingCopyOut(
+                       status=r.working_copy_status, sha256=r.working_copy_sha256,
+                       size_bytes=r.working_copy_size_bytes,
+                       content_type=(r.working_copy_info or {}).get("content_type"))
+                   if r.working_copy_status else None)
 
 
 class CreatedRecordingOut(RecordingOut):

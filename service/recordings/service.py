@@ -4,6 +4,7 @@ restricted after an incident."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
@@ -18,15 +19,16 @@ from service.auth.schemas import Principal
 from service.coldtier.access import readable_copy, readable_now
 from service.context import Context
 from service.disclosure import repository as disclosure_repo
-from service.errors import Conflict
+from service.errors import Conflict, NotFound
 from service.http_range import ByteRange, parse_range
 from service.ingest.models import Upload
-from service.media.probe import MediaInfo
+from service.media.probe import MediaInfo, served_type
 from service.paging import Page, PageParams, after_time_id, cut
 from service.policies import Policies
 from service.recordings import repository as repo
+from service.recordings import workingcopy
 from service.recordings.access import readable
-from service.recordings.models import MediaStatus, Recording, RecordingStatus
+from service.recordings.models import MediaStatus, Recording, RecordingStatus, Source, WorkingCopyStatus
 from service.recordings.schemas import AccessOut, DoNotDiscloseMark, FlagOut, HoldRef, KeptByRef, RecordingOut
 from service.retention import repository as retention_repo
 from service.retention import rules
@@ -39,6 +41,7 @@ VIEWERS = (Role.OFFICER, Role.SUPERVISOR, Role.DISCLOSURE, Role.SAR_HANDLER, Rol
 RESTRICTERS = SUPERVISORS
 ACCESS_READERS = (Role.SUPERVISOR, Role.ADMIN, Role.AUDITOR)
 TimeBasis = Literal["trusted", "device", "received"]
+MediaCopy = Literal["master", "working", "playable"]
 
 
 async def create_from_upload(s: AsyncSession, policies: Policies, actor: Principal, upload: Upload,
@@ -55,7 +58,8 @@ async def create_from_upload(s: AsyncSession, policies: Policies, actor: Princip
                     drift_s=upload.drift_s, time_trust=upload.time_trust, trusted_start=upload.trusted_start,
                     trusted_end=upload.trusted_end, basis_start=basis_start, basis_end=basis_end,
                     media=None, media_status=MediaStatus.PENDING, status=RecordingStatus.ACTIVE,
-                    retention_category=policies.retention.default_category, restricted=False)
+                    retention_category=policies.retention.default_category, restricted=False,
+                    source=upload.source or Source.BWV, provenance=upload.provenance)
     rec.delete_after = rules.delete_after(policies.retention, basis_start=basis_start, received_at=received)
     s.add(rec)
     await s.flush()
@@ -66,7 +70,8 @@ async def create_from_upload(s: AsyncSession, policies: Policies, actor: Princip
                         "device_id": rec.device_id, "officer_id": rec.officer_id,
                         "recorded_start": rec.recorded_start, "trusted_start": rec.trusted_start,
                         "time_trust": rec.time_trust, "drift_s": rec.drift_s,
-                        "delete_after": rec.delete_after, "storage_key": key})
+                        "delete_after": rec.delete_after, "storage_key": key, "source": rec.source,
+                        "provenance": rec.provenance})
     return rec
 
 
@@ -124,17 +129,47 @@ async def access(s: AsyncSession, actor: Principal, recording_id: str) -> Access
                                                        marked_at=mark.marked_at) if mark else None)
 
 
+@dataclass(frozen=True)
+class MediaOpened:
+    rec: Recording
+    rng: ByteRange
+    body: AsyncIterator[bytes]
+    size: int
+    content_type: str
+    sha256: str
+    filename: str
+    copy: str  # "master" | "working"
+
+
 async def open_media(s: AsyncSession, actor: Principal, ctx: Context, recording_id: str,
-                     range_header: str | None) -> tuple[Recording, ByteRange, AsyncIterator[bytes]]:
-    """The recording's bytes (or the range asked for), audited; they stream after the audit commits."""
+                     range_header: str | None, copy: MediaCopy = "master") -> MediaOpened:
+    """The recording's bytes (or the range asked for), audited; they stream after the audit commits.
+    ``copy``: the master (the default, byte-exact), its ``working`` copy (409 until made, 404 when the master
+    plays as it is), or whichever is ``playable`` in a browser."""
     require(actor, VIEWERS)
     rec = await readable(s, actor, recording_id)
-    store, key = readable_copy(ctx, rec)  # 409 in-cold-storage until restored
-    rng = parse_range(range_header, rec.size_bytes)
+    working = rec.working_copy_status == WorkingCopyStatus.READY and rec.working_copy_key
+    if copy == "working" and not working:
+        if rec.media_status != MediaStatus.DONE or rec.working_copy_status in (WorkingCopyStatus.PENDING,
+                                                                              WorkingCopyStatus.FAILED):
+            state = rec.working_copy_status or "not decided until the media is probed"
+            raise Conflict(f"The working copy of {rec.id} is {state}; the master is served without ?copy=.",
+                           slug="working-copy-not-ready", working_copy=rec.working_copy_status)
+        raise NotFound(f"Recording {rec.id} has no working copy: browsers play its master.", slug="no-working-copy")
+    use_working = copy == "working" or (copy == "playable" and working)
+    size = rec.working_copy_size_bytes if use_working else rec.size_bytes
+    if not use_working:
+        store, key = readable_copy(ctx, rec)  # 409 in-cold-storage until restored (the working copy stays hot)
+    rng = parse_range(range_header, size)
     await audit.record(s, actor, "recording.media_accessed", "recording", rec.id,
                        {"range": [rng.start, rng.end - 1] if rng.partial else None,
-                        "user_agent": actor.user_agent})
-    return rec, rng, store.read(key, rng.start, rng.end)
+                        "copy": "working" if use_working else "master", "user_agent": actor.user_agent})
+    if use_working:
+        return MediaOpened(rec, rng, ctx.store.read(rec.working_copy_key, rng.start, rng.end), size,
+                           (rec.working_copy_info or {}).get("content_type") or "video/mp4", rec.working_copy_sha256,
+                           f"{rec.id}-working", "working")
+    return MediaOpened(rec, rng, store.read(key, rng.start, rng.end), size, served_type(rec.media),
+                       rec.sha256, rec.id, "master")
 
 
 def needs_probe(rec: Recording | None) -> bool:
@@ -155,6 +190,7 @@ async def record_probe(s: AsyncSession, actor: Principal, recording_id: str, inf
         return "skipped"
     media = info.as_dict() if info else {"readable": False}
     rec.media, rec.media_status = media, MediaStatus.DONE
+    workingcopy.plan(rec, media)
     await audit.record(s, actor, "recording.probed", "recording", rec.id,
                        {**media, "error": info.error if info else "storage gave no readable source"})
     if not media["readable"]:

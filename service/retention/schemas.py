@@ -144,6 +144,9 @@ class RestrictIn(BaseModel):
     def _subs(cls, v: list[str]) -> list[str]:
         if any(not p.strip() or len(p) > 200 for p in v):
             raise ValueError("each person is a non-empty id of at most 200 characters")
+        # A person's id never holds a control character, and PostgreSQL text cannot store NUL (a 500 before).
+        if any(ord(c) < 32 or ord(c) == 127 for p in v for c in p):
+            raise ValueError("a person's id must not contain control characters (NUL, newlines)")
         return sorted(set(v))
 
 

@@ -177,6 +177,10 @@ async def _finish_deleting(ctx: Context, actor: Principal, report: SweepReport, 
                     (cancel if exists else lost).append(r)
             doomed = [r for r in rows if r.id not in protected] + lost
             failed = await _delete_copies(ctx, doomed)
+            # A working copy goes with its master (it is never object-locked: the master is the evidence).
+            copies = [r.working_copy_key for r in doomed if r.working_copy_key and r.id not in failed]
+            if copies and (left := await ctx.store.delete(copies)):
+                log.warning("working_copies_not_deleted", keys=left)
             now = utcnow()
             events = []
             tombstones: dict[tuple[str, str], list[str]] = defaultdict(list)

@@ -24,7 +24,7 @@ from service.alerts.models import AlertKind
 from service.audit import service as audit
 from service.auth.roles import SAR_HANDLERS, SAR_READERS, require
 from service.auth.schemas import Principal, system_principal
-from service.coldtier.access import readable_copy, readable_now
+from service.coldtier.access import playable_copy, readable_now
 from service.context import Context
 from service.db import after_commit
 from service.errors import Conflict, Invalid, NotFound
@@ -186,7 +186,7 @@ async def find(ctx: Context, job: Claim, keys: list[str],
     if not readable_now(rec):
         raise RedactionError(f"recording {rec.id} is in cold storage: restore it first "
                              f"(POST /v1/recordings/{rec.id}/restore), then try again")
-    source = await media_source(*readable_copy(ctx, rec))
+    source = await media_source(*playable_copy(ctx, rec))
     if source is None:
         raise RedactionError(f"the stored file of recording {rec.id} is missing")
     latest = [0.0]

@@ -25,7 +25,7 @@ from service.alerts.models import AlertKind
 from service.audit import service as audit
 from service.auth.roles import SAR_HANDLERS, require
 from service.auth.schemas import Principal, system_principal
-from service.coldtier.access import readable_copy, readable_now
+from service.coldtier.access import playable_copy, readable_now
 from service.context import Context
 from service.db import after_commit
 from service.errors import Conflict, Invalid
@@ -33,6 +33,7 @@ from service.files import file_digest, file_reader
 from service.ids import new_id
 from service.jobrows.service import Alarm, JobRows
 from service.jobs import JobName
+from service.media import audio
 from service.media.redact import Box, MuteRange, RedactionError, check_plan, redact_async
 from service.media.source import media_source
 from service.recordings import repository as recordings_repo
@@ -79,6 +80,12 @@ async def request(s: AsyncSession, actor: Principal, ctx: Context, sar_id: str, 
         # Not probed yet: the job waits for the probe (runs it) and checks the frame and the
         # duration then; only what needs neither is checked now.
         frame, end = (1 << 30, 1 << 30), end if end is not None else 1e9
+    elif media.get("readable") and not media.get("video_codec") and media.get("audio_codec") and end is not None:
+        # Audio only (a 999 call): a mute is the redaction; a box has no picture to sit on.
+        if body.boxes or body.auto_faces:
+            raise Invalid(f"Recording {rec.id} is audio only: mute ranges are its redaction, not boxes or faces.",
+                          slug="invalid-redaction")
+        frame = (1, 1)
     elif not media.get("readable") or not media.get("width") or not media.get("height") or end is None:
         raise Conflict(f"Recording {rec.id} has no readable video to redact.", slug="media-unreadable")
     else:
@@ -148,11 +155,14 @@ async def produce(ctx: Context, item: SarItem, rec: Recording, run: str,
     if not (rec.media or {}).get("readable"):
         raise RedactionError(f"recording {rec.id} has no readable video to redact")
     params = item.redaction_params or {}
+    audio_only = not (rec.media or {}).get("video_codec")
+    if audio_only and params.get("boxes"):
+        raise RedactionError(f"recording {rec.id} is audio only: there is nothing to blur, only to mute")
     start, end = _span(item, rec)
     if not readable_now(rec):
         raise RedactionError(f"recording {rec.id} is in cold storage: restore it first "
                              f"(POST /v1/recordings/{rec.id}/restore), then try again")
-    source = await media_source(*readable_copy(ctx, rec))
+    source = await media_source(*playable_copy(ctx, rec))
     if source is None:
         raise RedactionError(f"the stored file of recording {rec.id} is missing")
     stored: dict = {}
@@ -167,14 +177,19 @@ async def produce(ctx: Context, item: SarItem, rec: Recording, run: str,
     try:
         with tempfile.TemporaryDirectory(prefix="bwv-redact-") as tmp:
             out = os.path.join(tmp, "redacted.mp4")
-            result = await redact_async(
-                source, out, clip_start_s=start, clip_end_s=item.clip_end_s,
-                auto_faces=bool(params.get("auto_faces")),
-                boxes=[Box(**b) for b in params.get("boxes", [])],
-                mute=[MuteRange(**m) for m in params.get("mute", [])],
-                progress=lambda f: latest.__setitem__(0, f),
-                source_duration_s=(rec.media or {}).get("duration_s"), **stored)
-            if stored:
+            if audio_only:  # a 999 call or an interview: muted, nothing to see
+                result = await audio.mute_async(source, out, clip_start_s=start, clip_end_s=item.clip_end_s,
+                                                mute=[MuteRange(**m) for m in params.get("mute", [])],
+                                                source_duration_s=(rec.media or {}).get("duration_s"))
+            else:
+                result = await redact_async(
+                    source, out, clip_start_s=start, clip_end_s=item.clip_end_s,
+                    auto_faces=bool(params.get("auto_faces")),
+                    boxes=[Box(**b) for b in params.get("boxes", [])],
+                    mute=[MuteRange(**m) for m in params.get("mute", [])],
+                    progress=lambda f: latest.__setitem__(0, f),
+                    source_duration_s=(rec.media or {}).get("duration_s"), **stored)
+            if stored and not audio_only:
                 for t in result.log["tracks"]:
                     t["track_id"] = ids.get(t["id"])
             credentials = load_credentials(ctx.settings.c2pa_cert, ctx.settings.c2pa_key)
@@ -190,7 +205,7 @@ async def produce(ctx: Context, item: SarItem, rec: Recording, run: str,
                                                            f"{start:g} s to {f'{end:g} s' if end else 'the end'} of the "
                                                            "source"}])
             sha, crc, size = await asyncio.to_thread(file_digest, out)
-            await ctx.store.put(key, file_reader(out)(), content_type="video/mp4")
+            await ctx.store.put(key, file_reader(out)(), content_type="audio/mp4" if audio_only else "video/mp4")
     finally:
         reporter.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -19,6 +19,7 @@ from service.web import (
     signin,
     supervisor,
     transparency,
+    upload,
 )
 from service.web.deps import PRESESSION_COOKIE
 from service.web.render import HERE
@@ -31,6 +32,8 @@ def install(app: FastAPI) -> None:
     app.mount("/ui/static", StaticFiles(directory=HERE / "static"), name="console-static")
     for module in (signin, officer, supervisor, disclosure, sar, auditor, transparency, recipient, coldtier):
         app.include_router(module.router)
+    app.include_router(upload.page_router)
+    app.include_router(upload.router)
 
     @app.middleware("http")
     async def console_headers(request: Request, call_next):

@@ -11,7 +11,6 @@ from service.auth.schemas import Principal
 from service.deps import ContextDep, SessionDep
 from service.errors import Gone
 from service.http_range import ranged_response
-from service.media.probe import served_type
 from service.paging import page_params
 from service.recordings import service as recordings
 from service.retention import service as retention
@@ -80,5 +79,6 @@ async def flag(request: Request, s: SessionDep, ctx: ContextDep, recording_id: s
 async def media(request: Request, s: SessionDep, ctx: ContextDep, recording_id: str, me: Principal = Depends(viewer)):
     """The HTML5 player's source: the same ranged, audited media stream as the API's, with the session's
     identity."""
-    rec, rng, body = await recordings.open_media(s, me, ctx, recording_id, request.headers.get("range"))
-    return ranged_response(body, rng, rec.size_bytes, served_type(rec.media), etag=rec.sha256, filename=rec.id)
+    # A browser plays the working copy when the master is in a format it cannot (CCTV exports).
+    m = await recordings.open_media(s, me, ctx, recording_id, request.headers.get("range"), "playable")
+    return ranged_response(m.body, m.rng, m.size, m.content_type, etag=m.sha256, filename=m.filename)

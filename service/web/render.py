@@ -18,7 +18,7 @@ from fastapi.templating import Jinja2Templates
 
 from service.alerts import service as alerts
 from service.audit import service as audit
-from service.auth.roles import DISCLOSURE_STAFF, SAR_HANDLERS, Role
+from service.auth.roles import DISCLOSURE_STAFF, SAR_HANDLERS, STAFF_UPLOADERS, Role
 from service.auth.schemas import SEE_ALL, Principal
 from service.errors import Invalid, Problem
 from service.web.deps import FLASH_COOKIE, SignInRequired, csrf_guard, csrf_token, is_htmx, sign_in_url
@@ -37,6 +37,7 @@ NAV: list[tuple[str, str, tuple[str, ...]]] = [
     ("Footage", "/ui/recordings", tuple(SEE_ALL)),
     ("Subject access", "/ui/sar", SAR_HANDLERS),
     ("Audit", "/ui/audit", audit.READERS),
+    ("Upload", "/ui/upload", STAFF_UPLOADERS),  # CCTV exports and control-room audio
 ]
 
 

@@ -40,6 +40,8 @@ TRANSACTION_ALLOWED = {
     "service/retention/objectlock.py": "the roll job's batches, and the post-commit storage sync's failure alert",
     "service/ingest/service.py": "a part and the completion keep short transactions around the streaming",
     "service/ingest/assembly.py": "assembling parts commits its progress between storage calls",
+    "service/imports/importer.py": "`bwv import` is an edge like a dock's requests: each row's upload commits in "
+                                   "short transactions around the streaming, and the run is audited on its own",
     "service/disclosure/endpoints.py": "a share download gives back its unsent reserved bytes after the response has "
                                        "streamed, when the request's transaction has long committed",
 }
