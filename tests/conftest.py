@@ -8,12 +8,18 @@ import uuid
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from service.migrations import upgrade
 from tests.fixtures.services import create_database, drop_database, pg_url, run_async, services_up  # noqa: F401
 from tests.fixtures.stack import Stack, start_stack
 
 pytest_plugins = ["tests.fixtures.s3", "tests.fixtures.server", "tests.fixtures.tsa", "tests.fixtures.smtp"]
+
+# No timing thresholds in the suite, hypothesis's per-example deadline included: a loaded CI machine is
+# slow, not wrong. Each test's own @settings still chooses how many examples it tries.
+hypothesis_settings.register_profile("bodycam", deadline=None)
+hypothesis_settings.load_profile("bodycam")
 
 ROOT = Path(__file__).resolve().parent.parent
 
