@@ -131,12 +131,10 @@ def _env(stack) -> dict[str, str]:
     return env
 
 
-async def _working(stack, ids: list[str], cold_before: int) -> bool:
-    """Has this run started moving (a claim recorded, or a recording gone cold since it started)?"""
+async def _state(stack, ids: list[str]) -> frozenset:
     async with stack.ctx.sessions() as s:
-        rows = (await s.execute(select(Recording.storage_tier, Recording.other_key)
-                                .where(Recording.id.in_(ids)))).all()
-    return any(t == "hot" and k for t, k in rows) or sum(t == "cold" for t, _ in rows) > cold_before
+        return frozenset((await s.execute(select(Recording.id, Recording.storage_tier, Recording.other_key)
+                                          .where(Recording.id.in_(ids)))).all())
 
 
 async def _campaign(stack, *, recordings: int, size: int, kills: int, jitter: float, batch: int) -> dict:
@@ -150,13 +148,14 @@ async def _campaign(stack, *, recordings: int, size: int, kills: int, jitter: fl
     # Small batches: kills land before, between and after the batches' swaps and clean-ups.
     args = ["cold", "move", "--as-of", as_of, "--batch", str(batch)]
     killed, mid, left = [], 0, 0
-    cold_before = 0
     for _ in range(kills):
+        before = await _state(stack, ids)
         delay = rng.uniform(0, jitter)
         proc = await asyncio.create_subprocess_exec(bin_path("bwv"), *args, env=_env(stack),
                                                     stdout=asyncio.subprocess.DEVNULL,
                                                     stderr=asyncio.subprocess.DEVNULL)
-        while proc.returncode is None and not await _working(stack, ids, cold_before):  # noqa: ASYNC110 - polls the DB
+        # Wait until this run has changed something (a claim, a swap, a clean-up), then kill it a moment later.
+        while proc.returncode is None and await _state(stack, ids) == before:  # noqa: ASYNC110 - polls the DB
             await asyncio.sleep(0.01)
         await asyncio.sleep(delay)
         if proc.returncode is None:
@@ -166,8 +165,7 @@ async def _campaign(stack, *, recordings: int, size: int, kills: int, jitter: fl
         counts = await _check(stack, ids, why=f"seed {seed}, kills {delay:.3f} s into the move: {killed}")
         mid += counts["mid_move"]
         left += counts["second_copies"] - counts["mid_move"]
-        cold_before = counts["cold"]
-        if cold_before == len(ids):
+        if counts["cold"] == len(ids):
             break
     proc = await asyncio.create_subprocess_exec(bin_path("bwv"), *args, env=_env(stack),
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
