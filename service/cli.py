@@ -349,14 +349,16 @@ def retention_sweep(dry_run: bool = typer.Option(False, "--dry-run", help="only 
 
 @cold_app.command("move")
 def cold_move(as_of: str | None = typer.Option(None, "--as-of", help="move as of this ISO 8601 time"),
-              limit: int | None = typer.Option(None, "--limit", min=1, help="move at most this many")) -> None:
+              limit: int | None = typer.Option(None, "--limit", min=1, help="move at most this many"),
+              batch: int = typer.Option(100, "--batch", min=1, max=1000,
+                                        help="recordings claimed, swapped and cleaned up together")) -> None:
     """Move kept footage older than retention.yaml's cold_after_days to cold storage now (what the periodic
     job does); finishes first whatever an interrupted run left. Safe to kill at any point."""
     from service.coldtier.tasks import move_to_cold
     from service.errors import Problem
 
     try:
-        report = run_with_context(lambda ctx: move_to_cold(ctx, as_of=as_of, limit=limit))
+        report = run_with_context(lambda ctx: move_to_cold(ctx, as_of=as_of, limit=limit, batch=batch))
     except Problem as e:
         err.print(f"[red]refused:[/red] {e.detail}", highlight=False)
         raise typer.Exit(2) from e

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.recordings.models import Recording, RecordingStatus, RestoreStatus, StorageTier
@@ -45,7 +45,7 @@ async def open_restores(s: AsyncSession, *, after: str | None, limit: int) -> li
 
 
 async def tier_forecast(s: AsyncSession, points: list[datetime], cold_after_days: int | None,
-                        min_stay: timedelta) -> list[dict]:
+                        min_stay: timedelta, visible: ColumnElement[bool]) -> list[dict]:
     """For each instant of ``points``: bytes and recordings of today's footage still stored then, per tier,
     under the retention policy (deleted at ``delete_after``; moved cold ``cold_after_days`` after capture
     while kept). One pass over the table."""
@@ -63,7 +63,7 @@ async def tier_forecast(s: AsyncSession, points: list[datetime], cold_after_days
                  func.coalesce(func.sum(case((and_(alive, ~cold), 1), else_=0)), 0).label(f"hn{i}"),
                  func.coalesce(func.sum(case((and_(alive, cold), 1), else_=0)), 0).label(f"cn{i}")]
     row = (await s.execute(select(*cols).select_from(Recording)
-                           .where(Recording.status != RecordingStatus.DELETED))).one()
+                           .where(Recording.status != RecordingStatus.DELETED, visible))).one()
     m = row._mapping
     return [{"hot_bytes": int(m[f"hb{i}"]), "cold_bytes": int(m[f"cb{i}"]), "hot_recordings": int(m[f"hn{i}"]),
              "cold_recordings": int(m[f"cn{i}"])} for i in range(len(points))]

@@ -31,6 +31,7 @@ from service.jobs import JobName
 from service.recordings import repository as recordings_repo
 from service.recordings.access import readable
 from service.recordings.models import Recording, RecordingStatus, RestoreStatus, StorageTier
+from service.recordings.repository import readable_by
 from service.retention.service import OVERSEERS
 from service.storage.base import ObjectInfo
 from service.storage.cold import RESTORED_PREFIX, cold_key
@@ -201,7 +202,9 @@ async def tier_forecast(s: AsyncSession, actor: Principal, ctx: Context, months:
     require(actor, OVERSEERS)
     now = utcnow()
     points = _month_ends(now, months)
-    rows = await repo.tier_forecast(s, points, ctx.policies.retention.cold_after_days, MIN_COLD_STAY)
+    # Restricted footage not opened to the caller is in no count of theirs, bytes included (as the forecast).
+    rows = await repo.tier_forecast(s, points, ctx.policies.retention.cold_after_days, MIN_COLD_STAY,
+                                    readable_by(actor))
     return TierForecast(as_of=now, cold_after_days=ctx.policies.retention.cold_after_days,
                         storage_class=ctx.cold.storage_class,
                         months=[TierMonth(at=t, **row) for t, row in zip(points, rows, strict=True)])

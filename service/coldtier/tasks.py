@@ -8,13 +8,16 @@ from datetime import timedelta
 
 import structlog
 
+from service.audit import service as audit
 from service.auth.schemas import system_principal
 from service.coldtier import repository as repo
 from service.coldtier import service
+from service.coldtier.access import readable_now
 from service.coldtier.schemas import MoveReport
 from service.context import Context
 from service.db import transaction
-from service.disclosure import tasks as disclosure_tasks
+from service.disclosure import repository as disclosure_repo
+from service.disclosure.models import BundleStatus
 from service.jobs import JobName
 from service.recordings import repository as recordings_repo
 from service.recordings.models import Recording, RecordingStatus, RestoreStatus, StorageTier
@@ -25,6 +28,7 @@ from service.timeutil import parse_time, utcnow
 
 log = structlog.get_logger(__name__)
 MOVER = system_principal("cold-tier")
+BUNDLER = system_principal("bundle-builder")  # the bundle's own actor (disclosure.tasks.BUILDER)
 BATCH = 100
 PAGE = 500
 
@@ -199,8 +203,38 @@ async def poll_cold_restores(ctx: Context) -> dict[str, int]:
                     ready += 1
             except (StorageError, OSError) as e:
                 log.error("cold_restore_poll_failed", recording_id=r.id, error=str(e))
-    resumed = await disclosure_tasks.resume_waiting(ctx)
+    resumed = await resume_waiting(ctx)
     return {"asked": asked, "ready": ready, "expired": expired, "bundles_resumed": resumed}
+
+
+async def wait_for_restore(ctx: Context, bundle_id: str, recording_ids: list[str], subject: tuple[str, str]) -> None:
+    """A bundle build found sources in cold storage: ask for them back and let the bundle wait (not an attempt,
+    not a failure); :func:`resume_waiting` queues it again once every source is readable."""
+    async with transaction(ctx.sessions) as s:
+        b = await disclosure_repo.get_bundle(s, bundle_id, for_update=True)
+        b.status, b.attempts, b.updated_at, b.error = BundleStatus.WAITING, max(0, b.attempts - 1), utcnow(), None
+        await service.request_restores(s, BUNDLER, ctx, recording_ids, {"bundle_id": bundle_id})
+        await audit.record(s, BUNDLER, "bundle.waiting", *subject,
+                           {"bundle_id": bundle_id, "waiting_for": recording_ids, "why": "in cold storage"})
+
+
+async def resume_waiting(ctx: Context) -> int:
+    """Queue again every waiting bundle whose sources are all readable now; ask again for any source whose
+    restore lapsed before the bundle got to it."""
+    queued = []
+    async with transaction(ctx.sessions) as s:
+        for b in await disclosure_repo.waiting_bundles(s):
+            ids = [i.recording_id for i in await disclosure_repo.items(s, b.case_id)] if b.case_id else []
+            recs = await recordings_repo.by_ids(s, ids)
+            cold = [r.id for r in recs.values() if not readable_now(r)]
+            if cold:
+                await service.request_restores(s, BUNDLER, ctx, cold, {"bundle_id": b.id})
+                continue
+            b.status, b.updated_at = BundleStatus.QUEUED, utcnow()
+            queued.append(b.id)
+    for bundle_id in queued:
+        await ctx.jobs.enqueue(JobName.BUILD_BUNDLE, bundle_id=bundle_id)
+    return len(queued)
 
 
 def _interval_move(settings) -> int:

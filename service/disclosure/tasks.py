@@ -15,18 +15,16 @@ from datetime import timedelta
 from service.alerts.models import AlertKind, Severity
 from service.audit import service as audit
 from service.auth.schemas import system_principal
-from service.coldtier import service as coldtier
-from service.coldtier.access import AwaitingRestore, readable_now
+from service.coldtier import tasks as coldtier_tasks
+from service.coldtier.access import AwaitingRestore
 from service.context import Context
 from service.db import transaction
 from service.disclosure import bundles
-from service.disclosure import repository as repo
 from service.disclosure.bundles import BuildFailed, Steps
 from service.disclosure.models import Bundle, BundleStatus
 from service.disclosure.zipstream import Member, zip_to_store
 from service.jobrows.service import Alarm, JobRows
 from service.jobs import JobName
-from service.recordings import repository as recordings_repo
 from service.timeutil import utcnow
 
 BUILDER = system_principal("bundle-builder")
@@ -56,8 +54,8 @@ async def build(ctx: Context, bundle_id: str, members: Members, *, sar: bool = F
             parts, count = await members(ctx, bundle, tmp, steps)
             key = f"bundles/{bundle_id}.zip"
             size, sha = await zip_to_store(ctx.store, key, parts)
-    except AwaitingRestore as e:
-        await _wait(ctx, bundle_id, e.recording_ids, subject)
+    except AwaitingRestore as e:  # sources in cold storage: the bundle waits for their restore
+        await coldtier_tasks.wait_for_restore(ctx, bundle_id, e.recording_ids, subject)
         return BundleStatus.WAITING
     except Exception as e:
         async with transaction(ctx.sessions) as s:
@@ -79,36 +77,6 @@ async def _progress(ctx: Context, bundle_id: str, done: int) -> None:
 async def _record(ctx: Context, events: list[tuple]) -> None:
     async with transaction(ctx.sessions) as s:
         await audit.record_many(s, BUILDER, events)
-
-
-async def _wait(ctx: Context, bundle_id: str, recording_ids: list[str], subject: tuple[str, str]) -> None:
-    """Sources in cold storage: ask for them back and wait (not an attempt, not a failure); the restore
-    poll queues the bundle again once every source is readable (:func:`resume_waiting`)."""
-    async with transaction(ctx.sessions) as s:
-        b = await repo.get_bundle(s, bundle_id, for_update=True)
-        b.status, b.attempts, b.updated_at, b.error = BundleStatus.WAITING, max(0, b.attempts - 1), utcnow(), None
-        await coldtier.request_restores(s, BUILDER, ctx, recording_ids, {"bundle_id": bundle_id})
-        await audit.record(s, BUILDER, "bundle.waiting", *subject,
-                           {"bundle_id": bundle_id, "waiting_for": recording_ids, "why": "in cold storage"})
-
-
-async def resume_waiting(ctx: Context) -> int:
-    """Queue again every waiting bundle whose sources are all readable now; ask again for any source whose
-    restore lapsed before the bundle got to it."""
-    queued = []
-    async with transaction(ctx.sessions) as s:
-        for b in await repo.waiting_bundles(s):
-            ids = [i.recording_id for i in await repo.items(s, b.case_id)] if b.case_id else []
-            recs = await recordings_repo.by_ids(s, ids)
-            cold = [r.id for r in recs.values() if not readable_now(r)]
-            if cold:
-                await coldtier.request_restores(s, BUILDER, ctx, cold, {"bundle_id": b.id})
-                continue
-            b.status, b.updated_at = BundleStatus.QUEUED, utcnow()
-            queued.append(b)
-    for b in queued:
-        await ctx.jobs.enqueue(BUNDLES.job(b), **BUNDLES.job_args(b))
-    return len(queued)
 
 
 async def _checkpoint(ctx: Context) -> tuple[int, str] | None:

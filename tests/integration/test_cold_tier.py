@@ -217,6 +217,12 @@ async def test_tier_forecast_follows_the_policy(stack):
     assert first["hot_bytes"] in (both, kept["size_bytes"]) and first["cold_bytes"] == 0
     assert second["hot_bytes"] == kept["size_bytes"] and second["hot_recordings"] == 1
     assert last["cold_bytes"] == kept["size_bytes"] and last["hot_bytes"] == 0
+    # Restricted away from this supervisor: in none of their counts, bytes included.
+    r = await stack.client.post(f"/v1/recordings/{kept['id']}/restrict", headers=stack.auth("sup-2", "supervisor"),
+                                json={"people": ["sup-2"], "reason": "serious incident"})
+    assert r.status_code == 200, r.text
+    f = (await stack.client.get("/v1/retention/forecast/tiers?months=14", headers=sup)).json()
+    assert f["months"][-1]["cold_bytes"] == 0 and f["months"][1]["hot_recordings"] == 0
     assert_problem(await stack.client.get("/v1/retention/forecast/tiers?months=0", headers=sup), 422)
     assert_problem(await stack.client.get("/v1/retention/forecast/tiers",
                                           headers=stack.auth("o", "officer")), 403)
