@@ -170,16 +170,18 @@ async def main(args) -> int:
                          [["off", out["append_off"]["events"], out["append_off"]["events_per_s"], 0],
                           [f"every {args.interval_s} s", out["append_on"]["events"], out["append_on"]["events_per_s"],
                            out["append_on"]["checkpoints"]]]), flush=True)
-    if args.events > 0:
-        v = out["verify"] = await verification(tmp, args.events, args.day, args.checkpoint_every)
-        print(text_table(["events", "full s", "full ev/s", "day", "incremental s", "incremental events read"],
-                         [[v["events"], v["full_s"], v["full_events_per_s"], v["day"], v["incremental_s"],
-                           v["incremental_events_read"]]]), flush=True)
     if not args.skip_bundle:
         b = out["bundle"] = await bundle_signing(tmp)
         print(text_table(["build s", "signing s", "unsigned/signed", "target"],
                          [[b["build_s"], b["signing_s"], round(b["ratio_unsigned_over_signed"], 4), TARGET_SIGNING]]),
               flush=True)
+    if args.report:  # each part as it finishes: the verification of a large chain takes long
+        write_report(args.report, _markdown(out), out)
+    if args.events > 0:
+        v = out["verify"] = await verification(tmp, args.events, args.day, args.checkpoint_every)
+        print(text_table(["events", "full s", "full ev/s", "day", "incremental s", "incremental events read"],
+                         [[v["events"], v["full_s"], v["full_events_per_s"], v["day"], v["incremental_s"],
+                           v["incremental_events_read"]]]), flush=True)
     if args.report:
         write_report(args.report, _markdown(out), out)
     return 0 if "bundle" not in out or out["bundle"]["ratio_unsigned_over_signed"] >= TARGET_SIGNING else 1
