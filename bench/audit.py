@@ -204,17 +204,29 @@ def _markdown(out: dict) -> str:
         lines += ["## Verification", "",
                   md_table(["events", "checkpoints", "full s", "full events/s", "a day's events", "incremental s",
                             "events read"],
-                           [[v["events"], v["checkpoints"], v["full_s"], round(v["full_events_per_s"]),
-                             v["day"], v["incremental_s"], v["incremental_events_read"]]]),
+                           [[v["events"], v["checkpoints"], f"{v['full_s']:.1f}", round(v["full_events_per_s"]),
+                             v["day"], f"{v['incremental_s']:.1f}", v["incremental_events_read"]]]),
                   "", "Incremental runs start at the checkpoint the last successful run reached and read only what "
                       "came after: their time grows with a day's events, not with the log.", ""]
     if "bundle" in out:
         b = out["bundle"]
         lines += ["## Bundle signing", "",
-                  md_table(["build s (signed)", "signing work s", "unsigned/signed", "target"],
-                           [[round(b["build_s"], 3), round(b["signing_s"], 4),
-                             round(b["ratio_unsigned_over_signed"], 4), TARGET_SIGNING]]), ""]
+                  md_table(["build s (signed, best of 3)", "signing work s", "unsigned/signed", "target"],
+                           [[f"{b['build_s']:.2f}", f"{b['signing_s']:.3f}", f"{b['ratio_unsigned_over_signed']:.3f}",
+                             f">= {TARGET_SIGNING}"]]),
+                  "", "The signing work of a build: a signed checkpoint of the chain (database row + write-once copy) "
+                      "and the Ed25519 signature of manifest.json; timed on its own after each build.", ""]
     return "\n".join(lines)
+
+
+def rewrite(name: str = "audit") -> None:
+    """Re-render bench/reports/<name>.md from its JSON (after the report's layout changed)."""
+    import json
+
+    from common import REPORTS
+
+    data = json.loads((REPORTS / f"{name}.json").read_text())
+    write_report(name, _markdown(data), data)
 
 
 if __name__ == "__main__":
