@@ -170,16 +170,18 @@ async def main(args) -> int:
                          [["off", out["append_off"]["events"], out["append_off"]["events_per_s"], 0],
                           [f"every {args.interval_s} s", out["append_on"]["events"], out["append_on"]["events_per_s"],
                            out["append_on"]["checkpoints"]]]), flush=True)
-    if args.events > 0:
-        v = out["verify"] = await verification(tmp, args.events, args.day, args.checkpoint_every)
-        print(text_table(["events", "full s", "full ev/s", "day", "incremental s", "incremental events read"],
-                         [[v["events"], v["full_s"], v["full_events_per_s"], v["day"], v["incremental_s"],
-                           v["incremental_events_read"]]]), flush=True)
     if not args.skip_bundle:
         b = out["bundle"] = await bundle_signing(tmp)
         print(text_table(["build s", "signing s", "unsigned/signed", "target"],
                          [[b["build_s"], b["signing_s"], round(b["ratio_unsigned_over_signed"], 4), TARGET_SIGNING]]),
               flush=True)
+    if args.report:  # each part as it finishes: the verification of a large chain takes long
+        write_report(args.report, _markdown(out), out)
+    if args.events > 0:
+        v = out["verify"] = await verification(tmp, args.events, args.day, args.checkpoint_every)
+        print(text_table(["events", "full s", "full ev/s", "day", "incremental s", "incremental events read"],
+                         [[v["events"], v["full_s"], v["full_events_per_s"], v["day"], v["incremental_s"],
+                           v["incremental_events_read"]]]), flush=True)
     if args.report:
         write_report(args.report, _markdown(out), out)
     return 0 if "bundle" not in out or out["bundle"]["ratio_unsigned_over_signed"] >= TARGET_SIGNING else 1
@@ -202,17 +204,29 @@ def _markdown(out: dict) -> str:
         lines += ["## Verification", "",
                   md_table(["events", "checkpoints", "full s", "full events/s", "a day's events", "incremental s",
                             "events read"],
-                           [[v["events"], v["checkpoints"], v["full_s"], round(v["full_events_per_s"]),
-                             v["day"], v["incremental_s"], v["incremental_events_read"]]]),
+                           [[v["events"], v["checkpoints"], f"{v['full_s']:.1f}", round(v["full_events_per_s"]),
+                             v["day"], f"{v['incremental_s']:.1f}", v["incremental_events_read"]]]),
                   "", "Incremental runs start at the checkpoint the last successful run reached and read only what "
                       "came after: their time grows with a day's events, not with the log.", ""]
     if "bundle" in out:
         b = out["bundle"]
         lines += ["## Bundle signing", "",
-                  md_table(["build s (signed)", "signing work s", "unsigned/signed", "target"],
-                           [[round(b["build_s"], 3), round(b["signing_s"], 4),
-                             round(b["ratio_unsigned_over_signed"], 4), TARGET_SIGNING]]), ""]
+                  md_table(["build s (signed, best of 3)", "signing work s", "unsigned/signed", "target"],
+                           [[f"{b['build_s']:.2f}", f"{b['signing_s']:.3f}", f"{b['ratio_unsigned_over_signed']:.3f}",
+                             f">= {TARGET_SIGNING}"]]),
+                  "", "The signing work of a build: a signed checkpoint of the chain (database row + write-once copy) "
+                      "and the Ed25519 signature of manifest.json; timed on its own after each build.", ""]
     return "\n".join(lines)
+
+
+def rewrite(name: str = "audit") -> None:
+    """Re-render bench/reports/<name>.md from its JSON (after the report's layout changed)."""
+    import json
+
+    from common import REPORTS
+
+    data = json.loads((REPORTS / f"{name}.json").read_text())
+    write_report(name, _markdown(data), data)
 
 
 if __name__ == "__main__":

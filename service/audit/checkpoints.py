@@ -83,6 +83,8 @@ class Claim:
             token = base64.b64decode(doc["tsa_token"], validate=True) if doc.get("tsa_token") else None
         except (KeyError, TypeError, ValueError, binascii.Error) as e:
             raise ValueError(f"not a checkpoint document ({type(e).__name__}: {e})") from None
+        if not 1 <= seq < 2**63:  # an event's seq: a BIGINT from 1
+            raise ValueError(f"not a checkpoint document (seq {seq} is out of range)")
         return cls(seq, hash_, at, key_id, sig, source, token)
 
     @property

@@ -106,8 +106,10 @@ def _publish(keyring: Path, key_id: str, pem: str) -> None:
     except OSError:
         return  # a read-only mounted keyring: the current key is known anyway
     tmp = keyring / f".{key_id}.{os.getpid()}.tmp"
-    try:
-        tmp.write_text(pem)
+    try:  # 0600 like every file the service writes (API.md), though a public key is no secret
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(pem)
         os.replace(tmp, path)
     except OSError:
         return

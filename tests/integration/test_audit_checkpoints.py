@@ -268,3 +268,15 @@ async def test_concurrent_checkpoint_makers_and_writers_leave_one_checkpoint_per
     async with stack.ctx.sessions() as s:
         rows = (await s.execute(select(AuditCheckpoint.seq))).scalars().all()
     assert sorted(rows) == seqs  # every row has its one write-once copy, and no copy lacks its row
+
+
+async def test_unusable_witness_checkpoints_are_refused_and_change_nothing(stack):
+    from tests.helpers import assert_problem
+
+    aud = stack.auth("aud", "auditor")
+    for body in ({"seq": 10**30, "hash": "0", "at": "x", "key_id": "k", "signature": "AAAA"},
+                 {"seq": 0, "hash": "0", "at": "x", "key_id": "k", "signature": "AAAA"},
+                 {"seq": 1, "hash": "0", "at": "x", "key_id": "k", "signature": "not base64!"},
+                 {"seq": 1, "hash": "0", "at": "x", "key_id": "k", "signature": 5}, {}):
+        assert_problem(await stack.client.post("/v1/audit/verify", json=body, headers=aud), 422)
+    assert_problem(await stack.client.post("/v1/audit/verify", json=[1], headers=aud), 422)
