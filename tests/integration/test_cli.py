@@ -330,3 +330,21 @@ def test_demo_then_retention_sweep_with_and_without_the_clock_override(data_dir)
         assert db.execute("SELECT count(*) FROM recordings WHERE status = 'deleted'").fetchone()[0] == 3
     finally:
         db.close()
+
+
+def test_notify_dry_run_lists_without_sending_and_refuses_bad_settings(data_dir):
+    add = run_bwv(data_dir, "user", "add", "pc-mail", "--role", "officer", "--password", "a-long-password",
+                  "--email", "pc.mail@force.example")
+    assert add.returncode == 0, add.stderr
+    bad = run_bwv(data_dir, "user", "add", "pc-bad", "--role", "officer", "--password", "a-long-password",
+                  "--email", "Pc <pc@x.example>, other@x.example")
+    assert bad.returncode == 2 and "not an e-mail address" in bad.stderr
+    dry = run_bwv(data_dir, "notify", "--dry-run")
+    assert dry.returncode == 0 and "would send 0 of 0 mails" in dry.stdout, dry.stdout + dry.stderr
+    assert run_bwv(data_dir, "notify", "--kind", "nonsense").returncode == 2
+    no_server = run_bwv(data_dir, "notify", "--test-to", "x@force.example")
+    assert no_server.returncode == 2 and "BWV_SMTP_URL" in no_server.stderr
+    wrong = run_bwv(data_dir, "notify", "--dry-run", BWV_SMTP_URL="http://mail.example")
+    assert wrong.returncode == 2 and "BWV_SMTP_URL must be smtp://" in wrong.stderr
+    events = [a for _, _, a, _ in audit_rows(data_dir)]
+    assert "notification.sent" not in events and events.count("user.added") == 1
