@@ -9,6 +9,7 @@ Rule 6: every step is restartable; the janitor removes what a crash left behind.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -192,9 +193,58 @@ def _contiguous(parts: list[UploadPart]) -> list[int]:
     return [n for n in range(1, top + 1) if n not in have]
 
 
+COMPLETE_RETRY_AFTER_S = 5
+_COMPLETING: set[str] = set()  # the uploads this process is completing now
+
+
+def _in_progress(upload_id: str) -> Conflict:
+    return Conflict(f"Upload {upload_id} is being completed by another request; ask again shortly for its "
+                    "recording.", slug="complete-in-progress",
+                    headers={"Retry-After": str(COMPLETE_RETRY_AFTER_S)})
+
+
+@asynccontextmanager
+async def _completion_claim(ctx: Context, upload_id: str) -> AsyncIterator[None]:
+    """Hold the upload's completion for this request, or answer 409 complete-in-progress.
+
+    Two completes of one upload (a dock's retry landing on another replica) must not both assemble: the
+    second used to discard the first's half-built recording as a crash's leftover while the first was still
+    writing it. The claim is this process's set plus, on PostgreSQL, an advisory lock on a connection of its
+    own, so a replica that dies mid-complete releases it with its connection and a retry can take over."""
+    if upload_id in _COMPLETING:
+        raise _in_progress(upload_id)
+    _COMPLETING.add(upload_id)
+    try:
+        if ctx.settings.is_sqlite:
+            yield
+            return
+        async with ctx.engine.connect() as conn:
+            if not await repo.try_lock_completion(conn, upload_id):
+                raise _in_progress(upload_id)
+            try:
+                yield
+            finally:
+                try:
+                    await repo.unlock_completion(conn, upload_id)
+                except BaseException:
+                    await conn.invalidate()  # never hand a connection that may still hold the lock back
+                    raise
+    finally:
+        _COMPLETING.discard(upload_id)
+
+
 async def complete(ctx: Context, actor: Principal, upload_id: str) -> tuple[Recording, bool, bool]:
     """Returns (recording, created_now, duplicate)."""
     require(actor, DOCKS)
+    async with ctx.sessions() as s:
+        upload = await _owned_upload(s, actor, upload_id)
+        if upload.status == UploadStatus.COMPLETED:
+            return await recordings_repo.get(s, upload.recording_id), False, False
+    async with _completion_claim(ctx, upload_id):
+        return await _complete(ctx, actor, upload_id)
+
+
+async def _complete(ctx: Context, actor: Principal, upload_id: str) -> tuple[Recording, bool, bool]:
     async with transaction(ctx.sessions) as s:
         upload = await _owned_upload(s, actor, upload_id, for_update=True)
         if upload.status == UploadStatus.COMPLETED:
@@ -219,7 +269,8 @@ async def complete(ctx: Context, actor: Principal, upload_id: str) -> tuple[Reco
     if problem:
         raise problem
     if previous_assembly and previous_assembly != upload.assembly_key:
-        await ctx.store.discard(previous_assembly)  # a crashed complete's half-written recording
+        # A crashed complete's half-written recording: the claim above means no live request is writing it.
+        await ctx.store.discard(previous_assembly)
 
     digest = ctx.hashes.take(upload_id, [p.version for p in parts])
     try:
