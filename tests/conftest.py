@@ -13,7 +13,7 @@ from service.migrations import upgrade
 from tests.fixtures.services import create_database, drop_database, pg_url, run_async, services_up  # noqa: F401
 from tests.fixtures.stack import Stack, start_stack
 
-pytest_plugins = ["tests.fixtures.s3", "tests.fixtures.server"]
+pytest_plugins = ["tests.fixtures.s3", "tests.fixtures.server", "tests.fixtures.replicas"]
 
 ROOT = Path(__file__).resolve().parent.parent
 

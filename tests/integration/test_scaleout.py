@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from tests.fixtures.dock import Dock, meta
-from tests.fixtures.replicas import Fleet, fleet  # noqa: F401 - the fixture
+from tests.fixtures.replicas import Fleet
 from tests.helpers import bin_path
 
 pytestmark = pytest.mark.usefixtures("services_up")
@@ -143,7 +143,7 @@ async def test_a_replica_killed_mid_load_loses_and_duplicates_nothing(fleet):
              for i in range(2)] for d in range(n_docks)]
     load = asyncio.create_task(run_docks(fleet, docks, work))
     deadline = time.monotonic() + 60
-    while sum(1 for d in docks for s in d.sent if s.op == "part") < 8 and time.monotonic() < deadline:
+    while sum(1 for d in docks for s in d.sent if s.op == "part") < 8 and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.05)
     assert not load.done(), "the load finished before the kill; use more docks"
     fleet.servers[0].kill()  # SIGKILL: parts and completes in flight on it die with it
@@ -161,7 +161,7 @@ async def test_a_worker_killed_mid_load_still_runs_every_job_once(fleet):
     docks = [Dock(fleet.all_urls, headers[0], part_size=MiB, parallel=2)]
     work = [[(f"cam-jobs-{i}", blob(7000 + i, MiB + 99 * i)) for i in range(8)]]
     load = asyncio.create_task(run_docks(fleet, docks, work))
-    while not any(s.op == "complete" for s in docks[0].sent) and not load.done():
+    while not any(s.op == "complete" for s in docks[0].sent) and not load.done():  # noqa: ASYNC110
         await asyncio.sleep(0.05)
     fleet.workers[0].kill()  # a probe it had taken dies with it; arq hands it to the other when it expires
     await asyncio.wait_for(load, 300)
