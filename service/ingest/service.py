@@ -197,6 +197,11 @@ COMPLETE_RETRY_AFTER_S = 5
 _COMPLETING: set[str] = set()  # the uploads this process is completing now
 
 
+def _parts_changed(upload_id: str, why: str) -> Conflict:
+    return Conflict(f"Storage no longer holds the parts of {upload_id} as recorded ({why}); re-send the parts "
+                    "and complete again.", slug="parts-changed")
+
+
 def _in_progress(upload_id: str) -> Conflict:
     return Conflict(f"Upload {upload_id} is being completed by another request; ask again shortly for its "
                     "recording.", slug="complete-in-progress",
@@ -273,11 +278,14 @@ async def _complete(ctx: Context, actor: Principal, upload_id: str) -> tuple[Rec
         await ctx.store.discard(previous_assembly)
 
     digest = ctx.hashes.take(upload_id, [p.version for p in parts])
+    assembly_at_start, assembly_id_at_start = upload.assembly_key, upload.assembly_id
     try:
         built = await assembly.build(ctx, upload, parts, digest, key)
     except AssemblyRejected as e:
-        raise Conflict(f"Storage no longer holds the parts as recorded ({e}); re-send the parts and complete "
-                       "again.", slug="parts-changed") from e
+        if assembly_id_at_start:
+            # Re-sending into the same assembly would fail the same way: start a fresh one.
+            await assembly.reset_assembly(ctx, upload_id, assembly_id_at_start)
+        raise _parts_changed(upload_id, str(e)) from e
     key, size, digest, method = built.key, built.size, built.digest, built.method
 
     if size != upload.size_bytes or digest != upload.sha256:
@@ -302,6 +310,9 @@ async def _complete(ctx: Context, actor: Principal, upload_id: str) -> tuple[Rec
             await ctx.store.delete([key])
             return await recordings_repo.get(s, upload.recording_id), False, False
         _require_open(upload)
+        if assembly_at_start and key == assembly_at_start and upload.assembly_key != key:
+            # A part re-sent meanwhile found the assembly gone and started a fresh one (and removed this).
+            raise _parts_changed(upload_id, "the assembly was replaced while completing")
         existing = await recordings_repo.find_by_hash(s, upload.device_id, upload.sha256)
         if existing is not None:
             upload.status, upload.recording_id, upload.assembling_key = UploadStatus.COMPLETED, existing.id, None

@@ -16,9 +16,11 @@ from collections import Counter
 import httpx
 import pytest
 
+from service.auth import service as auth
 from tests.fixtures.dock import Dock, meta
 from tests.fixtures.replicas import Fleet
-from tests.helpers import bin_path
+from tests.fixtures.s3 import s3_client
+from tests.helpers import ADMIN, bin_path
 
 pytestmark = pytest.mark.usefixtures("services_up")
 
@@ -132,18 +134,64 @@ async def test_the_same_complete_on_two_replicas_at_once_keeps_one_recording(fle
     await check_recordings(fleet, expected)
 
 
+def abort_assembly(fleet: Fleet, assembly_id: str) -> None:
+    """What a bucket's AbortIncompleteMultipartUpload rule, or a complete that died after finishing and
+    removing a temporary assembly, leaves: the multipart upload gone, no object in its place."""
+    client = s3_client(fleet.endpoint)
+    try:
+        uploads = client.list_multipart_uploads(Bucket=fleet.bucket).get("Uploads", [])
+        (key,) = [u["Key"] for u in uploads if u["UploadId"] == assembly_id]
+        client.abort_multipart_upload(Bucket=fleet.bucket, Key=key, UploadId=assembly_id)
+    finally:
+        client.close()
+
+
+async def test_a_lost_assembly_makes_the_dock_resend_instead_of_failing_for_ever(fleet):
+    """Parts of 5 MiB and more go straight into one S3 multipart upload. When that is gone (finished by a
+    replica that died before committing, or aborted by a bucket rule), every part and every complete used to
+    fail with 500 for ever and the dock gave up. Now the upload starts a fresh assembly and the dock re-sends."""
+    fleet.ensure_up()
+    (h,) = await fleet.dock_tokens("dock-lost-assembly")
+    a, b = fleet.all_urls()
+    datas = {f"cam-lost-{i}": blob(600 + i, 11 * MiB) for i in range(2)}
+    bounds = [(0, 5 * MiB), (5 * MiB, 10 * MiB), (10 * MiB, 11 * MiB)]
+    async with httpx.AsyncClient(timeout=120, headers=h) as c:
+        for i, (device, data) in enumerate(datas.items()):
+            up = (await c.post(f"{a}/v1/uploads", json=meta(data, device))).json()["upload_id"]
+            for n, (lo, hi) in enumerate(bounds, 1):
+                assert (await c.put(f"{a}/v1/uploads/{up}/parts/{n}", content=data[lo:hi])).status_code == 200
+            (row,) = await fleet.sql("SELECT assembly_id FROM uploads WHERE id = $1", up)
+            abort_assembly(fleet, row["assembly_id"])
+            if i == 0:  # the dock completes: told the parts changed, it sends them all again
+                r = await c.post(f"{b}/v1/uploads/{up}/complete")
+                assert r.status_code == 409 and r.json()["type"].endswith("/parts-changed"), r.text
+                todo = [1, 2, 3]
+            else:  # the dock re-sends a part (it never heard back): it lands in a fresh assembly
+                r = await c.put(f"{b}/v1/uploads/{up}/parts/1", content=data[:5 * MiB])
+                assert r.status_code == 200, r.text
+                r = await c.post(f"{a}/v1/uploads/{up}/complete")
+                assert r.status_code == 409 and r.json()["missing_parts"] == [2], r.text
+                todo = [2]
+            for n in todo:
+                lo, hi = bounds[n - 1]
+                assert (await c.put(f"{b}/v1/uploads/{up}/parts/{n}", content=data[lo:hi])).status_code == 200
+            done = await c.post(f"{a}/v1/uploads/{up}/complete")
+            assert done.status_code == 201, done.text
+    await check_recordings(fleet, datas)
+
+
 async def test_a_replica_killed_mid_load_loses_and_duplicates_nothing(fleet):
     fleet.ensure_up()
-    n_docks = 6
+    n_docks = 4
     headers = await fleet.dock_tokens(*(f"dock-kill-{d}" for d in range(n_docks)))
     # Half the docks send 5 MiB parts (they go straight into S3 multipart assemblies), half 1 MiB (staged).
     docks = [Dock(fleet.all_urls, h, part_size=(5 * MiB if d % 2 else MiB), parallel=3, backoff_cap=1.0)
              for d, h in enumerate(headers)]
-    work = [[(f"cam-kill-{d}-{i}", blob(5000 + d * 10 + i, random.Random(d * 10 + i).randrange(3 * MiB, 11 * MiB)))
+    work = [[(f"cam-kill-{d}-{i}", blob(5000 + d * 10 + i, random.Random(d * 10 + i).randrange(3 * MiB, 9 * MiB)))
              for i in range(2)] for d in range(n_docks)]
     load = asyncio.create_task(run_docks(fleet, docks, work))
     deadline = time.monotonic() + 60
-    while sum(1 for d in docks for s in d.sent if s.op == "part") < 8 and time.monotonic() < deadline:  # noqa: ASYNC110
+    while sum(1 for d in docks for s in d.sent if s.op == "part") < 4 and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.05)
     assert not load.done(), "the load finished before the kill; use more docks"
     fleet.servers[0].kill()  # SIGKILL: parts and completes in flight on it die with it
@@ -159,7 +207,7 @@ async def test_a_worker_killed_mid_load_still_runs_every_job_once(fleet):
     fleet.ensure_up()
     headers = await fleet.dock_tokens("dock-jobs")
     docks = [Dock(fleet.all_urls, headers[0], part_size=MiB, parallel=2)]
-    work = [[(f"cam-jobs-{i}", blob(7000 + i, MiB + 99 * i)) for i in range(8)]]
+    work = [[(f"cam-jobs-{i}", blob(7000 + i, MiB + 99 * i)) for i in range(6)]]
     load = asyncio.create_task(run_docks(fleet, docks, work))
     while not any(s.op == "complete" for s in docks[0].sent) and not load.done():  # noqa: ASYNC110
         await asyncio.sleep(0.05)
@@ -188,8 +236,12 @@ async def test_revocation_holds_on_every_replica_at_once(fleet):
         for url in fleet.all_urls():
             assert (await c.get(f"{url}/v1/recordings", headers=person)).status_code == 200
             assert (await c.post(f"{url}/v1/uploads", json=meta(b"x" * 10, "cam-revoked"), headers=h)).status_code in (200, 201)
-        fleet.bwv("dock", "revoke", "dock-revoked")
-        fleet.bwv("token", "revoke", "--sub", "sup-fleet")
+
+        async def revoke(s, _ctx):  # what `bwv dock revoke` and `bwv token revoke --sub` do
+            await auth.revoke_dock(s, ADMIN, "dock-revoked")
+            await auth.revoke_tokens(s, ADMIN, sub="sup-fleet")
+
+        await fleet.admin(revoke)
         for url in fleet.all_urls():  # no cache on either replica outlives the commit
             assert (await c.post(f"{url}/v1/uploads", json=meta(b"y" * 10, "cam-revoked"), headers=h)).status_code == 401
             assert (await c.get(f"{url}/v1/recordings", headers=person)).status_code == 401
@@ -255,3 +307,35 @@ async def test_an_exhausted_connection_pool_answers_503_with_retry_after(pg_temp
     finally:
         await lifespan.__aexit__(None, None, None)
         await drop_database(name)
+
+
+@pytest.mark.long
+async def test_replicas_killed_in_turn_under_a_long_load(fleet):
+    """A rolling disaster: each replica in turn SIGKILLed and restarted while docks keep uploading, big parts
+    (straight into S3 assemblies) and small ones (staged) alike. Every dock must finish every recording."""
+    fleet.ensure_up()
+    n_docks = 8
+    headers = await fleet.dock_tokens(*(f"dock-campaign-{d}" for d in range(n_docks)))
+    docks = [Dock(fleet.all_urls, h, part_size=(5 * MiB if d % 2 else 2 * MiB), parallel=3, backoff_cap=1.0)
+             for d, h in enumerate(headers)]
+    work = [[(f"cam-campaign-{d}-{i}", blob(9000 + d * 10 + i, random.Random(d * 7 + i).randrange(2 * MiB, 16 * MiB)))
+             for i in range(4)] for d in range(n_docks)]
+    load = asyncio.create_task(run_docks(fleet, docks, work))
+    kills = 0
+    rng = random.Random(16)
+    while not load.done() and kills < 8:
+        await asyncio.wait({load}, timeout=rng.uniform(2, 6))
+        if load.done():
+            break
+        i = kills % 2
+        fleet.servers[i].kill()
+        kills += 1
+        await asyncio.sleep(rng.uniform(0.5, 3))
+        fleet.restart_server(i)
+    try:
+        await asyncio.wait_for(load, 900)
+    except Exception:
+        print(fleet.logs())
+        raise
+    assert kills >= 3, "the load finished before the campaign; use more docks"
+    await check_recordings(fleet, {dev: data for w in work for dev, data in w})
