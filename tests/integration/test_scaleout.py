@@ -339,3 +339,45 @@ async def test_replicas_killed_in_turn_under_a_long_load(fleet):
         raise
     assert kills >= 3, "the load finished before the campaign; use more docks"
     await check_recordings(fleet, {dev: data for w in work for dev, data in w})
+
+
+async def test_a_bundle_queued_to_both_workers_is_built_once(fleet):
+    """The same bundle job handed to both workers at once (a retry and a janitor's re-queue, say): one
+    builds it, the other skips, the audit says built once, and either replica serves the ZIP."""
+    from service.jobs import ArqJobs, JobName
+    from tests.fixtures.media import cached_clip
+
+    fleet.ensure_up()
+    (h,) = await fleet.dock_tokens("dock-bundle")
+    a, b = fleet.all_urls()
+    clip = cached_clip(seconds=4, gop_s=2.0).read_bytes()
+    dis = fleet.token("dc-fleet", "disclosure")
+    async with httpx.AsyncClient(timeout=60) as c:
+        rec = await Dock(fleet.all_urls, h, part_size=len(clip) // 2 + 1).upload(c, clip, meta(clip, "cam-bundle"))
+        for _ in range(360):  # a worker probes it first
+            if (await fleet.sql("SELECT media_status FROM recordings WHERE id = $1", rec["id"]))[0][0] != "pending":
+                break
+            await asyncio.sleep(0.5)
+        cid = (await c.post(f"{a}/v1/cases", json={"urn": "URN-FLEET-1", "title": "R v Fleet"}, headers=dis)).json()["id"]
+        r = await c.post(f"{b}/v1/cases/{cid}/items", json={"recording_id": rec["id"], "exhibit_ref": "FL/1"}, headers=dis)
+        assert r.status_code == 201, r.text
+        jobs = await ArqJobs.connect(fleet.env["BWV_REDIS_URL"], fleet.env["BWV_QUEUE_NAME"])
+        try:
+            r = await c.post(f"{a}/v1/cases/{cid}/bundles", headers=dis)
+            assert r.status_code == 202, r.text
+            bid = r.json()["bundle_id"]
+            await asyncio.gather(*(jobs.enqueue(JobName.BUILD_BUNDLE, bundle_id=bid) for _ in range(3)))
+        finally:
+            await jobs.close()
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            st = (await c.get(f"{b}/v1/bundles/{bid}", headers=dis)).json()
+            if st["status"] in ("ready", "failed"):
+                break
+            await asyncio.sleep(0.5)
+        assert st["status"] == "ready", f"{st}\n{fleet.logs()}"
+        await asyncio.sleep(2)  # the other copies of the job run and skip
+        built = await fleet.sql("SELECT details FROM audit_events WHERE action = 'bundle.built'")
+        assert len([x for x in built if bid in str(x["details"])]) == 1
+        dl = await c.get(f"{a}/v1/bundles/{bid}/download", headers=dis)
+        assert dl.status_code == 200 and hashlib.sha256(dl.content).hexdigest() == st["sha256"]
