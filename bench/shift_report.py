@@ -23,6 +23,8 @@ def render(r: dict[str, Any]) -> str:
     a = r["args"]
     m = r["machine"]
     one, two = r["configs"]
+    for c in (one, two):
+        c.setdefault("rec_per_cpu_min", round(c["stored"] / c["server_cpu_s"] * 60, 1) if c["server_cpu_s"] else 0.0)
     rows = []
     for label, key, nd in [("throughput (MB/s)", "mb_s", 3), ("recordings/min", "recordings_per_min", 1),
                            ("wall (s)", "wall_s", 1), ("requests", "requests", 0),
@@ -31,6 +33,7 @@ def render(r: dict[str, Any]) -> str:
                            ("complete p95 (s)", "complete_p95_s", 3), ("complete p99 (s)", "complete_p99_s", 3),
                            ("peak PostgreSQL connections", "peak_pg_connections", 0),
                            ("server peak RSS per replica (MB)", "rss_mb", 1), ("server CPU (s, all replicas)", "server_cpu_s", 1),
+                           ("recordings per api CPU-minute (this scale)", "rec_per_cpu_min", 1),
                            ("recordings expected / stored", None, 0), ("lost / duplicated / wrong hash", None, 0),
                            ("docks that gave up", "dock_failures_n", 0)]:
         if label.startswith("recordings expected"):

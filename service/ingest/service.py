@@ -8,6 +8,8 @@ Rule 6: every step is restartable; the janitor removes what a crash left behind.
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -223,7 +225,7 @@ async def _completion_claim(ctx: Context, upload_id: str) -> AsyncIterator[None]
         if ctx.settings.is_sqlite:
             yield
             return
-        async with ctx.engine.connect() as conn:
+        async with _complete_slots(ctx), ctx.engine.connect() as conn:
             if not await repo.try_lock_completion(conn, upload_id):
                 raise _in_progress(upload_id)
             try:
@@ -236,6 +238,21 @@ async def _completion_claim(ctx: Context, upload_id: str) -> AsyncIterator[None]
                     raise
     finally:
         _COMPLETING.discard(upload_id)
+
+
+_SLOTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+
+def _complete_slots(ctx: Context) -> asyncio.Semaphore:
+    """At most half the pool's connections are held as completion locks, so the completes that hold them
+    can always get another for their own transactions (otherwise a shift change's completes all at once could take
+    every connection for locks, then wait out the pool's timeout). The rest wait here holding none."""
+    loop = asyncio.get_running_loop()
+    slots = _SLOTS.get(loop)
+    if slots is None:
+        size = getattr(ctx.engine.pool, "size", lambda: 10)()  # QueuePool; 10 where a pool has no size
+        slots = _SLOTS[loop] = asyncio.Semaphore(max(2, size // 2))
+    return slots
 
 
 async def complete(ctx: Context, actor: Principal, upload_id: str) -> tuple[Recording, bool, bool]:
