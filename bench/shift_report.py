@@ -19,6 +19,10 @@ def _f(v: Any, nd: int = 2) -> str:
     return f"{v:.{nd}f}" if isinstance(v, float) else str(v)
 
 
+def _util(c: dict[str, Any]) -> str:
+    return f"{c['server_cpu_s'] / c['wall_s']:.0%}" if c.get("wall_s") else "?"
+
+
 def render(r: dict[str, Any]) -> str:
     a = r["args"]
     m = r["machine"]
@@ -70,6 +74,17 @@ def render(r: dict[str, Any]) -> str:
         "Errors the docks saw and retried (op:status:problem or op:exception):",
         "",
         md_table(["kind", "1 replica", "2 replicas"], err_rows),
+        "",
+        "How to read the errors: `complete:ReadTimeout` is a dock whose complete took longer than its "
+        f"--timeout ({a['timeout']} s); its next try meets `complete:409:complete-in-progress` (the first complete "
+        "still running, on whichever replica) until that one commits and the retry gets the recording (200). "
+        "`ConnectError`/`RemoteProtocolError`/`ReadError` are requests to a SIGKILLed replica. `503:database-busy` "
+        "is a request that found every pooled connection in use (it carries Retry-After).",
+        "",
+        f"The api was not the bottleneck here: its CPU over the wall time was {_util(one)} of one core (1 replica) "
+        f"and {_util(two)} (2 replicas). Completes dominate the tails: with parts this small (under S3's 5 MiB "
+        "floor) each is staged and a complete reads every part back from the S3 server and writes the recording "
+        "again; at most half of a replica's pool (5 of 10) hold completion locks at once, the rest queue.",
         "",
         "## What 2 replicas on this machine show",
         "",
