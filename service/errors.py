@@ -15,6 +15,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -172,6 +173,29 @@ def _query_problem(errors: list[dict[str, Any]]) -> Problem | None:
     return None
 
 
+DATABASE_RETRY_AFTER_S = 2
+# SQLSTATEs that mean "busy, ask again": class 53 (insufficient resources: too many connections, …),
+# 57P03 (cannot connect now: starting or shutting down), 57014 (a statement timeout under load).
+_BUSY_STATES = ("53", "57P03", "57014")
+
+
+def database_busy(why: str) -> Unavailable:
+    return Unavailable(f"The database is busy ({why}); try again shortly.", slug="database-busy",
+                       title="Database busy", headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)})
+
+
+def _busy_sqlstate(exc: sa_exc.DBAPIError) -> bool:
+    err: BaseException | None = exc.orig
+    for _ in range(3):  # the driver's error, then what it wraps (asyncpg's own exception)
+        if err is None:
+            return False
+        state = getattr(err, "sqlstate", None) or getattr(err, "pgcode", None)
+        if isinstance(state, str) and state.startswith(_BUSY_STATES):
+            return True
+        err = err.__cause__
+    return False
+
+
 def problem_response(problem: Problem) -> JSONResponse:
     return JSONResponse(problem.body(), status_code=problem.status, headers=problem.headers,
                         media_type=PROBLEM_JSON)
@@ -237,6 +261,20 @@ def install(app: FastAPI, guard: Callable[[Request], Awaitable[None]] | None = N
         if exc.status_code == 405:
             headers["Allow"] = _allowed_methods(request)
         return problem_response(Problem(detail, slug=slug, title=phrase, status=exc.status_code, headers=headers))
+
+    @app.exception_handler(sa_exc.TimeoutError)
+    async def _pool_exhausted(request: Request, exc: sa_exc.TimeoutError) -> JSONResponse:
+        # Every pooled connection is in use for longer than the pool waits: the database is busy, not
+        # broken. A dock or client retries after a pause (on another replica, behind a balancer).
+        log.warning("database_busy", path=request.url.path, error=str(exc)[:200])
+        return problem_response(database_busy("every database connection of this server is in use"))
+
+    @app.exception_handler(sa_exc.DBAPIError)
+    async def _database_error(request: Request, exc: sa_exc.DBAPIError) -> JSONResponse:
+        if _busy_sqlstate(exc):
+            log.warning("database_busy", path=request.url.path, error=str(exc.orig)[:200])
+            return problem_response(database_busy("the database refused more work for now"))
+        return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -14,7 +14,8 @@ from service.migrations import upgrade
 from tests.fixtures.services import create_database, drop_database, pg_url, run_async, services_up  # noqa: F401
 from tests.fixtures.stack import Stack, start_stack
 
-pytest_plugins = ["tests.fixtures.s3", "tests.fixtures.server", "tests.fixtures.tsa", "tests.fixtures.smtp"]
+pytest_plugins = ["tests.fixtures.s3", "tests.fixtures.server", "tests.fixtures.tsa", "tests.fixtures.smtp",
+                  "tests.fixtures.replicas"]
 
 # No timing thresholds in the suite, hypothesis's per-example deadline included: a loaded CI machine is
 # slow, not wrong. Each test's own @settings still chooses how many examples it tries.

@@ -21,8 +21,8 @@ from service.db import transaction
 from service.errors import TooLarge
 from service.ids import new_id
 from service.ingest import repository as repo
-from service.ingest.models import Upload, UploadPart
-from service.storage.base import ASSEMBLY_MIN_PART, AssemblyPart, ObjectInfo
+from service.ingest.models import Upload, UploadPart, UploadStatus
+from service.storage.base import ASSEMBLY_MIN_PART, AssemblyPart, AssemblyRejected, ObjectInfo
 
 HASH_BUFFER_MAX = 16 * 1024 * 1024  # parts up to this size are kept in memory for the running hash
 
@@ -58,6 +58,25 @@ async def _assembly(ctx: Context, upload_id: str, content_type: str) -> tuple[st
         return key, assembly_id
 
 
+async def reset_assembly(ctx: Context, upload_id: str, assembly_id: str) -> bool:
+    """The store refused the upload's assembly (finished by a complete that died before it committed, or
+    aborted by a bucket rule): forget it and the parts that lived only in it, so the dock's re-sent parts
+    go into a fresh one instead of failing against it for ever. True when this call reset it.
+
+    A complete running now that built from it refuses at its commit (the upload's assembly changed), so
+    removing what is left of it never removes a recording's bytes."""
+    async with transaction(ctx.sessions) as s:
+        upload = await repo.get_upload(s, upload_id, for_update=True)
+        if upload is None or upload.status != UploadStatus.OPEN or upload.assembly_id != assembly_id:
+            return False
+        key = upload.assembly_key
+        await repo.delete_direct_parts(s, upload_id)
+        upload.assembly_key = upload.assembly_id = None
+    if key:
+        await ctx.store.discard(key)
+    return True
+
+
 async def store_part(ctx: Context, upload: Upload, n: int, staged_key: str, body: AsyncIterator[bytes],
                      allowance: int) -> StoredPart:
     """Take one part's bytes. A part up to HASH_BUFFER_MAX is held once in memory and that same buffer
@@ -83,10 +102,18 @@ async def store_part(ctx: Context, upload: Upload, n: int, staged_key: str, body
         data = b"".join(chunks)
         chunks.clear()
         if len(data) >= ASSEMBLY_MIN_PART:
-            assembly = await _assembly(ctx, upload.id, upload.content_type)
-            if assembly is not None:
+            for attempt in range(2):
+                assembly = await _assembly(ctx, upload.id, upload.content_type)
+                if assembly is None:
+                    break
                 key, assembly_id = assembly
-                etag = await ctx.store.put_assembly_part(key, assembly_id, n, data)
+                try:
+                    etag = await ctx.store.put_assembly_part(key, assembly_id, n, data)
+                except AssemblyRejected:
+                    if attempt:
+                        raise
+                    await reset_assembly(ctx, upload.id, assembly_id)  # then into a fresh one
+                    continue
                 return StoredPart(len(data), key, etag, [data])
         if data:
             await ctx.store.put_bytes(staged_key, data, content_type="application/octet-stream")

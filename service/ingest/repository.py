@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from service.ingest.models import Upload, UploadPart, UploadStatus
 from service.recordings.models import MediaStatus, Recording, RecordingStatus
@@ -51,8 +51,6 @@ async def unpurged_uploads(session: AsyncSession, limit: int = 100) -> list[Uplo
     return list((await session.execute(q)).scalars())
 
 
-
-
 async def delete_direct_parts(session: AsyncSession, upload_id: str) -> None:
     await session.execute(delete(UploadPart).where(UploadPart.upload_id == upload_id, UploadPart.etag.is_not(None)))
 
@@ -63,3 +61,25 @@ async def pending_probes(session: AsyncSession, received_before: datetime, limit
     q = (select(Recording.id).where(Recording.media_status == MediaStatus.PENDING, Recording.status == RecordingStatus.ACTIVE,
                                     Recording.received_at < received_before).limit(limit))
     return list((await session.execute(q)).scalars())
+
+
+# One complete at a time per upload, across every replica: a session-level advisory lock, held on its own
+# connection while the complete runs. A replica that dies drops its connection and so its lock.
+_COMPLETE_LOCK = "SELECT pg_try_advisory_lock(hashtextextended(:key, 0))"
+_COMPLETE_UNLOCK = "SELECT pg_advisory_unlock(hashtextextended(:key, 0))"
+
+
+async def try_lock_completion(conn: AsyncConnection, upload_id: str) -> bool:
+    """True when this connection now holds the upload's completion lock (always, off PostgreSQL: an
+    embedded server is one process, which keeps its own set)."""
+    if conn.dialect.name != "postgresql":
+        return True
+    got = (await conn.execute(text(_COMPLETE_LOCK), {"key": f"bwv-complete:{upload_id}"})).scalar_one()
+    await conn.commit()  # the lock outlives the transaction; the connection is not left idle in one
+    return bool(got)
+
+
+async def unlock_completion(conn: AsyncConnection, upload_id: str) -> None:
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text(_COMPLETE_UNLOCK), {"key": f"bwv-complete:{upload_id}"})
+        await conn.commit()

@@ -8,7 +8,10 @@ Rule 6: every step is restartable; the janitor removes what a crash left behind.
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -198,12 +201,83 @@ def _contiguous(parts: list[UploadPart]) -> list[int]:
     return [n for n in range(1, top + 1) if n not in have]
 
 
+COMPLETE_RETRY_AFTER_S = 5
+_COMPLETING: set[str] = set()  # the uploads this process is completing now
+
+
+def _parts_changed(upload_id: str, why: str) -> Conflict:
+    return Conflict(f"Storage no longer holds the parts of {upload_id} as recorded ({why}); re-send the parts "
+                    "and complete again.", slug="parts-changed")
+
+
+def _in_progress(upload_id: str) -> Conflict:
+    return Conflict(f"Upload {upload_id} is being completed by another request; ask again shortly for its "
+                    "recording.", slug="complete-in-progress",
+                    headers={"Retry-After": str(COMPLETE_RETRY_AFTER_S)})
+
+
+@asynccontextmanager
+async def _completion_claim(ctx: Context, upload_id: str) -> AsyncIterator[None]:
+    """Hold the upload's completion for this request, or answer 409 complete-in-progress.
+
+    Two completes of one upload (a dock's retry landing on another replica) must not both assemble: the
+    second used to discard the first's half-built recording as a crash's leftover while the first was still
+    writing it. The claim is this process's set plus, on PostgreSQL, an advisory lock on a connection of its
+    own, so a replica that dies mid-complete releases it with its connection and a retry can take over."""
+    if upload_id in _COMPLETING:
+        raise _in_progress(upload_id)
+    _COMPLETING.add(upload_id)
+    try:
+        if ctx.settings.is_sqlite:
+            yield
+            return
+        async with _complete_slots(ctx), ctx.engine.connect() as conn:
+            if not await repo.try_lock_completion(conn, upload_id):
+                raise _in_progress(upload_id)
+            try:
+                yield
+            finally:
+                try:
+                    await repo.unlock_completion(conn, upload_id)
+                except BaseException:
+                    await conn.invalidate()  # never hand a connection that may still hold the lock back
+                    raise
+    finally:
+        _COMPLETING.discard(upload_id)
+
+
+_SLOTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+
+def _complete_slots(ctx: Context) -> asyncio.Semaphore:
+    """At most half the pool's connections are held as completion locks, so the completes that hold them
+    can always get another for their own transactions (otherwise a shift change's completes all at once could take
+    every connection for locks, then wait out the pool's timeout). The rest wait here holding none."""
+    loop = asyncio.get_running_loop()
+    slots = _SLOTS.get(loop)
+    if slots is None:
+        size = getattr(ctx.engine.pool, "size", lambda: 10)()  # QueuePool; 10 where a pool has no size
+        slots = _SLOTS[loop] = asyncio.Semaphore(max(2, size // 2))
+    return slots
+
+
 async def complete(ctx: Context, actor: Principal, upload_id: str, *,
                    then: Callable[[AsyncSession, Recording], Awaitable[None]] | None = None,
                    ) -> tuple[Recording, bool, bool]:
     """Returns (recording, created_now, duplicate). ``then`` runs in the transaction that creates the
     recording (an import's flags: the recording never exists without them)."""
     require(actor, UPLOADERS)
+    async with ctx.sessions() as s:
+        upload = await _owned_upload(s, actor, upload_id)
+        if upload.status == UploadStatus.COMPLETED:
+            return await recordings_repo.get(s, upload.recording_id), False, False
+    async with _completion_claim(ctx, upload_id):
+        return await _complete(ctx, actor, upload_id, then)
+
+
+async def _complete(ctx: Context, actor: Principal, upload_id: str,
+                    then: Callable[[AsyncSession, Recording], Awaitable[None]] | None,
+                    ) -> tuple[Recording, bool, bool]:
     async with transaction(ctx.sessions) as s:
         upload = await _owned_upload(s, actor, upload_id, for_update=True)
         if upload.status == UploadStatus.COMPLETED:
@@ -228,14 +302,18 @@ async def complete(ctx: Context, actor: Principal, upload_id: str, *,
     if problem:
         raise problem
     if previous_assembly and previous_assembly != upload.assembly_key:
-        await ctx.store.discard(previous_assembly)  # a crashed complete's half-written recording
+        # A crashed complete's half-written recording: the claim above means no live request is writing it.
+        await ctx.store.discard(previous_assembly)
 
     digest = ctx.hashes.take(upload_id, [p.version for p in parts])
+    assembly_at_start, assembly_id_at_start = upload.assembly_key, upload.assembly_id
     try:
         built = await assembly.build(ctx, upload, parts, digest, key)
     except AssemblyRejected as e:
-        raise Conflict(f"Storage no longer holds the parts as recorded ({e}); re-send the parts and complete "
-                       "again.", slug="parts-changed") from e
+        if assembly_id_at_start:
+            # Re-sending into the same assembly would fail the same way: start a fresh one.
+            await assembly.reset_assembly(ctx, upload_id, assembly_id_at_start)
+        raise _parts_changed(upload_id, str(e)) from e
     key, size, digest, method = built.key, built.size, built.digest, built.method
 
     if size != upload.size_bytes or digest != upload.sha256:
@@ -260,6 +338,9 @@ async def complete(ctx: Context, actor: Principal, upload_id: str, *,
             await ctx.store.delete([key])
             return await recordings_repo.get(s, upload.recording_id), False, False
         _require_open(upload)
+        if assembly_at_start and key == assembly_at_start and upload.assembly_key != key:
+            # A part re-sent meanwhile found the assembly gone and started a fresh one (and removed this).
+            raise _parts_changed(upload_id, "the assembly was replaced while completing")
         existing = await recordings_repo.find_by_hash(s, upload.device_id, upload.sha256)
         if existing is not None:
             upload.status, upload.recording_id, upload.assembling_key = UploadStatus.COMPLETED, existing.id, None

@@ -194,28 +194,47 @@ class S3Store:
         return resp["UploadId"]
 
     async def put_assembly_part(self, key: str, assembly_id: str, number: int, data: bytes) -> str:
-        resp = await self._call("upload_part", key, Key=self._full(key), UploadId=assembly_id,
-                                PartNumber=number, Body=data)
+        try:
+            resp = await self._call("upload_part", key, Key=self._full(key), UploadId=assembly_id,
+                                    PartNumber=number, Body=data)
+        except StorageError as exc:
+            if await self._assembly_gone(key, assembly_id, exc):
+                raise AssemblyRejected(f"the assembly is gone (finished or aborted): {exc}") from exc
+            raise
         return resp["ETag"]
+
+    async def _assembly_gone(self, key: str, assembly_id: str, exc: StorageError) -> bool:
+        """Whether a failed call failed because the multipart upload no longer exists. S3 says NoSuchUpload;
+        some servers (moto's upload_part_copy) answer 500 instead, so ask S3 about the upload itself."""
+        cause = exc.__cause__
+        if isinstance(cause, ClientError) and _code(cause) == "NoSuchUpload":
+            return True
+        try:
+            await self._call("list_parts", key, Key=self._full(key), UploadId=assembly_id, MaxParts=1)
+        except StorageError as probe:
+            return isinstance(probe.__cause__, ClientError) and _code(probe.__cause__) in ("NoSuchUpload", "404")
+        return False
 
     async def finish_assembly(self, key: str, assembly_id: str, parts: list[AssemblyPart]) -> int:
         full = self._full(key)
         done = []
-        for p in parts:
-            if p.etag is not None:
-                done.append({"PartNumber": p.number, "ETag": p.etag})
-                continue
-            r = await self._call("upload_part_copy", p.source.key, Key=full, UploadId=assembly_id,
-                                 PartNumber=p.number,
-                                 CopySource={"Bucket": self.bucket, "Key": self._full(p.source.key)})
-            done.append({"PartNumber": p.number, "ETag": r["CopyPartResult"]["ETag"]})
         try:
+            for p in parts:
+                if p.etag is not None:
+                    done.append({"PartNumber": p.number, "ETag": p.etag})
+                    continue
+                r = await self._call("upload_part_copy", p.source.key, Key=full, UploadId=assembly_id,
+                                     PartNumber=p.number,
+                                     CopySource={"Bucket": self.bucket, "Key": self._full(p.source.key)})
+                done.append({"PartNumber": p.number, "ETag": r["CopyPartResult"]["ETag"]})
             await self._call("complete_multipart_upload", key, Key=full, UploadId=assembly_id,
                              MultipartUpload={"Parts": done})
         except StorageError as exc:
             cause = exc.__cause__
             if isinstance(cause, ClientError) and _code(cause) in ("InvalidPart", "InvalidPartOrder", "EntityTooSmall"):
                 raise AssemblyRejected(str(exc)) from exc
+            if await self._assembly_gone(key, assembly_id, exc):
+                raise AssemblyRejected(f"the assembly is gone (finished or aborted): {exc}") from exc
             raise
         return await self._size(key)
 
