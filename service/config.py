@@ -43,9 +43,19 @@ class Settings(BaseSettings):
     # on its day; a longer window only buys time to notice a service that stopped rolling.
     object_lock_retain_days: int = Field(default=2, ge=1, le=3650)
     object_lock_roll_interval_s: int = Field(default=6 * 3600, ge=60)
+    # PostgreSQL connection pool, per process (SQLite uses one file lock and ignores these). Size it so
+    # that (api + worker replicas) x (pool_size + max_overflow) stays under the server's max_connections.
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_max_overflow: int = Field(default=10, ge=0, le=200)
+    db_pool_timeout_s: float = Field(default=30, gt=0)  # waiting this long for a connection is an error
+    # A statement running longer than this is cancelled by PostgreSQL (0 = no limit). Long jobs work in
+    # batches, so no single statement should come near it.
+    db_statement_timeout_s: float = Field(default=60, ge=0)
     redis_url: str | None = None
     queue_name: str = "arq:queue"
     secret_key: str | None = None
+    # The Ed25519 key that signs audit checkpoints and bundles (a mounted secret shared by every replica).
+    signing_key_file: Path | None = None
     policy_dir: Path = Path("policies")
     allow_clock_override: bool = False
 
