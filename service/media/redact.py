@@ -25,20 +25,19 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import ffmpeg
 
-from service.media import detectors
-from service.media import faces as F
 from service.media.clip import _GLOBAL_ARGS, FFMPEG, _input_target, _seconds, _validate, mp4_duration
-from service.media.faces import Frame
-from service.media.framepipe import FramePipe, PipeError
 from service.media.frames import RedactionError, _decode_command, _read_source, _Source
 from service.media.probe import MAX_ERROR_CHARS, _redact
-from service.media.scan import Scan, scan
 from service.media.source import MediaSource, StoredObject, ffmpeg_input
 from service.media.tracks import Box as Rect
 from service.media.tracks import Track, frame_boxes
+
+if TYPE_CHECKING:
+    from service.media.scan import Scan
 
 PRESET, CRF = "veryfast", 20
 SLACK_S = 0.05
@@ -191,6 +190,13 @@ def redact(source: MediaSource, out_path: str, *, clip_start_s: float = 0.0, cli
     thread, 1.0 once *out_path* is in place. The source is only read. Raises ``ValueError`` for a
     plan that cannot be applied and :class:`RedactionError` when ffmpeg fails or runs past ``timeout_s``.
     """
+    # OpenCV and NumPy (~60 MB resident) load with the first redaction, not in every API process.
+    from service.media import detectors
+    from service.media import faces as F
+    from service.media.faces import Frame
+    from service.media.framepipe import FramePipe, PipeError
+    from service.media.scan import scan
+
     if not isinstance(source, StoredObject):
         source = os.fspath(source)
     out_path = os.fspath(out_path)
