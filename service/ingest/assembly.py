@@ -110,15 +110,20 @@ async def store_part(ctx: Context, upload: Upload, n: int, staged_key: str, body
     return StoredPart(size, staged_key, None, None)
 
 
-async def _hash_of(ctx: Context, key: str) -> str:
-    h = hashlib.sha256()
-    async for chunk in ctx.store.read(key):
+async def _hash_of(ctx: Context, key: str, resume: tuple[hashlib._Hash, int] | None = None) -> tuple[str, str]:
+    """(digest, method) of the stored object: read back whole, or only past the prefix the running hash
+    already covers (``resume``: the hash so far and the byte offset where it stopped)."""
+    h, start = resume if resume and resume[1] else (hashlib.sha256(), 0)
+    async for chunk in ctx.store.read(key, start):
         h.update(chunk)
-    return h.hexdigest()
+    return h.hexdigest(), ("streamed+re-read" if start else "re-read")
 
 
-async def build(ctx: Context, upload: Upload, parts: list[UploadPart], digest: str | None, new_key: str) -> Built:
-    """Make the recording's object. ``digest`` is the running hash, when this process has one."""
+async def build(ctx: Context, upload: Upload, parts: list[UploadPart], digest: str | None, new_key: str,
+                prefix: tuple[hashlib._Hash, int] | None = None) -> Built:
+    """Make the recording's object. ``digest`` is the running hash, when this process has one;
+    ``prefix`` the running hash of the first parts only (a hash and how many parts it covers)."""
+    resume = (prefix[0], sum(p.size for p in parts[:prefix[1]])) if prefix and prefix[1] else None
     direct = [p for p in parts if p.etag]
     if upload.assembly_id and direct and all(p.etag for p in parts[:-1]):
         key = upload.assembly_key
@@ -134,7 +139,7 @@ async def build(ctx: Context, upload: Upload, parts: list[UploadPart], digest: s
             size, digest = existing.size, None
         method = "streamed"
         if digest is None:
-            method, digest = "re-read", await _hash_of(ctx, key)
+            digest, method = await _hash_of(ctx, key, resume)
         return Built(key, size, digest, method, consumed_assembly=True)
 
     if direct:

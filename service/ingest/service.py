@@ -221,9 +221,11 @@ async def complete(ctx: Context, actor: Principal, upload_id: str) -> tuple[Reco
     if previous_assembly and previous_assembly != upload.assembly_key:
         await ctx.store.discard(previous_assembly)  # a crashed complete's half-written recording
 
-    digest = ctx.hashes.take(upload_id, [p.version for p in parts])
+    versions = [p.version for p in parts]
+    digest = ctx.hashes.take(upload_id, versions)
+    prefix = ctx.hashes.prefix(upload_id, versions) if digest is None else None
     try:
-        built = await assembly.build(ctx, upload, parts, digest, key)
+        built = await assembly.build(ctx, upload, parts, digest, key, prefix)
     except AssemblyRejected as e:
         raise Conflict(f"Storage no longer holds the parts as recorded ({e}); re-send the parts and complete "
                        "again.", slug="parts-changed") from e

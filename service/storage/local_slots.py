@@ -151,8 +151,10 @@ def finish(tmp_base: str, assembly: str, parts: list[AssemblyPart], source_path,
         f = open(slots, "r+b")  # noqa: SIM115 - closed by commit
         target_name = slots
     else:
-        f = open_private(tmp_base + ".compact")
         target_name = tmp_base + ".compact"
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(target_name)  # what a finish killed half-way wrote
+        f = open_private(target_name)
     try:
         src_fd = os.open(slots, os.O_RDONLY)
         try:

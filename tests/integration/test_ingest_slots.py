@@ -93,6 +93,7 @@ async def test_parts_out_of_place_are_compacted(disk: LocalStore, tmp_path: Path
     aid = await disk.begin_assembly("rec/c", size=len(data), part_size=ps)
     e1 = await disk.put_assembly_part("rec/c", aid, 1, data[:ps])
     e3 = await disk.put_assembly_part("rec/c", aid, 3, data[2 * ps:])
+    (tmp_path / "objects" / "rec" / ".bwvtmp-c.compact").write_bytes(b"a finish killed half-way")
     # Only parts 1 and 3 finished (the S3-shaped "big parts first" path): one compact object of the two.
     size = await disk.finish_assembly("rec/c", aid, [AssemblyPart(1, etag=e1), AssemblyPart(3, etag=e3)])
     assert size == 2 * ps
