@@ -8,6 +8,7 @@ One generated file (random bytes, bench/work/) goes through four paths:
 Targets: b/a >= 0.85, d/c >= 0.6, server peak RSS < 200 MB.
 
     .venv/bin/python bench/ingest.py [--size-mb 1024 | --large] [--part-mb 8] [--inflight 4] [--repeat N] [--keep]
+                                     [--profile]   (py-spy samples the server during (b) and (d))
 """
 
 from __future__ import annotations
@@ -216,9 +217,62 @@ def dock_upload(base_url: str, token: str, path: Path, size: int, sha256: str, p
             "upload_id": upload_id, "parts": nparts, "loadavg_1m": load}
 
 
+# ---- where the server's time goes (py-spy) ------------------------------------------------------
+
+def start_profile(pid: int, out: Path) -> subprocess.Popen | None:
+    """Sample the server with py-spy (collapsed stacks, 100 Hz, idle threads left out) until stopped."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(spy).exists():
+        log("py-spy is not installed (pip install py-spy): no profile")
+        return None
+    return subprocess.Popen([spy, "record", "-p", str(pid), "-o", str(out), "--format", "raw", "-r", "100",
+                             "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop_profile(proc: subprocess.Popen | None) -> None:
+    if proc is not None:
+        proc.send_signal(2)  # SIGINT: py-spy writes what it sampled and exits
+        proc.wait(timeout=60)
+
+
+# Where a sample's leaf frame is, by what the bytes are going through.
+BUCKETS = [
+    ("SHA-256 (running hash)", ("_feed", "hashlib")),
+    ("boto3/botocore send (HTTP to S3, checksums, signing)", ("botocore", "urllib3", "boto3", "awscrt", "ssl.py")),
+    ("receiving the request body (uvicorn/h11/starlette)", ("uvicorn", "h11", "httptools", "starlette")),
+    ("disk writes (pwritev, fsync, copy)", ("local_slots", "storage/local.py")),
+    ("database (SQLAlchemy, drivers)", ("sqlalchemy", "asyncpg", "aiosqlite", "sqlite3")),
+    ("asyncio / threads plumbing", ("asyncio", "threading.py", "concurrent/futures", "selectors")),
+]
+
+
+def summarize_profile(path: Path, top: int = 12) -> dict[str, Any]:
+    """Self time by leaf function and by bucket, from py-spy's collapsed stacks."""
+    leaves: dict[str, int] = {}
+    buckets: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        frames = stack.split(";")
+        leaf = frames[-1]
+        total += n
+        leaves[leaf] = leaves.get(leaf, 0) + n
+        name = next((b for b, keys in BUCKETS if any(k in f for f in frames[-3:] for k in keys)), "other")
+        buckets[name] = buckets.get(name, 0) + n
+    ranked = sorted(leaves.items(), key=lambda kv: -kv[1])[:top]
+    return {"samples": total,
+            "buckets": sorted(((k, v / total) for k, v in buckets.items()), key=lambda kv: -kv[1]) if total else [],
+            "top_self": [(k, v / total) for k, v in ranked] if total else []}
+
+
 def bodycam_runs(label: str, server: BwvServer, token: str, args, path: Path, size: int, sha256: str,
                  after_each=None) -> dict[str, Any]:
     sampler = RssSampler(server.pid, 0.2)
+    spy_out = WORK / f"profile-{label.split()[0]}.txt"
+    spy = start_profile(server.pid, spy_out) if args.profile else None
     idle_mb = (sampler.hwm_mb() or 0.0)
     sampler.start()
     runs = []
@@ -235,9 +289,13 @@ def bodycam_runs(label: str, server: BwvServer, token: str, args, path: Path, si
             time.sleep(1.0)  # let the probe job of the new recording finish before the next run
     finally:
         rss_max, hwm = sampler.stop()
+        stop_profile(spy)
     best = max(runs, key=lambda r: r["mb_s"])
-    return {"best": best, "runs": runs, "rss_max_mb": rss_max, "vm_hwm_mb": hwm, "rss_at_start_mb": idle_mb,
-            "rss_samples": sampler.samples}
+    out = {"best": best, "runs": runs, "rss_max_mb": rss_max, "vm_hwm_mb": hwm, "rss_at_start_mb": idle_mb,
+           "rss_samples": sampler.samples}
+    if spy is not None and spy_out.exists():
+        out["profile"] = summarize_profile(spy_out)
+    return out
 
 
 # ---- (c) local-disk limit ----------------------------------------------------------------------
@@ -281,6 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=1, help="take the best of N runs of each measurement")
     p.add_argument("--keep", action="store_true", help="keep bench/work/ files (the generated file is reused)")
     p.add_argument("--report", default="ingest", help="report name under bench/reports/ (default ingest)")
+    p.add_argument("--profile", action="store_true", help="sample the server with py-spy during (b) and (d)")
     args = p.parse_args(argv)
     if args.large:
         args.size_mb = 4096
@@ -433,7 +492,7 @@ def report(args, size: int, results: dict[str, Any]) -> None:
 - Machine: {m['nproc']} CPUs ({m['cpu']}), {m['ram_gib']} GiB RAM, Python {m['python']}, Linux {m['kernel']}
 - File: {size // MB} MB of random bytes (MB = 2^20 bytes); part size {args.part_mb} MB; {args.inflight} parts in flight;
   best of {args.repeat} run(s) per measurement
-- Command: `.venv/bin/python bench/ingest.py --size-mb {size // MB} --part-mb {args.part_mb} --inflight {args.inflight} --repeat {args.repeat}`
+- Command: `.venv/bin/python bench/ingest.py --size-mb {size // MB} --part-mb {args.part_mb} --inflight {args.inflight} --repeat {args.repeat}{" --profile" if args.profile else ""}`
 
 {md_table(headers, rows)}
 
@@ -456,6 +515,13 @@ Notes:
 - "load 1m" is the 1-minute load average just before the timed run: the machine is shared (other test
   suites and servers may be running), so figures taken under load above the CPU count are pessimistic.
 """
+    for k, title in (("b", "(b) bodycam on S3"), ("d", "(d) bodycam embedded")):
+        prof = results[k].get("profile")
+        if not prof or not prof["samples"]:
+            continue
+        md += f"\n## Where the server's CPU goes: {title} (py-spy, {prof['samples']} samples, idle excluded)\n\n"
+        md += md_table(["bucket (leaf frames)", "share"], [[b, f"{v:.0%}"] for b, v in prof["buckets"]]) + "\n\n"
+        md += md_table(["function (self time)", "share"], [[f"`{f}`", f"{v:.1%}"] for f, v in prof["top_self"]]) + "\n"
     results["info"] = info
     md_path, js_path = write_report(args.report, md, results)
     log(f"report: {md_path} and {js_path}")

@@ -55,6 +55,14 @@ class Settings(BaseSettings):
     cold_restore_tier: str = "Standard"  # Expedited | Standard | Bulk (S3 Glacier retrieval tiers)
     cold_move_interval_s: int = Field(default=24 * 3600, ge=1)
     cold_restore_poll_interval_s: int = Field(default=900, ge=1)
+    # PostgreSQL connection pool, per process (SQLite uses one file lock and ignores these). Size it so
+    # that (api + worker replicas) x (pool_size + max_overflow) stays under the server's max_connections.
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_max_overflow: int = Field(default=10, ge=0, le=200)
+    db_pool_timeout_s: float = Field(default=30, gt=0)  # waiting this long for a connection is an error
+    # A statement running longer than this is cancelled by PostgreSQL (0 = no limit). Long jobs work in
+    # batches, so no single statement should come near it.
+    db_statement_timeout_s: float = Field(default=60, ge=0)
     redis_url: str | None = None
     queue_name: str = "arq:queue"
     secret_key: str | None = None

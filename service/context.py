@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from service.auth.service import TokenService
 from service.config import Settings
-from service.db import make_engine, make_sessionmaker
+from service.db import engine_options, make_engine, make_sessionmaker
 from service.ingest.hashing import RunningHashes
 from service.notify import mailer
 from service.policies import Policies, load_policies
@@ -48,7 +48,7 @@ def build_context(settings: Settings) -> Context:
     settings.validate_startup()
     mailer.check(settings)
     policies = load_policies(settings.policy_dir)
-    engine = make_engine(settings.db_url)
+    engine = make_engine(settings.db_url, **engine_options(settings))
     if settings.is_sqlite:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = open_store(settings.object_store_url, endpoint_url=settings.s3_endpoint_url,

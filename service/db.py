@@ -116,6 +116,21 @@ def make_engine(url: str, **kw: Any) -> AsyncEngine:
     return create_async_engine(url, **kw)
 
 
+def engine_options(settings: Any) -> dict[str, Any]:
+    """Pool and timeout options from configuration (PostgreSQL; SQLite has one file lock and no pool to size).
+
+    ``statement_timeout`` is set per connection as a server setting, so PostgreSQL itself cancels a runaway
+    statement (asyncpg raises QueryCanceledError) instead of a replica holding a connection for ever."""
+    if settings.is_sqlite:
+        return {}
+    opts: dict[str, Any] = {"pool_size": settings.db_pool_size, "max_overflow": settings.db_max_overflow,
+                            "pool_timeout": settings.db_pool_timeout_s}
+    if settings.db_statement_timeout_s:
+        ms = int(settings.db_statement_timeout_s * 1000)
+        opts["connect_args"] = {"server_settings": {"statement_timeout": str(ms)}}
+    return opts
+
+
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 

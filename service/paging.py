@@ -99,6 +99,15 @@ def after_time_id(page: PageParams) -> tuple[datetime, str] | None:
     return (when if when.tzinfo else when.replace(tzinfo=UTC)), rid
 
 
+def after_due_id(page: PageParams) -> tuple[datetime | None, str] | None:
+    """(time or None, id) of the last item, for lists ordered by a nullable time (nulls last), then the id."""
+    if not page.after:
+        return None
+    if len(page.after) == 2 and page.after[0] is None and isinstance(page.after[1], str):
+        return None, page.after[1]
+    return after_time_id(page)
+
+
 def cut(rows: list[T], page: PageParams, key) -> tuple[list[T], str | None]:
     """Rows were fetched with ``limit + 1``: return this page and the cursor for the next, if any."""
     if len(rows) <= page.limit:

@@ -11,6 +11,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -29,8 +30,16 @@ from service.errors import Conflict, Invalid, Unauthorized
 from service.timeutil import iso, utcnow
 
 _hasher = PasswordHasher()  # argon2id, the library's (OWASP-aligned) defaults
-# Verified against when the username is unknown, so a wrong name costs the same time as a wrong password.
-_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified against when the username is unknown, so a wrong name costs the same time as a wrong
+    password. Made on first use, not at import: one argon2 hash costs 64 MiB and a second of CPU, which
+    every API and worker process paid at start-up for nothing."""
+    return _hasher.hash(secrets.token_hex(16))
+
+
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,199}$")
 CONSOLE_ROLES = tuple(r for r in ROLES if r != "dock")  # a dock never signs in to the console
 MIN_PASSWORD = 10
@@ -117,7 +126,7 @@ async def sign_in(session: AsyncSession, tokens: TokenService, settings: Setting
     username = username[:200]
     attempt = await throttle.begin(session, settings, username, ip, now)
     user = await repo.get_user(session, lookup, for_update=True) if lookup else None
-    hashed = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
+    hashed = user.password_hash if user is not None and user.password_hash else _dummy_hash()
     try:
         ok = _hasher.verify(hashed, password)
     except (VerificationError, InvalidHashError):

@@ -1,9 +1,10 @@
 """Where a dock's part bytes go, and how a completed upload becomes one object.
 
-S3: a part of at least 5 MiB goes straight into one multipart upload per upload (the "assembly"), so
-completing costs one CompleteMultipartUpload instead of copying the whole file again. Smaller parts
-(and parts too big to buffer) are staged as objects of their own. Local disk: every part is staged
-and completion composes them with copy_file_range.
+A part of at least 5 MiB goes straight into the upload's "assembly", so completing copies nothing: on
+S3 one multipart upload per upload (completing is one CompleteMultipartUpload), on local disk one
+pre-allocated file with each part written at its offset (storage/local_slots.py; completing syncs and
+renames it). Smaller parts, parts too big to buffer, and on disk a second send of a part whose slot was
+written already, are staged as objects of their own and copied in at completion.
 
 The SHA-256 is taken over the bytes as they are stored (the running hash) when this process saw
 every part in order; otherwise the assembled object is read back and hashed before it can become a
@@ -22,7 +23,7 @@ from service.errors import TooLarge
 from service.ids import new_id
 from service.ingest import repository as repo
 from service.ingest.models import Upload, UploadPart, UploadStatus
-from service.storage.base import ASSEMBLY_MIN_PART, AssemblyPart, AssemblyRejected, ObjectInfo
+from service.storage.base import ASSEMBLY_MIN_PART, AssemblyPart, AssemblyRejected, ObjectInfo, SlotTaken
 
 HASH_BUFFER_MAX = 16 * 1024 * 1024  # parts up to this size are kept in memory for the running hash
 
@@ -44,14 +45,15 @@ class Built:
     consumed_assembly: bool  # the direct parts now live only in ``key``
 
 
-async def _assembly(ctx: Context, upload_id: str, content_type: str) -> tuple[str, str] | None:
+async def _assembly(ctx: Context, upload: Upload) -> tuple[str, str] | None:
     """The upload's assembly (key, id), opened on first use; None when the store has none."""
     async with transaction(ctx.sessions) as s:
-        upload = await repo.get_upload(s, upload_id, for_update=True)
+        upload = await repo.get_upload(s, upload.id, for_update=True)
         if upload.assembly_id:
             return upload.assembly_key, upload.assembly_id
         key = f"recordings/{new_id('rec')}"
-        assembly_id = await ctx.store.begin_assembly(key, content_type=content_type)
+        assembly_id = await ctx.store.begin_assembly(key, content_type=upload.content_type, size=upload.size_bytes,
+                                                     part_size=upload.part_size)
         if assembly_id is None:
             return None
         upload.assembly_key, upload.assembly_id = key, assembly_id
@@ -99,22 +101,24 @@ async def store_part(ctx: Context, upload: Upload, n: int, staged_key: str, body
             if received > HASH_BUFFER_MAX:
                 break
     else:
-        data = b"".join(chunks)
-        chunks.clear()
-        if len(data) >= ASSEMBLY_MIN_PART:
+        # The chunks as they arrived go to storage and to the running hash: never joined into a second copy.
+        if received >= ASSEMBLY_MIN_PART:
             for attempt in range(2):
-                assembly = await _assembly(ctx, upload.id, upload.content_type)
+                assembly = await _assembly(ctx, upload)
                 if assembly is None:
                     break
                 key, assembly_id = assembly
                 try:
-                    etag = await ctx.store.put_assembly_part(key, assembly_id, n, data)
+                    etag = await ctx.store.put_assembly_part(key, assembly_id, n, chunks)
+                except SlotTaken:
+                    break  # on disk: this part's slot was written before, so this send is staged (rule 4)
                 except AssemblyRejected:
                     if attempt:
                         raise
                     await reset_assembly(ctx, upload.id, assembly_id)  # then into a fresh one
                     continue
-                return StoredPart(len(data), key, etag, [data])
+                return StoredPart(received, key, etag, chunks)
+        data = b"".join(chunks)
         if data:
             await ctx.store.put_bytes(staged_key, data, content_type="application/octet-stream")
         return StoredPart(len(data), staged_key, None, [data])
@@ -132,15 +136,20 @@ async def store_part(ctx: Context, upload: Upload, n: int, staged_key: str, body
     return StoredPart(size, staged_key, None, None)
 
 
-async def _hash_of(ctx: Context, key: str) -> str:
-    h = hashlib.sha256()
-    async for chunk in ctx.store.read(key):
+async def _hash_of(ctx: Context, key: str, resume: tuple[hashlib._Hash, int] | None = None) -> tuple[str, str]:
+    """(digest, method) of the stored object: read back whole, or only past the prefix the running hash
+    already covers (``resume``: the hash so far and the byte offset where it stopped)."""
+    h, start = resume if resume and resume[1] else (hashlib.sha256(), 0)
+    async for chunk in ctx.store.read(key, start):
         h.update(chunk)
-    return h.hexdigest()
+    return h.hexdigest(), ("streamed+re-read" if start else "re-read")
 
 
-async def build(ctx: Context, upload: Upload, parts: list[UploadPart], digest: str | None, new_key: str) -> Built:
-    """Make the recording's object. ``digest`` is the running hash, when this process has one."""
+async def build(ctx: Context, upload: Upload, parts: list[UploadPart], digest: str | None, new_key: str,
+                prefix: tuple[hashlib._Hash, int] | None = None) -> Built:
+    """Make the recording's object. ``digest`` is the running hash, when this process has one;
+    ``prefix`` the running hash of the first parts only (a hash and how many parts it covers)."""
+    resume = (prefix[0], sum(p.size for p in parts[:prefix[1]])) if prefix and prefix[1] else None
     direct = [p for p in parts if p.etag]
     if upload.assembly_id and direct and all(p.etag for p in parts[:-1]):
         key = upload.assembly_key
@@ -156,7 +165,7 @@ async def build(ctx: Context, upload: Upload, parts: list[UploadPart], digest: s
             size, digest = existing.size, None
         method = "streamed"
         if digest is None:
-            method, digest = "re-read", await _hash_of(ctx, key)
+            digest, method = await _hash_of(ctx, key, resume)
         return Built(key, size, digest, method, consumed_assembly=True)
 
     if direct:

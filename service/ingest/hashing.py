@@ -76,6 +76,16 @@ class RunningHashes:
             return None
         return st.hasher.copy().hexdigest()
 
+    def prefix(self, upload_id: str, versions: list[str]) -> tuple[hashlib._Hash, int]:
+        """The hash of the longest run of leading parts this process hashed that are still exactly the
+        recorded ones, and how many parts it covers (0: none). A part that stalled while later ones
+        piled up past the memory cap stops the running hash, but what was hashed before it still
+        counts: completion then reads back only the rest, not the whole file."""
+        st = self._states.get(upload_id)
+        if st is None or len(st.versions) > len(versions) or st.versions != versions[:len(st.versions)]:
+            return hashlib.sha256(), 0
+        return st.hasher.copy(), len(st.versions)
+
     def forget(self, upload_id: str) -> None:
         st = self._states.pop(upload_id, None)
         if st is not None:

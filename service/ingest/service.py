@@ -305,10 +305,12 @@ async def _complete(ctx: Context, actor: Principal, upload_id: str,
         # A crashed complete's half-written recording: the claim above means no live request is writing it.
         await ctx.store.discard(previous_assembly)
 
-    digest = ctx.hashes.take(upload_id, [p.version for p in parts])
+    versions = [p.version for p in parts]
+    digest = ctx.hashes.take(upload_id, versions)
+    prefix = ctx.hashes.prefix(upload_id, versions) if digest is None else None
     assembly_at_start, assembly_id_at_start = upload.assembly_key, upload.assembly_id
     try:
-        built = await assembly.build(ctx, upload, parts, digest, key)
+        built = await assembly.build(ctx, upload, parts, digest, key, prefix)
     except AssemblyRejected as e:
         if assembly_id_at_start:
             # Re-sending into the same assembly would fail the same way: start a fresh one.

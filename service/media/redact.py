@@ -25,9 +25,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from service.media import detectors
-from service.media import faces as F
 from service.media._ffmpeg import (
     MAX_ERROR_CHARS,
     ffmpeg_command,
@@ -38,13 +37,13 @@ from service.media._ffmpeg import (
     validate_range,
 )
 from service.media.clip import mp4_duration
-from service.media.faces import Frame
-from service.media.framepipe import FramePipe, PipeError
 from service.media.frames import RedactionError, Source, decode_command, read_source
-from service.media.scan import Scan, scan
 from service.media.source import MediaSource, StoredObject, ffmpeg_input
 from service.media.tracks import Box as Rect
 from service.media.tracks import Track, frame_boxes
+
+if TYPE_CHECKING:
+    from service.media.scan import Scan
 
 PRESET, CRF = "veryfast", 20
 SLACK_S = 0.05
@@ -198,6 +197,13 @@ def redact(source: MediaSource, out_path: str, *, clip_start_s: float = 0.0, cli
     thread, 1.0 once *out_path* is in place. The source is only read. Raises ``ValueError`` for a
     plan that cannot be applied and :class:`RedactionError` when ffmpeg fails or runs past ``timeout_s``.
     """
+    # OpenCV and NumPy (~60 MB resident) load with the first redaction, not in every API process.
+    from service.media import detectors
+    from service.media import faces as F
+    from service.media.faces import Frame
+    from service.media.framepipe import FramePipe, PipeError
+    from service.media.scan import scan
+
     if not isinstance(source, StoredObject):
         source = os.fspath(source)
     out_path = os.fspath(out_path)

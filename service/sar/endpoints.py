@@ -17,7 +17,7 @@ from service.errors import PARTIAL, problems
 from service.http_range import ranged_response
 from service.paging import Page, PageParams, page_params
 from service.sar import disclose, faces, redaction, service
-from service.sar.models import SarStatus
+from service.sar.models import SarSort, SarStatus
 from service.sar.schemas import (
     CandidateOut,
     CloseIn,
@@ -52,8 +52,12 @@ async def create(body: SarIn, actor: PrincipalDep, s: SessionDep, ctx: ContextDe
 
 @router.get("/v1/sars", response_model=Page[SarOut])
 async def search(actor: PrincipalDep, s: SessionDep, page: PageDep, overdue: bool | None = None,
-                 status: str | None = Query(None, pattern="^(open|awaiting_information|closed)$")):
-    return await service.search(s, actor, page, overdue=overdue, status=SarStatus(status) if status else None)
+                 status: str | None = Query(None, pattern="^(open|awaiting_information|closed)$"),
+                 sort: str = Query("id", pattern="^(id|due)$",
+                                   description="id: the order requests were logged; due: earliest due first, "
+                                               "requests with a stopped clock (no due date) last")):
+    return await service.search(s, actor, page, overdue=overdue, status=SarStatus(status) if status else None,
+                                sort=SarSort(sort))
 
 
 @router.get("/v1/sars/{sar_id}", responses=problems(404), response_model=SarOut)

@@ -32,7 +32,6 @@ from service.ids import new_id
 from service.jobrows.service import Alarm, JobRows
 from service.jobs import JobName
 from service.media.frames import RedactionError
-from service.media.scan import find_faces
 from service.media.source import media_source
 from service.media.tracks import Track
 from service.recordings import repository as recordings_repo
@@ -192,6 +191,9 @@ async def find(ctx: Context, job: Claim, keys: list[str],
     latest = [0.0]
     reporter = asyncio.create_task(progress(latest))
     try:
+        # OpenCV and NumPy load with the first scan, not in every API process.
+        from service.media.scan import find_faces
+
         found = await asyncio.to_thread(find_faces, source, clip_start_s=start, clip_end_s=end,
                                         source_duration_s=(rec.media or {}).get("duration_s"),
                                         progress=lambda f: latest.__setitem__(0, f))

@@ -16,6 +16,13 @@ class SarStatus(StrEnum):
     CLOSED = "closed"
 
 
+class SarSort(StrEnum):
+    """The order of ``GET /v1/sars``: by id (the order requests were logged) or earliest due first."""
+
+    ID = "id"
+    DUE = "due"  # a stopped clock (no due date) last, by id
+
+
 class Regime(StrEnum):
     LAW_ENFORCEMENT = "law_enforcement"  # DPA 2018 Part 3: never extended
     UK_GDPR = "uk_gdpr"
@@ -74,7 +81,13 @@ class Sar(Base):
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     outcome: Mapped[str | None] = mapped_column(String(2000))
 
-    __table_args__ = (Index("ix_sars_status_due", "status", "due_at"), Index("ix_sars_received_at", "received_at"))
+    __table_args__ = (Index("ix_sars_status_due", "status", "due_at"), Index("ix_sars_received_at", "received_at"),
+                      Index("ix_sars_due", "due_at", "id"))
+
+
+# The handlers' queue (sort=due): the requests not closed, in due order (repository.not_closed matches it).
+Index("ix_sars_active_due", Sar.due_at, Sar.id, postgresql_where=Sar.status != SarStatus.CLOSED.value,
+      sqlite_where=Sar.status != SarStatus.CLOSED.value)
 
 
 class SarItem(Base):

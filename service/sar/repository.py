@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, delete, exists, func, or_, select
+from sqlalchemy import and_, delete, exists, func, literal, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth.schemas import Principal
+from service.db import UTCDateTime
 from service.recordings import repository as recordings_repo
 from service.recordings.models import Recording
 from service.retention.models import HoldRecording
@@ -76,22 +77,54 @@ async def restricted_in_hold(s: AsyncSession, hold_id: str, viewer: Principal) -
     return await recordings_repo.restricted_contacts(s, viewer, _held_by(hold_id))
 
 
+def not_closed():
+    """Written into the SQL, not bound: a generic plan can then use the partial index ix_sars_active_due."""
+    return Sar.status != literal(SarStatus.CLOSED.value, literal_execute=True)
+
+
 def overdue_clause(now: datetime):
-    return and_(Sar.status != SarStatus.CLOSED, Sar.due_at.is_not(None), Sar.due_at < now)
+    return and_(not_closed(), Sar.due_at.is_not(None), Sar.due_at < now)
+
+
+def _filters(now: datetime, overdue: bool | None, status: str | None, active: bool) -> list:
+    conds = []
+    if overdue is True:
+        conds.append(overdue_clause(now))
+    elif overdue is False:
+        conds.append(or_(Sar.status == SarStatus.CLOSED, Sar.due_at.is_(None), Sar.due_at >= now))
+    if status:
+        conds.append(Sar.status == status)
+    if active:
+        conds.append(not_closed())
+    return conds
 
 
 async def search(s: AsyncSession, *, now: datetime, overdue: bool | None, status: str | None,
-                 after: str | None, limit: int) -> list[Sar]:
-    q = select(Sar).order_by(Sar.id).limit(limit + 1)
-    if overdue is True:
-        q = q.where(overdue_clause(now))
-    elif overdue is False:
-        q = q.where(or_(Sar.status == SarStatus.CLOSED, Sar.due_at.is_(None), Sar.due_at >= now))
-    if status:
-        q = q.where(Sar.status == status)
+                 after: str | None, limit: int, active: bool = False) -> list[Sar]:
+    q = select(Sar).where(*_filters(now, overdue, status, active)).order_by(Sar.id).limit(limit + 1)
     if after:
         q = q.where(Sar.id > after)
     return list((await s.execute(q)).scalars())
+
+
+async def search_by_due(s: AsyncSession, *, now: datetime, overdue: bool | None, status: str | None,
+                        after: tuple[datetime | None, str] | None, limit: int, active: bool = False) -> list[Sar]:
+    """Earliest due first, then the stopped clocks (no due date) by id; ``limit + 1`` rows. Two index range
+    scans (dated, then undated) rather than one OR, which no index can serve past the first page."""
+    conds = _filters(now, overdue, status, active)
+    rows: list[Sar] = []
+    if after is None or after[0] is not None:
+        q = select(Sar).where(*conds, Sar.due_at.is_not(None))
+        if after is not None:
+            q = q.where(tuple_(Sar.due_at, Sar.id) > tuple_(literal(after[0], UTCDateTime()), literal(after[1])))
+        rows = list((await s.execute(q.order_by(Sar.due_at, Sar.id).limit(limit + 1))).scalars())
+        if len(rows) > limit:
+            return rows
+    q = select(Sar).where(*conds, Sar.due_at.is_(None))
+    if after is not None and after[0] is None:
+        q = q.where(Sar.id > after[1])
+    rows += (await s.execute(q.order_by(Sar.id).limit(limit + 1 - len(rows)))).scalars()
+    return rows
 
 
 async def count_overdue(s: AsyncSession, now: datetime) -> int:
@@ -100,7 +133,7 @@ async def count_overdue(s: AsyncSession, now: datetime) -> int:
 
 async def due_by(s: AsyncSession, until: datetime) -> list[Sar]:
     """Open requests due before ``until`` (overdue ones included): the deadline job's worklist."""
-    q = select(Sar).where(Sar.status != SarStatus.CLOSED, Sar.due_at.is_not(None), Sar.due_at < until).order_by(Sar.due_at)
+    q = select(Sar).where(not_closed(), Sar.due_at.is_not(None), Sar.due_at < until).order_by(Sar.due_at, Sar.id)
     return list((await s.execute(q)).scalars())
 
 

@@ -21,13 +21,13 @@ from service.db import after_commit
 from service.errors import Conflict, Invalid, NotFound
 from service.http_range import ByteRange, parse_range
 from service.ids import new_id
-from service.paging import Page, PageParams, after_id, cut
+from service.paging import Page, PageParams, after_due_id, after_id, cut
 from service.recordings.access import check_clip, readable
 from service.recordings.models import Recording
 from service.retention import service as retention
 from service.sar import deadline
 from service.sar import repository as repo
-from service.sar.models import RedactionStatus, Regime, Sar, SarItem, SarStatus
+from service.sar.models import RedactionStatus, Regime, Sar, SarItem, SarSort, SarStatus
 from service.sar.schemas import ExtendIn, ItemIn, SarIn, SarOut
 from service.timeutil import as_utc, utcnow
 
@@ -255,11 +255,18 @@ async def view(s: AsyncSession, viewer: Principal, sar_id: str, *, audit_view: b
 
 
 async def search(s: AsyncSession, viewer: Principal, page: PageParams, *, overdue: bool | None = None,
-                 status: SarStatus | None = None) -> Page[SarOut]:
-    """Requests in id order, each with the number of its items *viewer* may see."""
+                 status: SarStatus | None = None, active: bool = False, sort: SarSort = SarSort.ID) -> Page[SarOut]:
+    """Requests in id order, or earliest due first (``sort=due``), each with the number of its items
+    *viewer* may see. ``active``: every request not closed (the handlers' queue)."""
     require(viewer, SAR_READERS)
-    rows = await repo.search(s, now=utcnow(), overdue=overdue, status=status, after=after_id(page), limit=page.limit)
-    rows, nxt = cut(rows, page, lambda r: [r.id])
+    if sort == SarSort.DUE:
+        rows = await repo.search_by_due(s, now=utcnow(), overdue=overdue, status=status, active=active,
+                                        after=after_due_id(page), limit=page.limit)
+        rows, nxt = cut(rows, page, lambda r: [r.due_at.isoformat() if r.due_at else None, r.id])
+    else:
+        rows = await repo.search(s, now=utcnow(), overdue=overdue, status=status, active=active,
+                                 after=after_id(page), limit=page.limit)
+        rows, nxt = cut(rows, page, lambda r: [r.id])
     counts = await repo.item_counts(s, [r.id for r in rows], viewer)
     return Page[SarOut](items=[out(r, item_count=counts.get(r.id, 0)) for r in rows], next_cursor=nxt)
 

@@ -7,7 +7,7 @@ loop never blocks. No method ever holds a whole object in memory: data moves in 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -41,6 +41,11 @@ class AssemblyPart:
     source: ObjectInfo | None = None
 
 
+class SlotTaken(StorageError):
+    """This part cannot go into the assembly (on disk: its slot was written before, or it does not fit
+    the slot's size): the caller stages it as an object of its own."""
+
+
 class AssemblyRejected(StorageError):
     """The backend refused to finish an assembly (e.g. a part changed since it was recorded)."""
 
@@ -61,12 +66,18 @@ class ObjectStore(Protocol):
         hash what was stored); otherwise a backend may copy server-side without reading the data.
         """
 
-    async def begin_assembly(self, key: str, *, content_type: str | None = None) -> str | None:
-        """Start building ``key`` from parts sent straight to storage (S3 multipart). Returns an id,
-        or None when the backend has no such thing and ingest stages parts and composes instead."""
+    async def begin_assembly(self, key: str, *, content_type: str | None = None, size: int | None = None,
+                             part_size: int | None = None) -> str | None:
+        """Start building ``key`` (``size`` bytes in parts of ``part_size``, the last shorter) from parts
+        sent straight to storage: an S3 multipart upload, or on disk one pre-allocated file whose parts
+        are written at their offsets. Returns an id, or None when the backend cannot (ingest then
+        stages parts and composes them)."""
 
-    async def put_assembly_part(self, key: str, assembly_id: str, number: int, data: bytes) -> str:
-        """Store part ``number`` (at least ASSEMBLY_MIN_PART bytes unless last); re-sending replaces it."""
+    async def put_assembly_part(self, key: str, assembly_id: str, number: int,
+                                data: bytes | Sequence[bytes]) -> str:
+        """Store part ``number`` (at least ASSEMBLY_MIN_PART bytes unless last), given whole or as the
+        chunks it arrived in (no joined copy). On S3 re-sending replaces it; on disk a part's slot is
+        written once, and :class:`SlotTaken` says to stage this one instead."""
 
     async def finish_assembly(self, key: str, assembly_id: str, parts: list[AssemblyPart]) -> int:
         """Make ``key`` from exactly these parts in order; returns its size."""

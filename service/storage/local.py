@@ -15,12 +15,13 @@ import os
 import shutil
 import stat
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from datetime import datetime
 from typing import BinaryIO
 
 from service.files import PRIVATE_DIR, open_private, private_makedirs
-from service.storage.base import CHUNK, ObjectInfo, ObjectNotFound, StorageError
+from service.storage import local_slots
+from service.storage.base import CHUNK, AssemblyPart, ObjectInfo, ObjectNotFound, StorageError
 
 # Temp files share the target's directory (rename must not cross file systems); the marker keeps
 # them out of list() and no key segment may start with it.
@@ -221,8 +222,8 @@ class LocalStore:
                 rel_dir = os.path.relpath(dirpath, self.root).replace(os.sep, "/")
                 rel_dir = "" if rel_dir == "." else rel_dir + "/"
                 # A directory can hold matches only if it and the prefix agree on their common length.
-                dirnames[:] = [d for d in dirnames
-                               if (rel_dir + d + "/").startswith(prefix[:len(rel_dir) + len(d) + 1])]
+                dirnames[:] = [d for d in dirnames if not d.startswith(TMP_MARK)  # an assembly's slot claims
+                               and (rel_dir + d + "/").startswith(prefix[:len(rel_dir) + len(d) + 1])]
                 for name in filenames:
                     rel = rel_dir + name
                     if name.startswith(TMP_MARK) or not rel.startswith(prefix):
@@ -270,14 +271,42 @@ class LocalStore:
 
         return await asyncio.to_thread(run)
 
-    async def begin_assembly(self, key: str, *, content_type: str | None = None) -> str | None:
-        return None  # on disk, staged part files are composed with copy_file_range
+    # Assemblies: one pre-allocated file per upload, parts written at their offsets (local_slots.py).
 
-    async def put_assembly_part(self, key: str, assembly_id: str, number: int, data: bytes) -> str:
-        raise StorageError("the local store has no assemblies")
+    def _tmp_base(self, key: str) -> str:
+        directory, name = os.path.split(self._path(key))
+        return os.path.join(directory, TMP_MARK + name)
 
-    async def finish_assembly(self, key: str, assembly_id: str, parts: list) -> int:
-        raise StorageError("the local store has no assemblies")
+    async def begin_assembly(self, key: str, *, content_type: str | None = None, size: int | None = None,
+                             part_size: int | None = None) -> str | None:
+        if not size or not part_size:
+            return None  # no layout to place parts by: ingest stages them and composes
+        try:
+            return await asyncio.to_thread(local_slots.begin, self._tmp_base(key), part_size, size)
+        except OSError as exc:
+            raise StorageError(f"cannot reserve {size} bytes for {key!r}: {exc}") from exc
+
+    async def put_assembly_part(self, key: str, assembly_id: str, number: int,
+                                data: bytes | Sequence[bytes]) -> str:
+        chunks = [data] if isinstance(data, bytes | bytearray | memoryview) else list(data)
+        try:
+            return await asyncio.to_thread(local_slots.put, self._tmp_base(key), assembly_id, number, chunks)
+        except OSError as exc:
+            raise StorageError(f"cannot write part {number} of {key!r}: {exc}") from exc
+
+    async def finish_assembly(self, key: str, assembly_id: str, parts: list[AssemblyPart]) -> int:
+        path = self._path(key)
+
+        def commit(tmp: str, f: BinaryIO) -> None:
+            self._commit(tmp, f, path)
+
+        try:
+            return await asyncio.to_thread(local_slots.finish, self._tmp_base(key), assembly_id, parts, self._path,
+                                           commit)
+        except StorageError:
+            raise
+        except OSError as exc:
+            raise StorageError(f"cannot finish {key!r}: {exc}") from exc
 
     async def discard(self, prefix: str) -> list[str]:
         # Temp files are named TMP_MARK + final name and live beside it: match both spellings.

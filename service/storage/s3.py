@@ -7,9 +7,12 @@ one part uploading while the next fills: memory stays at about two parts whateve
 from __future__ import annotations
 
 import asyncio
+import bisect
+import io
+import itertools
 import math
 import os
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -33,6 +36,7 @@ COPY_CONCURRENCY = 8
 # Parts uploading while the next one fills: memory is (UPLOAD_CONCURRENCY + 1) parts per upload.
 UPLOAD_CONCURRENCY = 1
 DELETE_BATCH = 1000
+READ_TIMEOUT_S = 300
 _MISSING = {"NoSuchKey", "404", "NotFound"}
 
 
@@ -59,6 +63,47 @@ def sse_args(sse: str | None, kms_key_id: str | None) -> dict[str, str]:
     return {"ServerSideEncryption": "aws:kms", **({"SSEKMSKeyId": kms_key_id} if kms_key_id else {})}
 
 
+class ChunksBody(io.RawIOBase):
+    """A part's chunks as one seekable file for botocore, which reads it to checksum and send and rewinds
+    it to retry, without joining them into a second copy of the part."""
+
+    def __init__(self, chunks: Sequence[bytes]) -> None:
+        super().__init__()
+        self._chunks = [memoryview(c) for c in chunks if c]
+        self._starts = list(itertools.accumulate((len(c) for c in self._chunks), initial=0))
+        self._size = self._starts[-1]
+        self._pos = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = min(max(0, base + offset), self._size)
+        return self._pos
+
+    def readinto(self, buffer) -> int:
+        out = memoryview(buffer).cast("B")
+        done = 0
+        while done < len(out) and self._pos < self._size:
+            i = bisect.bisect_right(self._starts, self._pos) - 1
+            chunk = self._chunks[i][self._pos - self._starts[i]:]
+            n = min(len(chunk), len(out) - done)
+            out[done:done + n] = chunk[:n]
+            done += n
+            self._pos += n
+        return done
+
+
 class S3Store:
     def __init__(self, bucket: str, prefix: str = "", endpoint_url: str | None = None,
                  region: str = "us-east-1", *, upload_concurrency: int = UPLOAD_CONCURRENCY,
@@ -71,6 +116,9 @@ class S3Store:
         config = Config(
             region_name=region,
             max_pool_connections=32,
+            # A part is up to 64 MiB: botocore's default 60 s read timeout is short for a store loaded by a
+            # shift change, and a timed-out part is sent again whole.
+            read_timeout=READ_TIMEOUT_S,
             retries={"max_attempts": 5, "mode": "standard"},
             # Self-hosted servers (MinIO, moto) are addressed by path, not by bucket sub-domain.
             s3={"addressing_style": "path"} if endpoint_url else None,
@@ -188,15 +236,18 @@ class S3Store:
 
     # ---- assemblies: a dock's parts go straight into one multipart upload --------------------
 
-    async def begin_assembly(self, key: str, *, content_type: str | None = None) -> str | None:
+    async def begin_assembly(self, key: str, *, content_type: str | None = None, size: int | None = None,
+                             part_size: int | None = None) -> str | None:
         extra = self._write_args(content_type)
         resp = await self._call("create_multipart_upload", key, Key=self._full(key), **extra)
         return resp["UploadId"]
 
-    async def put_assembly_part(self, key: str, assembly_id: str, number: int, data: bytes) -> str:
+    async def put_assembly_part(self, key: str, assembly_id: str, number: int,
+                                data: bytes | Sequence[bytes]) -> str:
+        body = data if isinstance(data, bytes) else ChunksBody(data)
         try:
             resp = await self._call("upload_part", key, Key=self._full(key), UploadId=assembly_id,
-                                    PartNumber=number, Body=data)
+                                    PartNumber=number, Body=body)
         except StorageError as exc:
             if await self._assembly_gone(key, assembly_id, exc):
                 raise AssemblyRejected(f"the assembly is gone (finished or aborted): {exc}") from exc
