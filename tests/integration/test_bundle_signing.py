@@ -141,6 +141,19 @@ async def test_a_receipt_after_download_is_signed_listed_and_audited(stack, tmp_
                                      headers=stack.auth("aud", "auditor"))).json()["items"]
     assert [e["details"]["receipt_id"] for e in events] == [receipt["receipt_id"]]
     assert events[0]["details"]["organisation"] == "CPS Area North"
+    # The recipient's page (no login) offers the download, the checks and a receipt form; the force's console shows
+    # every receipt on the bundle's page.
+    page = await stack.client.get(f"/ui/shared/{token}")
+    assert page.status_code == 200 and receipt["bundle_sha256"] in page.text and "openssl pkeyutl" in page.text
+    pre = set_cookies(page)
+    made = await stack.client.post(f"/ui/shared/{token}/receipt", headers=cookie_header(pre),
+                                   data={"name": "B. Clerk", "organisation": "CPS Area North", "csrf_token": csrf(page.text)})
+    assert made.status_code == 200 and 'data-testid="receipt-made"' in made.text, made.text[:2000]
+    cookie = await console_session(stack, "dis-web", ["disclosure"])
+    bundle_page = await stack.client.get(f"/ui/disclosure/bundles/{bid}", headers=cookie)
+    assert bundle_page.status_code == 200
+    assert "A. Lawyer" in bundle_page.text and "B. Clerk" in bundle_page.text and "2 received" in bundle_page.text
+    assert (await stack.client.get("/ui/shared/not-a-token")).status_code == 404
 
 
 async def test_trusted_time_from_a_real_rfc3161_authority(stack, tsa, tmp_path):
@@ -185,19 +198,6 @@ async def test_trusted_time_from_a_real_rfc3161_authority(stack, tsa, tmp_path):
     async with transaction(stack.ctx.sessions) as s:
         bad = await audit.verify_as(s, auditor, stack.ctx.signer, stack.ctx.store, tsa_ca=str(tsa.other_ca_file))
     assert not bad.ok and "time-stamp does not verify" in bad.reason, bad
-    # The recipient's page (no login) offers the download, the checks and a receipt form; the force's console shows
-    # every receipt on the bundle's page.
-    page = await stack.client.get(f"/ui/shared/{token}")
-    assert page.status_code == 200 and receipt["bundle_sha256"] in page.text and "openssl pkeyutl" in page.text
-    pre = set_cookies(page)
-    made = await stack.client.post(f"/ui/shared/{token}/receipt", headers=cookie_header(pre),
-                                   data={"name": "B. Clerk", "organisation": "CPS Area North", "csrf_token": csrf(page.text)})
-    assert made.status_code == 200 and 'data-testid="receipt-made"' in made.text, made.text[:2000]
-    cookie = await console_session(stack, "dis-web", ["disclosure"])
-    bundle_page = await stack.client.get(f"/ui/disclosure/bundles/{bid}", headers=cookie)
-    assert bundle_page.status_code == 200
-    assert "A. Lawyer" in bundle_page.text and "B. Clerk" in bundle_page.text and "2 received" in bundle_page.text
-    assert (await stack.client.get("/ui/shared/not-a-token")).status_code == 404
 
 
 async def test_clips_carry_c2pa_content_credentials_naming_their_source(stack, c2pa_credentials, tmp_path):
