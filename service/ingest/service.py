@@ -116,8 +116,11 @@ async def create_upload(s: AsyncSession, actor: Principal, ctx: Context, body: U
 
 async def _owned_upload(s, actor: Principal, upload_id: str, *, for_update: bool = False) -> Upload:
     upload = await repo.get_upload(s, upload_id, for_update=for_update)
-    # Another dock's upload answers 404, not 403: upload ids are not to be probed.
+    # Another dock's upload answers 404, not 403: upload ids are not to be probed. Staff (and an import)
+    # reach only their own uploads; anything else is a dock's business, hence the role answer.
     if upload is None or upload.dock_id != actor.sub:
+        if not actor.has(*DOCKS):
+            require(actor, DOCKS)
         raise NotFound(f"No upload {upload_id!r}.", slug="upload-not-found")
     return upload
 

@@ -135,7 +135,7 @@ class Forecast(BaseModel):
 class RestrictIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    people: list[text_item(1, 200, not_blank=True)] = Field(min_length=1, max_length=200)  # type: ignore[valid-type]
+    people: list[text_item(1, 200, not_blank=True, plain=True)] = Field(min_length=1, max_length=200)  # type: ignore[valid-type]
     reason: str = Field(min_length=1, max_length=2000, json_schema_extra=NOT_BLANK)
     _blank = field_validator("reason")(_not_blank)
 

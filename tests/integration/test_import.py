@@ -104,6 +104,10 @@ async def test_import_a_legacy_tree_with_bad_rows_then_again(stack, tmp_path, s3
     manifest = parse(raw, "m.csv", system="Legacy DEMS")
     tree = open_tree(where, endpoint_url=stack.settings.s3_endpoint_url)
     try:
+        # A dry run checks every row and stores nothing.
+        dry = await importer.run(stack.ctx, PERSON, tree, manifest, dry_run=True)
+        assert set(dry.checked) >= good and dry.imported == []
+        assert len((await _state(stack))[0]) == len(before[0])
         report = await importer.run(stack.ctx, PERSON, tree, manifest)
         assert {n for n, _ in report.imported} == good, report
         reasons = {r.number: r.reason for r in report.refused}
