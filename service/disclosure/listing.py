@@ -36,8 +36,9 @@ ACCESS_LOG_LIMIT = 200  # a dead link can be tried without end; the page needs t
 
 async def list_cases(s: AsyncSession, viewer: Principal, page: PageParams, *,
                      status: CaseStatus | None = None) -> Page[CaseSummaryOut]:
-    """Newest first, each with the number of its exhibits *viewer* may see."""
-    require(viewer, DISCLOSURE_STAFF)
+    """Newest first, each with the number of its exhibits *viewer* may see (supervisors too: they review
+    the exhibits of decided cases)."""
+    require(viewer, CASE_READERS)
     rows = await repo.list_cases(s, status=status, before=after_id(page), limit=page.limit + 1)
     rows, nxt = cut(rows, page, lambda c: [c.id])
     counts = await repo.visible_item_counts(s, viewer, [c.id for c in rows])
