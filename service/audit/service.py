@@ -92,18 +92,8 @@ async def verify(session: AsyncSession) -> VerifyResult:
     expected_seq, prev, count = 1, GENESIS, 0
     async for ev in repo.stream_all(session):
         count += 1
-        if ev.seq != expected_seq:
-            return VerifyResult(ok=False, events=count, first_bad_seq=expected_seq,
-                                reason=f"event {expected_seq} is missing or out of order")
-        if ev.prev_hash != prev:
-            return VerifyResult(ok=False, events=count, first_bad_seq=ev.seq,
-                                reason="prev_hash does not match the previous event")
-        recomputed = event_hash(seq=ev.seq, at=ev.at, actor=ev.actor, roles=ev.roles, action=ev.action,
-                                object_type=ev.object_type, object_id=ev.object_id, details=ev.details,
-                                ip=ev.ip, prev_hash=ev.prev_hash)
-        if recomputed != ev.hash:
-            return VerifyResult(ok=False, events=count, first_bad_seq=ev.seq,
-                                reason="event content does not match its hash")
+        if (broken := verification.chain_break(ev, expected_seq, prev, count)) is not None:
+            return broken
         prev, expected_seq = ev.hash, ev.seq + 1
     head = await repo.get_head(session)
     last = expected_seq - 1

@@ -27,6 +27,24 @@ from service.signing.tsa import verify_token
 from service.storage import ObjectStore
 
 
+def chain_break(ev, expected_seq: int, prev: str, count: int) -> VerifyResult | None:
+    """Why *ev* (the ``count``-th event read) does not continue the chain after ``prev`` at ``expected_seq``,
+    or None: a missing or reordered event, a broken link, or content that no longer matches its hash."""
+    if ev.seq != expected_seq:
+        return VerifyResult(ok=False, events=count, first_bad_seq=expected_seq,
+                            reason=f"event {expected_seq} is missing or out of order")
+    if ev.prev_hash != prev:
+        return VerifyResult(ok=False, events=count, first_bad_seq=ev.seq,
+                            reason="prev_hash does not match the previous event")
+    recomputed = event_hash(seq=ev.seq, at=ev.at, actor=ev.actor, roles=ev.roles, action=ev.action,
+                            object_type=ev.object_type, object_id=ev.object_id, details=ev.details,
+                            ip=ev.ip, prev_hash=ev.prev_hash)
+    if recomputed != ev.hash:
+        return VerifyResult(ok=False, events=count, first_bad_seq=ev.seq,
+                            reason="event content does not match its hash")
+    return None
+
+
 @dataclass
 class Witnesses:
     """Signed claims ``seq -> hash`` the chain must agree with, and what was wrong with the rest."""
@@ -61,18 +79,8 @@ async def walk(s: AsyncSession, witnesses: dict[int, Claim] | None = None, *, st
         expected_seq, prev, matched = start.seq + 1, start.hash, start.seq
     async for ev in repo.stream_all(s, after=expected_seq - 1):
         count += 1
-        if ev.seq != expected_seq:
-            return VerifyResult(ok=False, events=count, first_bad_seq=expected_seq,
-                                reason=f"event {expected_seq} is missing or out of order")
-        if ev.prev_hash != prev:
-            return VerifyResult(ok=False, events=count, first_bad_seq=ev.seq,
-                                reason="prev_hash does not match the previous event")
-        recomputed = event_hash(seq=ev.seq, at=ev.at, actor=ev.actor, roles=ev.roles, action=ev.action,
-                                object_type=ev.object_type, object_id=ev.object_id, details=ev.details,
-                                ip=ev.ip, prev_hash=ev.prev_hash)
-        if recomputed != ev.hash:
-            return VerifyResult(ok=False, events=count, first_bad_seq=ev.seq,
-                                reason="event content does not match its hash")
+        if (broken := chain_break(ev, expected_seq, prev, count)) is not None:
+            return broken
         claim = witnesses.get(ev.seq)
         if claim is not None:
             if claim.hash != ev.hash:
