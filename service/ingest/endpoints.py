@@ -10,7 +10,14 @@ from fastapi.responses import JSONResponse
 from service.deps import ContextDep, PrincipalDep, SessionDep
 from service.errors import Invalid, problems
 from service.ingest import service
-from service.ingest.schemas import DuplicateOut, PartOut, UploadCreate, UploadCreated, UploadStatus
+from service.ingest.schemas import (
+    DuplicateOut,
+    PartOut,
+    UploadCreate,
+    UploadCreated,
+    UploadStatus,
+    created_answer,
+)
 from service.recordings.schemas import CreatedRecordingOut, RecordingOut
 
 router = APIRouter(prefix="/v1/uploads", tags=["ingest"], responses=problems(401, 403, 422))
@@ -22,12 +29,8 @@ router = APIRouter(prefix="/v1/uploads", tags=["ingest"], responses=problems(401
                         **problems(413, 415)})
 async def create_upload(body: UploadCreate, actor: PrincipalDep, s: SessionDep, ctx: ContextDep):
     res = await service.create_upload(s, actor, ctx, body)
-    if res.duplicate_of:
-        return JSONResponse(DuplicateOut(recording_id=res.duplicate_of).model_dump(), status_code=200)
-    out = UploadCreated(upload_id=res.upload.id, part_size=res.upload.part_size,
-                        parts=[PartOut(n=p.n, size=p.size) for p in res.parts],
-                        time_trust=res.upload.time_trust, clock_fault=res.upload.clock_fault)
-    return JSONResponse(out.model_dump(mode="json"), status_code=200 if res.resumed else 201)
+    body, status = created_answer(res)
+    return JSONResponse(body, status_code=status)
 
 
 @router.put("/{upload_id}/parts/{n}", responses=problems(404, 409, 410), response_model=PartOut)

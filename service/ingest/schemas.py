@@ -131,3 +131,14 @@ class UploadStatus(BaseModel):
     recording_id: str | None = None
     created_at: datetime
     updated_at: datetime
+
+
+def created_answer(res) -> tuple[dict, int]:
+    """The JSON body and status of a create-upload answer (a ``service.CreateResult``), for the API and the
+    console's uploader alike: 200 with the recording when already stored, 200 when resumed, else 201."""
+    if res.duplicate_of:
+        return DuplicateOut(recording_id=res.duplicate_of).model_dump(), 200
+    out = UploadCreated(upload_id=res.upload.id, part_size=res.upload.part_size,
+                        parts=[PartOut(n=p.n, size=p.size) for p in res.parts],
+                        time_trust=res.upload.time_trust, clock_fault=res.upload.clock_fault)
+    return out.model_dump(mode="json"), 200 if res.resumed else 201

@@ -14,7 +14,7 @@ from service.auth.schemas import Principal
 from service.deps import ContextDep, SessionDep
 from service.errors import Invalid
 from service.ingest import service as ingest
-from service.ingest.schemas import DuplicateOut, PartOut, UploadCreate, UploadCreated
+from service.ingest.schemas import PartOut, UploadCreate, created_answer
 from service.web.deps import csrf_guard, signed_in
 from service.web.render import console_router, render
 
@@ -31,12 +31,8 @@ async def upload_page(request: Request, me: Principal = Depends(uploader)):
 @router.post("")
 async def create(body: UploadCreate, s: SessionDep, ctx: ContextDep, me: Principal = Depends(uploader)):
     res = await ingest.create_upload(s, me, ctx, body)
-    if res.duplicate_of:
-        return JSONResponse(DuplicateOut(recording_id=res.duplicate_of).model_dump(), status_code=200)
-    out = UploadCreated(upload_id=res.upload.id, part_size=res.upload.part_size,
-                        parts=[PartOut(n=p.n, size=p.size) for p in res.parts],
-                        time_trust=res.upload.time_trust, clock_fault=res.upload.clock_fault)
-    return JSONResponse(out.model_dump(mode="json"), status_code=200 if res.resumed else 201)
+    body, status = created_answer(res)
+    return JSONResponse(body, status_code=status)
 
 
 @router.put("/{upload_id}/parts/{n}")
