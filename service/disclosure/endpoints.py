@@ -11,7 +11,13 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from service.auth.endpoints import client_ip, guard
-from service.auth.roles import DISCLOSURE_STAFF, SAR_HANDLERS, SUPERVISORS
+from service.auth.roles import (
+    CASE_OUTCOME_RECORDERS,
+    CASE_READERS,
+    DISCLOSURE_STAFF,
+    SAR_HANDLERS,
+    SUPERVISORS,
+)
 from service.db import transaction
 from service.deps import ContextDep, PrincipalDep, SessionDep
 from service.disclosure import bundles, listing, outcomes, receipts, service, shares
@@ -42,6 +48,8 @@ router = APIRouter(tags=["disclosure"], responses=problems(401, 403, 422))
 STAFF = [guard(*DISCLOSURE_STAFF)]
 SHARERS = [guard(*DISCLOSURE_STAFF, *SAR_HANDLERS)]  # a SAR's link is its handlers'
 MARKERS = [guard(*SUPERVISORS)]
+READERS = [guard(*CASE_READERS)]  # supervisors read and list cases too (they review decided cases' exhibits)
+OUTCOMES = [guard(*CASE_OUTCOME_RECORDERS)]
 PageDep = Annotated[PageParams, Depends(page_params)]
 
 
@@ -50,19 +58,19 @@ async def create_case(body: CaseIn, actor: PrincipalDep, s: SessionDep, ctx: Con
     return CaseOut.of(await service.create_case(s, actor, ctx, body), [])
 
 
-@router.get("/v1/cases", dependencies=STAFF, response_model=Page[CaseSummaryOut])
+@router.get("/v1/cases", dependencies=READERS, response_model=Page[CaseSummaryOut])
 async def list_cases(actor: PrincipalDep, s: SessionDep, page: PageDep,
                      status: str | None = Query(None, pattern="^(open|closed)$")):
     """Newest first; each with its number of exhibits (``GET /v1/cases/{id}`` lists them)."""
     return await listing.list_cases(s, actor, page, status=CaseStatus(status) if status else None)
 
 
-@router.get("/v1/cases/{case_id}", responses=problems(404), response_model=CaseOut)
+@router.get("/v1/cases/{case_id}", dependencies=READERS, responses=problems(404), response_model=CaseOut)
 async def get_case(case_id: str, actor: PrincipalDep, s: SessionDep, ctx: ContextDep):
     return await listing.case_view(s, actor, case_id, ctx)
 
 
-@router.post("/v1/cases/{case_id}/outcome", responses=problems(404), response_model=CaseOut)
+@router.post("/v1/cases/{case_id}/outcome", dependencies=OUTCOMES, responses=problems(404), response_model=CaseOut)
 async def record_outcome(case_id: str, body: OutcomeIn, actor: PrincipalDep, s: SessionDep, ctx: ContextDep):
     """Record (or correct) the outcome: the exhibits then follow ``case_outcomes`` in the retention policy."""
     await outcomes.record_outcome(s, actor, ctx, case_id, body)

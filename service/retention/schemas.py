@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -194,19 +194,27 @@ class ReviewOut(BaseModel):
                    decided_by=r.decided_by, decided_at=r.decided_at, reason=r.reason)
 
 
-class ReviewDecisionIn(BaseModel):
+class RetainDecisionIn(BaseModel):
+    """Keep the footage: the next review comes ``retain_days`` ahead."""
     model_config = ConfigDict(extra="forbid")
 
-    decision: Literal["retain", "release"]
+    decision: Literal["retain"]
     reason: str = Field(min_length=1, max_length=2000, json_schema_extra=NOT_BLANK)
-    retain_days: int | None = Field(None, ge=1, le=36500, description="retain: days to the next review "
+    retain_days: int | None = Field(None, ge=1, le=36500, description="days to the next review "
                                     "(at most the policy's reviews.max_retain_days; default that maximum)")
 
     _blank = field_validator("reason")(_not_blank)
 
-    @model_validator(mode="after")
-    def _days(self) -> ReviewDecisionIn:
-        if self.decision == "release" and self.retain_days is not None:
-            raise ValueError("retain_days goes with a retain decision only")
-        return self
+
+class ReleaseDecisionIn(BaseModel):
+    """Remove exactly the protection under review (no retain_days: the schema says so, not only the code)."""
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["release"]
+    reason: str = Field(min_length=1, max_length=2000, json_schema_extra=NOT_BLANK)
+
+    _blank = field_validator("reason")(_not_blank)
+
+
+ReviewDecisionIn = Annotated[RetainDecisionIn | ReleaseDecisionIn, Field(discriminator="decision")]
 

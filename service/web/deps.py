@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 from fastapi import Request
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from service.auth.endpoints import client_ip
 from service.auth.schemas import Principal
@@ -116,11 +116,12 @@ async def csrf_guard(request: Request) -> None:
                         slug="csrf-failed", title="Form expired")
 
 
-def form_model(model: type[M], data: dict[str, Any]) -> M:
-    """A form's fields as the API's own request model; blank fields are absent. Errors read as the API's."""
+def form_model(model: Any, data: dict[str, Any]) -> Any:
+    """A form's fields as the API's own request model (a model class, or an annotated union of them); blank
+    fields are absent. Errors read as the API's."""
     clean = {k: v for k, v in data.items() if v not in ("", None) and k != CSRF_FIELD}
     try:
-        return model.model_validate(clean)
+        return TypeAdapter(model).validate_python(clean)
     except ValidationError as e:
         where = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or 'form'}: {err['msg']}" for err in e.errors()[:5])
         raise Invalid(f"The form is not valid: {where}", slug="validation-error", title="Validation failed") from e

@@ -124,7 +124,7 @@ def test_case_exhibit_bundle_share_revoke(page, console):
 
     # Close the case with a reason; the list shows it among the closed ones.
     page.get_by_role("link", name=urn).click()
-    page.get_by_label("Reason").fill("trial concluded")
+    page.get_by_label("Reason", exact=True).fill("trial concluded")
     page.get_by_role("button", name="Close case").click()
     page.wait_for_load_state()
     expect(page.get_by_test_id("case-status")).to_have_text("closed")

@@ -14,7 +14,7 @@ import re
 import pytest
 
 TAGS = {"subject access", "disclosure"}
-PUBLIC = {"/v1/shared/{token}"}
+PUBLIC = {"/v1/shared/{token}", "/v1/shared/{token}/receipt"}  # the token is the credential
 BAD_QUERY = {"limit": "0", "cursor": "%%%", "status": "nope", "overdue": "maybe"}
 
 

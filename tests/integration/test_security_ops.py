@@ -382,7 +382,7 @@ async def test_every_object_written_to_s3_is_encrypted(request, tmp_path, sse, k
         heads = _heads(endpoint, bucket)
     # Four recordings, the case bundle, the redacted copy and the SAR bundle (staged parts are gone).
     prefixes = [k.split("/")[0] for k in heads]
-    assert sorted(set(prefixes)) == ["bundles", "recordings", "sar"] and len(heads) >= 7, sorted(heads)
+    assert sorted(set(prefixes)) == ["audit", "bundles", "recordings", "sar"] and len(heads) >= 7, sorted(heads)
     plain = [k for k, h in heads.items() if h.get("ServerSideEncryption") != sse]
     assert plain == [], plain
     if key_id:
@@ -476,7 +476,7 @@ async def test_protected_footage_gets_compliance_retention_rolled_forward_never_
 
 # ---- 14. the production stack: only the API published, the app not MinIO's root -----------------------
 
-# Each S3 call the app makes at run time (service/storage/s3.py) and the IAM actions it needs. A new call
+# Each S3 call the app makes at run time (service/storage/s3.py and cold.py) and the IAM actions it needs. A new call
 # fails the test below until its permission is decided here and in infra/minio/bwv-app-policy.json.
 S3_CALL_ACTIONS = {
     "put_object": {"s3:PutObject"}, "create_multipart_upload": {"s3:PutObject"}, "upload_part": {"s3:PutObject"},
@@ -489,6 +489,8 @@ S3_CALL_ACTIONS = {
     "get_bucket_versioning": {"s3:GetBucketVersioning"},
     "get_object_lock_configuration": {"s3:GetBucketObjectLockConfiguration"},
     "put_object_legal_hold": {"s3:PutObjectLegalHold"}, "put_object_retention": {"s3:PutObjectRetention"},
+    "list_parts": {"s3:ListMultipartUploadParts"},  # is a lost assembly gone? (ingest, issue 16)
+    "restore_object": {"s3:RestoreObject"},  # the cold tier asks archive storage for a copy back (issue 17)
 }
 SETUP_ONLY_CALLS = {"create_bucket", "put_bucket_lifecycle_configuration"}  # ensure_bucket: tests, bwv demo
 NEVER_THE_APP = {"s3:BypassGovernanceRetention", "s3:DeleteBucket", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy",
@@ -531,7 +533,7 @@ def test_the_apps_minio_policy_is_least_privilege_and_enough():
         assert all(r in ("arn:aws:s3:::bwv-footage", "arn:aws:s3:::bwv-footage/*") for r in stmt["Resource"])
         allowed |= set(stmt["Action"])
     assert not allowed & NEVER_THE_APP and not any("*" in a for a in allowed), allowed
-    source = (ROOT / "service" / "storage" / "s3.py").read_text()
+    source = "\n".join((ROOT / "service" / "storage" / f).read_text() for f in ("s3.py", "cold.py"))
     calls = set(re.findall(r'_call\("([a-z0-9_]+)"', source)) | set(re.findall(r'get_paginator\("([a-z0-9_]+)"\)',
                                                                                 source))
     unknown = calls - set(S3_CALL_ACTIONS) - SETUP_ONLY_CALLS
