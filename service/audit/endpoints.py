@@ -1,12 +1,10 @@
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Body, Depends, Query
 
 from service.audit import service
 from service.audit.models import VerificationMode
-from service.audit.schemas import AuditPage, CheckpointOut, CheckpointPage, VerifyResult
+from service.audit.schemas import AuditPage, CheckpointOut, CheckpointPage, VerifyResult, WitnessCheckpointIn
 from service.auth.endpoints import require
 from service.auth.schemas import Principal
 from service.deps import ContextDep, SessionDep
@@ -40,10 +38,10 @@ async def verify(s: SessionDep, ctx: ContextDep, mode: VerificationMode = Verifi
 
 
 @router.post("/verify", response_model=VerifyResult)
-async def verify_with_witness(s: SessionDep, ctx: ContextDep, checkpoint: dict[str, Any] = Body(...),
+async def verify_with_witness(s: SessionDep, ctx: ContextDep, checkpoint: WitnessCheckpointIn = Body(...),
                               mode: VerificationMode = VerificationMode.FULL, reader: Principal = Depends(auditor)):
     """As GET, also holding the chain against *checkpoint*, a copy a witness saved from ``/checkpoints/latest``."""
-    return await service.verify_as(s, reader, ctx.signer, ctx.store, mode=mode, witness=checkpoint,
+    return await service.verify_as(s, reader, ctx.signer, ctx.store, mode=mode, witness=checkpoint.model_dump(exclude_none=True),
                                    tsa_ca=_tsa_ca(ctx))
 
 

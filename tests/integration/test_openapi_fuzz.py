@@ -109,6 +109,8 @@ CROSS_FIELD_RULES = {
     "POST /v1/sars": "query.to after query.from",
     "POST /v1/uploads": "recorded_end not before recorded_start",
     "GET /v1/stats": "the month of from not after the month of to",
+    "POST /v1/cases/{case_id}/outcome": "custody_release_at and appeal_until not before decided_at; "
+                                        "custody_release_at for a conviction only",
 }
 
 
