@@ -4,6 +4,7 @@ and send waiting bundles on their way). Each is an edge: short transactions arou
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import structlog
@@ -135,16 +136,23 @@ async def _remove_second_copies(ctx: Context, ids: list[str], report: MoveReport
         report.hot_copies_removed += len(done)
 
 
-async def _settle_second_copies(ctx: Context, report: MoveReport) -> None:
-    """What a crash (or Object Lock) left: moves claimed but not swapped are finished, hot originals of
-    cold footage and copies of deleted footage are removed. Local restored copies in use are left alone."""
+async def _pages(ctx: Context, fetch) -> AsyncIterator[list]:
+    """Rows page by page (keyset on id), each page read in a short session of its own, so the work on a
+    page (storage calls) never holds a transaction open."""
     after = None
     while True:
         async with ctx.sessions() as s:
-            rows = await repo.with_second_copy(s, after=after, limit=PAGE)
+            rows = await fetch(s, after=after, limit=PAGE)
         if not rows:
             return
         after = rows[-1].id
+        yield rows
+
+
+async def _settle_second_copies(ctx: Context, report: MoveReport) -> None:
+    """What a crash (or Object Lock) left: moves claimed but not swapped are finished, hot originals of
+    cold footage and copies of deleted footage are removed. Local restored copies in use are left alone."""
+    async for rows in _pages(ctx, repo.with_second_copy):
         resume = [service.MoveItem(r.id, r.storage_key, r.other_key, r.sha256, r.size_bytes) for r in rows
                   if r.status == RecordingStatus.ACTIVE and r.storage_tier == StorageTier.HOT]
         if resume:
@@ -165,13 +173,7 @@ async def poll_cold_restores(ctx: Context) -> dict[str, int]:
     now = utcnow()
     days = ctx.settings.cold_restore_days
     asked = ready = expired = 0
-    after = None
-    while True:
-        async with ctx.sessions() as s:
-            rows = await repo.open_restores(s, after=after, limit=PAGE)
-        if not rows:
-            break
-        after = rows[-1].id
+    async for rows in _pages(ctx, repo.open_restores):
         for r in rows:
             try:
                 if r.restore_status == RestoreStatus.READY:
