@@ -83,6 +83,9 @@ class Settings(BaseSettings):
 
     # Jobs
     janitor_interval_s: int = Field(default=3600, ge=1)
+    # A probe still pending this long after its upload completed was lost (a worker killed while it held the
+    # job: arq only hands a held job on after job_timeout); the ingest janitor queues it again.
+    probe_lost_after_s: int = Field(default=600, ge=1)
     sweep_interval_s: int = Field(default=900, ge=1)
     sar_deadline_interval_s: int = Field(default=3600, ge=1)
     review_check_interval_s: int = Field(default=3600, ge=1)  # due retention reviews: supervisor alerts

@@ -46,8 +46,9 @@ async def abandon_stale(ctx: Context, actor: Principal) -> int:
 
 async def ingest_janitor(ctx: Context) -> dict[str, int]:
     abandoned = await abandon_stale(ctx, system_principal("ingest-janitor"))
-    # Probes lost to a crash or a dead worker: anything still pending a while after it was received.
-    cutoff = utcnow() - timedelta(minutes=10)
+    # Probes lost to a crash or a dead worker: anything still pending a while after it was received. A probe
+    # queued twice runs once: the second finds nothing pending (recordings.service.probe_key).
+    cutoff = utcnow() - timedelta(seconds=ctx.settings.probe_lost_after_s)
     async with ctx.sessions() as s:
         pending = await repo.pending_probes(s, cutoff)
     for rid in pending:

@@ -20,7 +20,16 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from service.disclosure.receipts import message as receipt_message
-from tests.helpers import assert_problem, bin_path, case_with_exhibits, console_session, cookie_header, csrf, iso, set_cookies
+from tests.helpers import (
+    assert_problem,
+    bin_path,
+    case_with_exhibits,
+    console_session,
+    cookie_header,
+    csrf,
+    iso,
+    set_cookies,
+)
 
 
 def _openssl_verify(key: Path, manifest: Path, sig: Path) -> subprocess.CompletedProcess:

@@ -211,7 +211,9 @@ async def test_a_worker_killed_mid_load_still_runs_every_job_once(fleet):
     load = asyncio.create_task(run_docks(fleet, docks, work))
     while not any(s.op == "complete" for s in docks[0].sent) and not load.done():  # noqa: ASYNC110
         await asyncio.sleep(0.05)
-    fleet.workers[0].kill()  # a probe it had taken dies with it; arq hands it to the other when it expires
+    # A probe it had taken dies with it: arq would hand it on only after job_timeout (an hour); the ingest janitor
+    # queues it again once it has been pending probe_lost_after_s (the next test makes that case certain).
+    fleet.workers[0].kill()
     await asyncio.wait_for(load, 300)
     rows = await check_recordings(fleet, {dev: data for w in work for dev, data in w})
     ids = [r["id"] for r in rows]
@@ -226,6 +228,32 @@ async def test_a_worker_killed_mid_load_still_runs_every_job_once(fleet):
         "SELECT object_id FROM audit_events WHERE action = 'recording.probed' AND object_id = ANY($1::text[])", ids))
     assert probed == Counter(dict.fromkeys(ids, 1)), probed  # each probe recorded once, whoever ran it
     fleet.workers[0].start()
+
+
+async def test_a_probe_held_by_a_killed_worker_runs_again_once(fleet):
+    """The case the kill above may or may not hit, made certain: the probe job is left queued and in progress
+    as a SIGKILLed worker leaves it. No live worker takes it; the janitor queues the probe again and it runs once."""
+    fleet.ensure_up()
+    for w in fleet.workers:
+        w.kill()
+    (h,) = await fleet.dock_tokens("dock-held")
+    data = blob(8100, MiB + 7)
+    await run_docks(fleet, [Dock(fleet.all_urls, h, part_size=MiB, parallel=1)], [[("cam-held", data)]])
+    (rec,) = await check_recordings(fleet, {"cam-held": data})
+    held = await fleet.hold_as_a_dead_worker("probe_recording")
+    assert len(held) == 1, held
+    fleet.ensure_up()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        (row,) = await fleet.sql("SELECT media_status FROM recordings WHERE id = $1", rec["id"])
+        if row["media_status"] != "pending":
+            break
+        await asyncio.sleep(0.5)
+    assert row["media_status"] == "done", f"the held probe was never run again\n{fleet.logs()}"
+    assert await fleet.still_held(held) == held  # the dead worker's job was not the one that ran
+    probed = await fleet.sql("SELECT actor FROM audit_events WHERE action = 'recording.probed' AND object_id = $1",
+                             rec["id"])
+    assert len(probed) == 1, probed
 
 
 async def test_revocation_holds_on_every_replica_at_once(fleet):
