@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from contextlib import asynccontextmanager
 
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
@@ -64,14 +63,7 @@ def create_app(settings: Settings | None = None, ctx: Context | None = None) -> 
     app.state.tokens = ctx.tokens
     errors.install(app, guard=check_guards)
 
-    @app.middleware("http")
-    async def observe(request: Request, call_next):
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        metrics.REQUEST_LATENCY.labels(request.method, getattr(route, "path", "unmatched"),
-                                       str(response.status_code)).observe(time.perf_counter() - started)
-        return response
+    app.add_middleware(metrics.ObserveRequests)
 
     from service import web
 

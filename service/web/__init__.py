@@ -6,8 +6,12 @@ call the same endpoint functions, so the console can do nothing the API would re
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
+from typing import Any
+
+from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import MutableHeaders
+from starlette.responses import Response
 
 from service.web import (
     auditor,
@@ -35,18 +39,44 @@ def install(app: FastAPI) -> None:
     app.include_router(upload.page_router)
     app.include_router(upload.router)
 
-    @app.middleware("http")
-    async def console_headers(request: Request, call_next):
-        response = await call_next(request)
-        path = request.url.path
-        if path.startswith("/ui") or path in ("/", "/transparency"):
-            response.headers.setdefault("Content-Security-Policy", CSP)
-            response.headers.setdefault("X-Content-Type-Options", "nosniff")
-            response.headers.setdefault("Referrer-Policy", "same-origin")
-            if not path.startswith("/ui/static"):
-                response.headers.setdefault("Cache-Control", "no-store")  # pages show personal data
-            new = getattr(request.state, "new_presession", None)
-            if new:
-                response.set_cookie(PRESESSION_COOKIE, new, httponly=True, samesite="strict", path="/",
-                                    secure=request.app.state.ctx.settings.cookie_secure)
-        return response
+    app.add_middleware(ConsoleHeaders)
+
+
+def _is_console(path: str) -> bool:
+    return path.startswith("/ui") or path in ("/", "/transparency")
+
+
+class ConsoleHeaders:
+    """Pure ASGI middleware (not ``@app.middleware("http")``, which streams every body through a task and
+    a memory stream, uploads included): the console's pages get the CSP and no-store, and a browser that
+    was given a pre-sign-in id (:func:`service.web.deps.presession_id`) gets its cookie."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not _is_console(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        state = scope.setdefault("state", {})  # what request.state reads and writes
+
+        async def sending(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("Content-Security-Policy", CSP)
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                headers.setdefault("Referrer-Policy", "same-origin")
+                if not path.startswith("/ui/static"):
+                    headers.setdefault("Cache-Control", "no-store")  # pages show personal data
+                new = state.get("new_presession")
+                if new:
+                    cookie = Response()
+                    cookie.set_cookie(PRESESSION_COOKIE, new, httponly=True, samesite="strict", path="/",
+                                      secure=scope["app"].state.ctx.settings.cookie_secure)
+                    for name, value in cookie.raw_headers:
+                        if name == b"set-cookie":
+                            headers.append("set-cookie", value.decode("latin-1"))
+            await send(message)
+
+        await self.app(scope, receive, sending)
