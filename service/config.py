@@ -29,6 +29,11 @@ COLD_STORAGE_CLASSES = ("GLACIER", "DEEP_ARCHIVE")
 COLD_RESTORE_TIERS = ("Expedited", "Standard", "Bulk")
 
 
+# service.media.detectors.FACTORIES, named here so that reading the settings loads no OpenCV (a unit test
+# keeps the two equal).
+FACE_DETECTORS = ("centerface", "opencv-haar")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BWV_", extra="ignore")
 
@@ -138,6 +143,21 @@ class Settings(BaseSettings):
     public_base_url: str = "http://127.0.0.1:8000"
     log_level: str = "INFO"
     log_format: str = "json"  # json | console
+
+    # Redaction's face detector (service/media/detectors.py): a name, optionally the long side frames are
+    # scaled to for it ("centerface:960" where there are more cores or a GPU). Checked here so a typo stops
+    # start-up instead of failing every redaction; the model itself loads with the first scan.
+    face_detector: str = "centerface"
+
+    @field_validator("face_detector")
+    @classmethod
+    def _detector(cls, v: str) -> str:
+        name, colon, side = v.partition(":")
+        if name not in FACE_DETECTORS:
+            raise ValueError(f"unknown face detector {name!r}: one of {', '.join(FACE_DETECTORS)}")
+        if colon and not (side.isdigit() and 64 <= int(side) <= 4096):
+            raise ValueError(f"face detector size must be 64..4096 px, not {side!r}")
+        return v
 
     @field_validator("data_dir", "policy_dir", mode="after")
     @classmethod

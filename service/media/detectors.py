@@ -180,9 +180,10 @@ FACTORIES = {"centerface": CenterFace, "opencv-haar": Haar}
 
 
 def make(name: str | None = None, **options) -> Detector:
-    """The detector called *name* (``BWV_FACE_DETECTOR``, else :data:`DEFAULT`), optionally with the
-    long side frames are scaled to after a colon (``centerface:640``)."""
-    name = name or os.environ.get("BWV_FACE_DETECTOR") or DEFAULT
+    """The detector called *name* (the services pass ``Settings.face_detector``, ``BWV_FACE_DETECTOR``;
+    else :data:`DEFAULT`), optionally with the long side frames are scaled to after a colon
+    (``centerface:640``)."""
+    name = name or DEFAULT
     if ":" in name:  # "centerface:640": the size frames are scaled to for it
         name, side = name.split(":", 1)
         if not side.isdigit() or not 64 <= int(side) <= 4096:

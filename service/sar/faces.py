@@ -196,6 +196,7 @@ async def find(ctx: Context, job: Claim, keys: list[str],
 
         found = await asyncio.to_thread(find_faces, source, clip_start_s=start, clip_end_s=end,
                                         source_duration_s=(rec.media or {}).get("duration_s"),
+                                        detector=ctx.settings.face_detector,
                                         progress=lambda f: latest.__setitem__(0, f))
     finally:
         reporter.cancel()

@@ -187,7 +187,7 @@ async def produce(ctx: Context, item: SarItem, rec: Recording, run: str,
                     auto_faces=bool(params.get("auto_faces")),
                     boxes=[Box(**b) for b in params.get("boxes", [])],
                     mute=[MuteRange(**m) for m in params.get("mute", [])],
-                    progress=lambda f: latest.__setitem__(0, f),
+                    progress=lambda f: latest.__setitem__(0, f), detector=ctx.settings.face_detector,
                     source_duration_s=(rec.media or {}).get("duration_s"), **stored)
             if stored and not audio_only:
                 for t in result.log["tracks"]:
