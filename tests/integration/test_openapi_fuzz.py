@@ -202,9 +202,12 @@ def _campaign(srv: Served, tmp_path: Path, *, max_examples: int, seed: int | Non
     _fuzz(srv, config, dock, max_examples=max_examples, seed=seed)
 
 
-@pytest.mark.timeout(1200)  # two campaigns of every operation: 527 s embedded on 2 shared cores at load 12
+# Two campaigns of every operation (527 s embedded on 2 shared cores at load 12). make test: 5 examples per
+# operation from a fixed seed (8 took 126 s and 145 s, the suite's two longest tests); make test-long: 60 from
+# fresh seeds.
+@pytest.mark.timeout(1200)
 def test_no_generated_request_gets_a_server_error(served: Served, tmp_path: Path) -> None:
-    _campaign(served, tmp_path, max_examples=8, seed=20261202)
+    _campaign(served, tmp_path, max_examples=5, seed=20261202)
 
 
 @pytest.mark.long
