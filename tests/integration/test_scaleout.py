@@ -409,3 +409,79 @@ async def test_a_bundle_queued_to_both_workers_is_built_once(fleet):
         assert len([x for x in built if bid in str(x["details"])]) == 1
         dl = await c.get(f"{a}/v1/bundles/{bid}/download", headers=dis)
         assert dl.status_code == 200 and hashlib.sha256(dl.content).hexdigest() == st["sha256"]
+
+
+async def test_a_redaction_queued_to_both_workers_is_made_once(fleet):
+    """The same redaction run handed to both workers at once: one makes it, the others find it claimed, the
+    audit says redacted once, and either replica serves the one redacted copy."""
+    from datetime import UTC, datetime, timedelta
+
+    from service.jobs import ArqJobs, JobName
+    from tests.fixtures.media import cached_clip
+    from tests.helpers import sar_body
+
+    fleet.ensure_up()
+    (h,) = await fleet.dock_tokens("dock-redact")
+    a, b = fleet.all_urls()
+    clip = cached_clip(seconds=3, width=320, height=240, gop_s=1.0).read_bytes()
+    sar_h = fleet.token("sar-fleet", "sar_handler")
+    now = datetime.now(UTC)
+    async with httpx.AsyncClient(timeout=60) as c:
+        rec = await Dock(fleet.all_urls, h, part_size=len(clip) // 2 + 1).upload(c, clip, meta(clip, "cam-redact"))
+        sar = (await c.post(f"{a}/v1/sars", json=sar_body(now - timedelta(days=2), now), headers=sar_h)).json()
+        item = await c.post(f"{b}/v1/sars/{sar['id']}/items", json={"recording_id": rec["id"]}, headers=sar_h)
+        assert item.status_code == 201, item.text
+        iid = item.json()["id"]
+        plan = {"auto_faces": False, "boxes": [{"start_s": 0.5, "end_s": 2.0, "x": 10, "y": 10, "w": 100, "h": 80}]}
+        r = await c.post(f"{a}/v1/sars/{sar['id']}/items/{iid}/redaction", json=plan, headers=sar_h)
+        assert r.status_code == 202, r.text
+        run = r.json()["job_id"]
+        jobs = await ArqJobs.connect(fleet.env["BWV_REDIS_URL"], fleet.env["BWV_QUEUE_NAME"])
+        try:
+            await asyncio.gather(*(jobs.enqueue(JobName.REDACT_SAR_ITEM, item_id=iid, run=run) for _ in range(3)))
+        finally:
+            await jobs.close()
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            red = (await c.get(f"{b}/v1/sars/{sar['id']}", headers=sar_h)).json()["items"][0]["redaction"]
+            if red["status"] in ("ready", "failed"):
+                break
+            await asyncio.sleep(0.5)
+        assert red["status"] == "ready", f"{red}\n{fleet.logs()}"
+        await asyncio.sleep(2)  # the other copies of the job run and skip
+        made = await fleet.sql("SELECT details FROM audit_events WHERE action = 'sar.redacted' AND object_id = $1",
+                               rec["id"])
+        assert len(made) == 1, made
+        copies = [await c.get(f"{u}/v1/sars/{sar['id']}/items/{iid}/redacted", headers=sar_h) for u in (a, b)]
+        assert [x.status_code for x in copies] == [200, 200]
+        assert copies[0].content == copies[1].content and copies[0].content != clip
+
+
+async def test_console_sign_out_on_one_replica_holds_on_the_other(fleet):
+    """A session cookie is a token whose jti is revoked at sign-out, in the shared database: the replica that
+    did not see the sign-out refuses the cookie on the very next request."""
+    from service.auth import accounts
+    from tests.helpers import PASSWORD, cookie_header, csrf, set_cookies
+
+    fleet.ensure_up()
+    a, b = fleet.all_urls()
+
+    async def add(s, _ctx):
+        await accounts.add_user(s, ADMIN, "sup-cookie", ["supervisor"], PASSWORD)
+
+    await fleet.admin(add)
+    async with httpx.AsyncClient(timeout=30) as c:
+        r = await c.get(f"{a}/ui/login")
+        pre = set_cookies(r)
+        r = await c.post(f"{a}/ui/login", data={"username": "sup-cookie", "password": PASSWORD,
+                                                "csrf_token": csrf(r.text)}, headers=cookie_header(pre))
+        assert r.status_code == 303, r.text
+        jar = {**pre, **set_cookies(r)}
+        for url in (a, b):  # signed in on both
+            page = await c.get(f"{url}/ui/supervisor/alerts", headers=cookie_header(jar))
+            assert page.status_code == 200, (url, page.status_code)
+        out = await c.post(f"{a}/ui/logout", data={"csrf_token": csrf(page.text)}, headers=cookie_header(jar))
+        assert out.status_code in (200, 303), out.text
+        for url in (b, a):  # the old cookie, replayed by whoever kept it
+            again = await c.get(f"{url}/ui/supervisor/alerts", headers=cookie_header(jar))
+            assert again.status_code in (303, 401) and "sup-cookie" not in again.text, (url, again.status_code)
