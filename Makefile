@@ -57,9 +57,10 @@ services-check:
 test: deps chromium $(AXE) services-check
 	$(BIN)/pytest -q -n 2 --dist loadfile
 
-# Soak and crash campaigns (marker `long`): run before resolving an issue.
+# Soak and crash campaigns (marker `long`): run before resolving an issue. Spread test by test over both
+# cores (the campaigns are few and long); each test's time is printed at the end.
 test-long: deps chromium $(AXE) services-check
-	$(BIN)/pytest -q -m long -o addopts="-p no:cacheprovider"
+	$(BIN)/pytest -q -n 2 --dist load -m long -o addopts="-p no:cacheprovider" --durations=0
 
 bench: deps services-check
 	$(BIN)/python bench/ingest.py
