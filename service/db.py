@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
+from service.errors import NulInText
 from service.files import PRIVATE_FILE, open_private, private_makedirs
 from service.timeutil import as_utc, iso
 
@@ -62,9 +64,25 @@ def _json_default(o: Any) -> Any:
     return str(o)
 
 
+# A NUL as JSON writes it, and not the tail of an escaped backslash followed by "u0000".
+_JSON_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
 def json_dumps(value: Any) -> str:
-    """JSON columns accept datetimes (stored as ISO 8601 UTC strings)."""
-    return json.dumps(value, default=_json_default)
+    """JSON columns accept datetimes (stored as ISO 8601 UTC strings), and no NUL in any string."""
+    text = json.dumps(value, default=_json_default)
+    if "\\u0000" in text and _JSON_NUL.search(text):
+        raise NulInText()
+    return text
+
+
+def _refuse_nul(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, executemany: bool) -> None:
+    """Every statement's parameters, on both dialects: text with NUL is refused before the database sees it."""
+    rows = parameters if executemany else (parameters,)
+    for row in rows:
+        values = row.values() if isinstance(row, dict) else row or ()
+        if any(isinstance(v, str) and "\x00" in v for v in values):
+            raise NulInText()
 
 
 SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
@@ -108,12 +126,13 @@ def make_engine(url: str, **kw: Any) -> AsyncEngine:
         @event.listens_for(engine.sync_engine, "begin")
         def _sqlite_begin(conn):  # pragma: no cover
             conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-        return engine
-    kw.setdefault("pool_size", 10)
-    kw.setdefault("max_overflow", 20)
-    kw.setdefault("pool_pre_ping", True)
-    return create_async_engine(url, **kw)
+    else:
+        kw.setdefault("pool_size", 10)
+        kw.setdefault("max_overflow", 20)
+        kw.setdefault("pool_pre_ping", True)
+        engine = create_async_engine(url, **kw)
+    event.listen(engine.sync_engine, "before_cursor_execute", _refuse_nul)
+    return engine
 
 
 def engine_options(settings: Any) -> dict[str, Any]:

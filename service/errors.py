@@ -84,6 +84,17 @@ class Invalid(Problem):
     status, slug, title = 422, "invalid", "Unprocessable content"
 
 
+class NulInText(Invalid):
+    """Text holding U+0000. PostgreSQL cannot store it (a text column refuses the byte, jsonb the escape), so
+    it is refused on both stacks at the one place every statement passes (:mod:`service.db`), after the
+    request's authorisation, and the request's transaction rolls back: nothing changes."""
+
+    slug, title = "nul-character", "NUL character in text"
+
+    def __init__(self) -> None:
+        super().__init__("Text may not contain the NUL character (U+0000).")
+
+
 class RangeNotSatisfiable(Problem):
     status, slug, title = 416, "range-not-satisfiable", "Range not satisfiable"
 
@@ -274,6 +285,13 @@ def install(app: FastAPI, guard: Callable[[Request], Awaitable[None]] | None = N
         if _busy_sqlstate(exc):
             log.warning("database_busy", path=request.url.path, error=str(exc.orig)[:200])
             return problem_response(database_busy("the database refused more work for now"))
+        return await _unexpected(request, exc)
+
+    @app.exception_handler(sa_exc.StatementError)
+    async def _statement_error(request: Request, exc: sa_exc.StatementError) -> JSONResponse:
+        # SQLAlchemy wraps what a bind processor raised (a JSON value with NUL in it: NulInText).
+        if isinstance(exc.orig, Problem):
+            return problem_response(exc.orig)
         return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)
