@@ -235,6 +235,17 @@ async def get_policy_version(s: AsyncSession, sha: str) -> PolicyVersion | None:
     return await s.get(PolicyVersion, sha)
 
 
+POLICY_LOCK_KEY = 0x6277_7670_6F6C  # "bwvpol"; any constant, the same in every process
+
+
+async def lock_policy_versions(s: AsyncSession) -> None:
+    """Replicas starting together each record the running policy: one at a time, so the second finds the
+    first's row instead of inserting it again (a primary-key clash that stopped its start-up). PostgreSQL:
+    a transaction-scoped advisory lock, taken before any audit.record. SQLite: BEGIN IMMEDIATE serialises."""
+    if is_postgres(s):
+        await s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": POLICY_LOCK_KEY})
+
+
 async def active_recording_ids(s: AsyncSession, after: str | None, limit: int) -> list[str]:
     q = select(Recording.id).where(Recording.status == RecordingStatus.ACTIVE)
     if after:

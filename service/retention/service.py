@@ -303,6 +303,7 @@ async def check_policy(s: AsyncSession, actor: Principal, ctx: Context) -> bool:
     """Record the running policy; a new one recomputes every active recording (a job, audited, enqueued
     once the policy's row has committed)."""
     sha, content = policy_digest(ctx.policies.retention)
+    await repo.lock_policy_versions(s)
     if await repo.get_policy_version(s, sha) is not None:
         return False
     await repo.add(s, PolicyVersion(sha256=sha, loaded_at=utcnow(), content=content))

@@ -111,6 +111,8 @@ CROSS_FIELD_RULES = {
     "GET /v1/stats": "the month of from not after the month of to",
     "POST /v1/cases/{case_id}/outcome": "custody_release_at and appeal_until not before decided_at; "
                                         "custody_release_at for a conviction only",
+    # Not cross-field, but as far outside a static schema: the bound is the loaded retention policy's.
+    "POST /v1/retention/reviews/{review_id}/decision": "retain_days at most the policy's max_retain_days",
 }
 
 
@@ -139,7 +141,10 @@ def _server_cursors(srv: Served, token: str, params: dict[str, str]) -> dict[str
 
 
 def _config(path: Path, params: dict[str, str], cursors: dict[str, list[str]]) -> Path:
-    lines = ["[parameters]"] + [f'"path.{k}" = "{v}"' for k, v in params.items()]
+    # Text with U+0000 is refused everywhere with 422 nul-character (PostgreSQL cannot store it; service.db
+    # refuses it on both stacks, tested in test_bad_input and tests/unit/test_nul_in_text.py). The schema does
+    # not repeat that rule on every string, so generated "valid" data leaves NUL out.
+    lines = ["[generation]", "allow-x00 = false", "[parameters]"] + [f'"path.{k}" = "{v}"' for k, v in params.items()]
     named = sorted(cursors.items())
     for i, (_, values) in enumerate(named):
         lines += [f"[dictionaries.cursors{i}]", f"values = {json.dumps(values)}"]

@@ -70,3 +70,32 @@ def test_invalid_policy_names_the_file_and_line(tmp_path):
     lines = (d / "retention.yaml").read_text().splitlines()
     line_no = int(msg.split(" line ")[1].split(":")[0])
     assert "retention.yaml" in msg and "retain_days" in msg and "-5" in lines[line_no - 1]
+
+
+async def test_replicas_starting_together_record_the_policy_once(stack):
+    """Every replica records the running policy as it starts. Started together on a database that has not
+    seen it, each used to find no row and insert one: the second stopped its start-up on the primary key."""
+    import asyncio
+
+    from sqlalchemy import delete, func, select
+
+    from service.audit.models import AuditEvent
+    from service.auth.schemas import system_principal
+    from service.db import transaction
+    from service.retention.models import PolicyVersion
+    from service.retention.service import check_policy
+
+    async with transaction(stack.ctx.sessions) as s:
+        await s.execute(delete(PolicyVersion))  # as a database that has never run this policy
+        loaded = select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "retention.policy_loaded")
+        before = (await s.execute(loaded)).scalar_one()
+
+    async def start() -> bool:
+        async with transaction(stack.ctx.sessions) as s:
+            return await check_policy(s, system_principal("retention-policy"), stack.ctx)
+
+    results = await asyncio.gather(*(start() for _ in range(4)))
+    assert sorted(results) == [False, False, False, True]
+    async with stack.ctx.sessions() as s:
+        assert (await s.execute(select(func.count()).select_from(PolicyVersion))).scalar_one() == 1
+        assert (await s.execute(loaded)).scalar_one() == before + 1
