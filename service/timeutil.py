@@ -53,4 +53,7 @@ def parse_time(value: str | None, name: str) -> datetime | None:
         raise Invalid(f"{name} is not an ISO 8601 time: {value!r}", slug="invalid-time") from e
     if dt.tzinfo is None:
         raise Invalid(f"{name} must include a timezone (e.g. 2026-11-22T10:15:00Z)", slug="invalid-time")
-    return as_utc(dt)
+    try:
+        return as_utc(dt)
+    except OverflowError as e:  # 0001-01-01T00:00+01:00 is before the first instant there is in UTC
+        raise Invalid(f"{name} is outside the years 1 to 9999 in UTC: {value!r}", slug="invalid-time") from e

@@ -36,10 +36,14 @@ def whole_months(start: datetime | None, end: datetime | None, now: datetime) ->
     """[first instant of start's month, first instant after end's month). Defaults: the 12 months up to
     and including now's."""
     last = month_start(end or now)
-    first = month_start(start) if start is not None else add_months(last, 1 - DEFAULT_MONTHS)
+    try:
+        first = month_start(start) if start is not None else add_months(last, 1 - DEFAULT_MONTHS)
+        after = add_months(last, 1)
+    except ValueError as e:  # a month before year 1 or after 9999 (to=0001-02-01 asks for 12 months to it)
+        raise Invalid("the months asked for fall outside the years 1 to 9999", slug="invalid-window") from e
     if first > last:
         raise Invalid("'from' must not be in a later month than 'to'", slug="invalid-window")
-    return first, add_months(last, 1)
+    return first, after
 
 
 async def stats(s: AsyncSession, start: datetime | None, end: datetime | None, now: datetime) -> StatsOut:

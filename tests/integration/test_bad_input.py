@@ -443,3 +443,13 @@ async def test_text_with_a_nul_character_is_refused_on_both_stacks(stack, method
         anonymous = await stack.client.request(method, path.format(rid=rec["id"]), json=body)
         assert anonymous.status_code == 401  # who may ask is answered before what was asked
 
+
+
+@pytest.mark.parametrize("query", [
+    {"to": "0001-02-26T05:15:53-15:28"},  # the twelve months up to it start before year 1 (fresh-seed fuzz)
+    {"to": "9999-12-15T00:00:00Z"},  # the window ends after year 9999
+    {"from": "0001-01-01T00:00:00+01:00"},  # before the first instant there is in UTC
+])
+async def test_stats_for_months_outside_the_calendar_are_refused(stack, query):
+    body = assert_problem(await stack.client.get("/v1/stats", params=query), 422)
+    assert body["type"].rsplit("/", 1)[1] in ("invalid-window", "invalid-time"), body
