@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 
+import anyio.lowlevel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit import service as audit
@@ -207,10 +208,14 @@ async def open_download(s: AsyncSession, token: str, range_header: str | None, i
 
 
 async def metered(grant: Grant, body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """*body* in pieces, each counted as sent before it is handed on (never more than was reserved)."""
+    """*body* in pieces, each counted as sent before it is handed on (never more than was reserved). Each piece
+    starts with a checkpoint: a server's send need not yield (uvicorn's only does when its buffer is full), and
+    without one a client that went away is noticed only at the next storage read, every piece up to it counted
+    as sent and never given back."""
     async for chunk in body:
         view = memoryview(chunk)
         for at in range(0, len(view), PIECE):
+            await anyio.lowlevel.checkpoint()  # a disconnect that arrived meanwhile cancels us here
             piece = view[at:at + PIECE]
             if grant.sent + len(piece) > grant.reserved:
                 raise RuntimeError(f"share {grant.share_id}: the store gave more than the range reserved")
