@@ -251,6 +251,8 @@ class RetentionMachine(RuleBasedStateMachine):
             if h.id in covering:
                 assert h.active and may_cover(h.query, rec), f"hold {h.id} {h.query} wrongly took {rec}"
                 h.ids.add(rec.id)
+        if covering:  # held on arrival: the service puts the storage legal hold and COMPLIANCE retention on it
+            self.synced([rec.id])
         return rec
 
     @initialize(batch=st.lists(UPLOAD, min_size=2, max_size=6))
