@@ -240,7 +240,7 @@ async def test_a_probe_held_by_a_killed_worker_runs_again_once(fleet):
     data = blob(8100, MiB + 7)
     await run_docks(fleet, [Dock(fleet.all_urls, h, part_size=MiB, parallel=1)], [[("cam-held", data)]])
     (rec,) = await check_recordings(fleet, {"cam-held": data})
-    held = await fleet.hold_as_a_dead_worker("probe_recording")
+    held = await fleet.hold_as_a_dead_worker("probe_recording", recording_id=rec["id"])
     assert len(held) == 1, held
     fleet.ensure_up()
     deadline = time.monotonic() + 120
