@@ -34,6 +34,18 @@ COLD_RESTORE_TIERS = ("Expedited", "Standard", "Bulk")
 FACE_DETECTORS = ("centerface", "opencv-haar")
 
 
+def parse_face_detector(value: str) -> tuple[str, int | None]:
+    """``"centerface"`` or ``"centerface:960"`` (the long side frames are scaled to for it) as (name, size),
+    or a ValueError naming what is wrong: the one reading of BWV_FACE_DETECTOR, for the settings and for
+    service.media.detectors.make."""
+    name, colon, side = value.partition(":")
+    if name not in FACE_DETECTORS:
+        raise ValueError(f"unknown face detector {name!r}: one of {', '.join(FACE_DETECTORS)}")
+    if colon and not (side.isdigit() and 64 <= int(side) <= 4096):
+        raise ValueError(f"face detector size must be 64..4096 px, not {side!r}")
+    return name, int(side) if colon else None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BWV_", extra="ignore")
 
@@ -152,11 +164,7 @@ class Settings(BaseSettings):
     @field_validator("face_detector")
     @classmethod
     def _detector(cls, v: str) -> str:
-        name, colon, side = v.partition(":")
-        if name not in FACE_DETECTORS:
-            raise ValueError(f"unknown face detector {name!r}: one of {', '.join(FACE_DETECTORS)}")
-        if colon and not (side.isdigit() and 64 <= int(side) <= 4096):
-            raise ValueError(f"face detector size must be 64..4096 px, not {side!r}")
+        parse_face_detector(v)
         return v
 
     @field_validator("data_dir", "policy_dir", mode="after")

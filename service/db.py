@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, MetaData, event
+from sqlalchemy import text as sa_text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
@@ -182,3 +183,12 @@ async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterat
 
 def is_postgres(session: AsyncSession) -> bool:
     return session.bind.dialect.name == "postgresql"
+
+
+async def advisory_xact_lock(session: AsyncSession, key: int, *, shared: bool = False) -> None:
+    """Serialise, across every process, the rest of this transaction with others taking *key*. PostgreSQL: a
+    transaction-scoped advisory lock (shared ones only exclude the exclusive). SQLite: nothing to do, since
+    BEGIN IMMEDIATE already holds the database's one write lock for the whole transaction."""
+    if is_postgres(session):
+        fn = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+        await session.execute(sa_text(f"SELECT {fn}(:k)"), {"k": key})

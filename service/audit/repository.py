@@ -4,11 +4,11 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit.models import AuditCheckpoint, AuditEvent, AuditHead, AuditVerification
-from service.db import is_postgres
+from service.db import advisory_xact_lock
 
 # Any constant works; it only has to be the same in every process that appends.
 AUDIT_LOCK_KEY = 0x6277_7661_7564  # "bwvaud"
@@ -20,8 +20,7 @@ async def lock_chain(session: AsyncSession) -> None:
     PostgreSQL: a transaction-scoped advisory lock. SQLite: BEGIN IMMEDIATE already holds the
     database write lock for the whole transaction.
     """
-    if is_postgres(session):
-        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": AUDIT_LOCK_KEY})
+    await advisory_xact_lock(session, AUDIT_LOCK_KEY)
 
 
 CHECKPOINT_LOCK_KEY = 0x6277_7663_6B70  # "bwvckp"
@@ -30,8 +29,7 @@ CHECKPOINT_LOCK_KEY = 0x6277_7663_6B70  # "bwvckp"
 async def lock_checkpoints(session: AsyncSession) -> None:
     """Serialise checkpoint makers (not appends) for the rest of the transaction: one head, one checkpoint.
     SQLite: BEGIN IMMEDIATE already serialises every writer."""
-    if is_postgres(session):
-        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CHECKPOINT_LOCK_KEY})
+    await advisory_xact_lock(session, CHECKPOINT_LOCK_KEY)
 
 
 async def insert_many(session: AsyncSession, rows: list[dict[str, Any]]) -> None:

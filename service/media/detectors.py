@@ -24,6 +24,8 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from service.config import parse_face_detector
+
 DEFAULT = "centerface"
 
 
@@ -183,14 +185,7 @@ def make(name: str | None = None, **options) -> Detector:
     """The detector called *name* (the services pass ``Settings.face_detector``, ``BWV_FACE_DETECTOR``;
     else :data:`DEFAULT`), optionally with the long side frames are scaled to after a colon
     (``centerface:640``)."""
-    name = name or DEFAULT
-    if ":" in name:  # "centerface:640": the size frames are scaled to for it
-        name, side = name.split(":", 1)
-        if not side.isdigit() or not 64 <= int(side) <= 4096:
-            raise ValueError(f"face detector size must be 64..4096 px, not {side!r}")
-        options.setdefault("long_side", int(side))
-    try:
-        factory = FACTORIES[name]
-    except KeyError:
-        raise ValueError(f"unknown face detector {name!r}: one of {', '.join(FACTORIES)}") from None
-    return factory(**options)
+    name, side = parse_face_detector(name or DEFAULT)
+    if side is not None:
+        options.setdefault("long_side", side)
+    return FACTORIES[name](**options)

@@ -6,11 +6,11 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select, text, update
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth.schemas import Principal
-from service.db import is_postgres
+from service.db import advisory_xact_lock, is_postgres
 from service.devices.clock import TimeTrust
 from service.recordings.models import Recording, RecordingStatus
 from service.recordings.repository import readable_by
@@ -114,9 +114,7 @@ async def lock_query_holds(s: AsyncSession, *, exclusive: bool) -> None:
     covers it (each reads before the other commits). PostgreSQL: a transaction-scoped advisory lock,
     shared for new recordings, exclusive for a new query hold; take it before any audit.record in the
     transaction (the audit lock comes after it, always). SQLite: BEGIN IMMEDIATE already serialises."""
-    if is_postgres(s):
-        fn = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
-        await s.execute(text(f"SELECT {fn}(:k)"), {"k": QUERY_HOLD_LOCK_KEY})
+    await advisory_xact_lock(s, QUERY_HOLD_LOCK_KEY, shared=not exclusive)
 
 
 def query_hold_matches(hold_from, hold_to, officer_id, device_id) -> ColumnElement[bool]:
@@ -242,8 +240,7 @@ async def lock_policy_versions(s: AsyncSession) -> None:
     """Replicas starting together each record the running policy: one at a time, so the second finds the
     first's row instead of inserting it again (a primary-key clash that stopped its start-up). PostgreSQL:
     a transaction-scoped advisory lock, taken before any audit.record. SQLite: BEGIN IMMEDIATE serialises."""
-    if is_postgres(s):
-        await s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": POLICY_LOCK_KEY})
+    await advisory_xact_lock(s, POLICY_LOCK_KEY)
 
 
 async def active_recording_ids(s: AsyncSession, after: str | None, limit: int) -> list[str]:
